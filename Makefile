@@ -1,0 +1,43 @@
+# Every target builds .venv from the pinned lock on first use, so a fresh clone
+# needs nothing but Python 3.10+ and the package registry.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck bench local clean lock
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/asyncmcp demo
+
+test: lint typecheck
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(STAMP)
+	$(BIN)/pyright src
+
+bench: $(STAMP)
+	$(BIN)/asyncmcp bench --output docs/benchmarks.md
+
+local: $(STAMP)
+	$(BIN)/asyncmcp local
+
+# Regenerate the lock after changing dependencies in pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --extra local --extra dev --strip-extras -o requirements.lock pyproject.toml
+	sed -i '/^--extra-index-url\|^--find-links/d' requirements.lock
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

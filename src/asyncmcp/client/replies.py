@@ -1,0 +1,121 @@
+"""A receiver for one reply address that many client transports can share.
+
+Many clients may share one reply queue (the proxy puts hundreds of sessions on one). Every reply
+carries its client's id; a `ReplyRouter` reads the queue once and hands each frame to its client.
+Clients of one process should share one router (pass it to each transport): one long poll
+serves them all and every receive returns up to ten replies. A frame for a client this router
+does not know belongs to another process sharing the queue and is handed back at once; a frame
+for a client that closed here, or one older than `ORPHAN_TTL_SECONDS`, is deleted so it cannot
+circulate forever.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import anyio
+import anyio.abc
+
+from asyncmcp.channel import Channel, Delivery
+from asyncmcp.codec import CONTROL_WAKE, Envelope
+from asyncmcp.errors import AddressNotFoundError, ChannelError
+from asyncmcp.server.memory import ExpiringSet
+
+__all__ = ["ReplyRouter"]
+
+logger = logging.getLogger(__name__)
+
+ORPHAN_TTL_SECONDS = 900.0
+"""A reply nobody claimed for this long belongs to a client that is gone; it is deleted."""
+
+CLOSE_WAKE_GRACE = 1.0
+"""On close, how long to wait for our own wake frame to end the outstanding long poll before
+cancelling it. A cancelled poll may still take one message server-side and hide it for a
+visibility timeout, which would delay another client's reply on a shared queue."""
+
+RECEIVE_BACKOFF_MAX = 5.0
+
+ReplyHandler = Callable[[Delivery, Envelope], None]
+"""Called for each frame of a registered client; must not block (it hands the frame on)."""
+FailureHandler = Callable[[Exception], None]
+
+
+class ReplyRouter:
+    """Reads `address` and dispatches each frame to the registered client it names.
+
+    Use as `async with ReplyRouter(channel, address) as router`. `private=True` marks a queue only
+    one client reads (a temporary queue): closing then simply cancels the poll.
+    """
+
+    def __init__(self, channel: Channel, address: str, *, private: bool = False) -> None:
+        self.channel = channel
+        self.address = address
+        self.private = private
+        self._clients: dict[str, tuple[ReplyHandler, FailureHandler]] = {}
+        self._closed_clients = ExpiringSet(ORPHAN_TTL_SECONDS, 10_000)
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._stopping = False
+        self._stopped = anyio.Event()
+
+    def register(self, client_id: str, on_frame: ReplyHandler, on_failure: FailureHandler) -> None:
+        if client_id in self._clients:
+            raise ValueError(f"client id {client_id!r} is already reading {self.address}; client ids must be unique")
+        self._clients[client_id] = (on_frame, on_failure)
+
+    def unregister(self, client_id: str) -> None:
+        if self._clients.pop(client_id, None) is not None:
+            self._closed_clients.add(client_id)
+
+    async def __aenter__(self) -> ReplyRouter:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._run)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._tg is not None
+        self._stopping = True
+        if not self.private:
+            with anyio.move_on_after(CLOSE_WAKE_GRACE, shield=True):
+                await self.channel.wake(self.address)
+                await self._stopped.wait()
+        self._tg.cancel_scope.cancel()
+        await self._tg.__aexit__(None, None, None)
+
+    async def _run(self) -> None:
+        backoff = 0.0
+        try:
+            while not self._stopping:
+                try:
+                    deliveries = await self.channel.receive(self.address, 10)
+                except AddressNotFoundError as exc:
+                    logger.error("reply address %s is gone: %s", self.address, exc)
+                    for _, on_failure in list(self._clients.values()):
+                        on_failure(exc)
+                    return
+                except ChannelError as exc:
+                    backoff = min(RECEIVE_BACKOFF_MAX, backoff * 2 or 0.1)
+                    logger.warning("receive from %s failed, retrying in %.1fs: %s", self.address, backoff, exc)
+                    await anyio.sleep(backoff)
+                    continue
+                backoff = 0.0
+                for delivery in deliveries:
+                    self._dispatch(delivery)
+        finally:
+            self._stopped.set()
+
+    def _dispatch(self, delivery: Delivery) -> None:
+        envelope = Envelope.from_attributes(delivery.frame.attributes)
+        if envelope.control == CONTROL_WAKE:
+            delivery.ack()
+            return
+        entry = self._clients.get(envelope.client_id or "")
+        if entry is None and envelope.client_id is None and self.private and len(self._clients) == 1:
+            entry = next(iter(self._clients.values()))  # an unlabelled reply on a private queue
+        if entry is not None:
+            entry[0](delivery, envelope)
+        elif envelope.client_id in self._closed_clients or delivery.age_seconds > ORPHAN_TTL_SECONDS:
+            delivery.ack()
+        else:
+            delivery.release(0)  # another process's client shares this queue

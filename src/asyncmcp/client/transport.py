@@ -1,0 +1,323 @@
+"""The client transport: an MCP stream pair over any `Channel`.
+
+`client_streams(...)` yields the `(read, write)` pair that `mcp.ClientSession` takes, and
+`ChannelClientTransport` is the same thing shaped as an `mcp.client.Transport` for
+`mcp.Client(transport)`. Both MCP eras pass through untouched: the transport only adds routing
+attributes (client id, reply address, the 2025 session id once the server minted one, and the
+SDK's `mcp-*` headers) and, on `initialize`, the original asyncmcp `_meta.responseQueueUrl`
+handshake so servers of either generation can answer.
+
+The transport also watches its own requests: one that sees no sign of life (progress or answer)
+within `timeout_seconds` fails with an error naming the server address, and the server is told
+to stop (`notifications/cancelled`). Sends run concurrently, so a slow send never holds up the
+next request; frames the channel refuses fail their request at once with the channel's reason.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.abc
+from mcp.shared.message import ClientMessageMetadata, SessionMessage
+from mcp.types import (
+    ErrorData,
+    JSONRPCError,
+    JSONRPCNotification,
+    JSONRPCRequest,
+    JSONRPCResponse,
+    RequestId,
+)
+from mcp_types import INTERNAL_ERROR, REQUEST_TIMEOUT
+
+from asyncmcp.channel import Channel, Delivery
+from asyncmcp.client.replies import ReplyRouter
+from asyncmcp.codec import (
+    ATTR_CLIENT_ID,
+    ATTR_METHOD,
+    ATTR_NAME,
+    ATTR_PROTOCOL_VERSION,
+    ATTR_REPLY_TO,
+    ATTR_SESSION_ID,
+    Envelope,
+    Frame,
+    FrameDecodeError,
+    decode_message,
+    encode_message,
+)
+from asyncmcp.errors import ChannelError
+from asyncmcp.server.engine import SEED_REPLY_META_KEY
+from asyncmcp.server.memory import ExpiringSet
+
+__all__ = ["ChannelClientTransport", "client_streams"]
+
+logger = logging.getLogger(__name__)
+
+INBOX_SIZE = 1024
+"""Frames buffered for a client that is slow to read; past that its frames go back to the queue."""
+
+DELETE_TIMEOUT = 5.0
+"""Bound on deleting a temporary reply queue when the client closes."""
+
+_HEADER_ATTRIBUTES = {"mcp-protocol-version": ATTR_PROTOCOL_VERSION, "mcp-method": ATTR_METHOD, "mcp-name": ATTR_NAME}
+
+
+@dataclass
+class _Pending:
+    method: str
+    deadline: float
+
+
+class _ClientSide:
+    """State and behaviour of one client transport between `__aenter__` and `__aexit__`."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        server_address: str,
+        reply_address: str,
+        client_id: str,
+        timeout_seconds: float | None,
+        inbox: anyio.abc.ObjectSendStream[SessionMessage | Exception],
+    ) -> None:
+        self.channel = channel
+        self.server_address = server_address
+        self.reply_address = reply_address
+        self.client_id = client_id
+        self.timeout = timeout_seconds
+        self.inbox = inbox
+        self.session_id: str | None = None
+        self.pending: dict[RequestId, _Pending] = {}
+        self.answered = ExpiringSet(600.0, 10_000)
+        self._deadlines: list[tuple[float, str, RequestId]] = []
+        self._deadline_changed = anyio.Event()
+
+    # -- inbound ---------------------------------------------------------------------------
+
+    def on_frame(self, delivery: Delivery, envelope: Envelope) -> None:
+        try:
+            self.inbox.send_nowait(_Inbound(delivery, envelope))  # pyright: ignore[reportArgumentType]
+        except anyio.WouldBlock:
+            delivery.release(1)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            delivery.release(0)
+
+    def on_failure(self, exc: Exception) -> None:
+        for request_id in list(self.pending):
+            self._fail_nowait(request_id, f"replies can no longer be received: {exc}")
+
+    def accept(self, delivery: Delivery, envelope: Envelope) -> SessionMessage | Exception | None:
+        """Turn a received frame into what the SDK reads, or None to drop it."""
+        delivery.ack()
+        try:
+            message = decode_message(delivery.frame.body)
+        except FrameDecodeError as exc:
+            logger.warning("undecodable reply on %s for client %s: %s", self.reply_address, self.client_id, exc)
+            return exc
+        if isinstance(message, JSONRPCResponse | JSONRPCError):
+            pending = self.pending.pop(message.id, None) if message.id is not None else None
+            if pending is None and message.id is not None:
+                if (message.id, "answered") in self.answered:
+                    return None  # a duplicate delivery of an answer already handed over
+            self.answered.add((message.id, "answered"))
+            if pending is not None and pending.method == "initialize" and envelope.session_id:
+                self.session_id = envelope.session_id
+        elif isinstance(message, JSONRPCNotification) and message.method == "notifications/progress":
+            token = (message.params or {}).get("progressToken")
+            if isinstance(token, str | int) and token in self.pending:
+                self._extend(token)
+        return SessionMessage(message)
+
+    # -- outbound --------------------------------------------------------------------------
+
+    def frame_for(self, item: SessionMessage) -> Frame:
+        message = item.message
+        attributes: dict[str, str] = {ATTR_CLIENT_ID: self.client_id, ATTR_REPLY_TO: self.reply_address}
+        if self.session_id:
+            attributes[ATTR_SESSION_ID] = self.session_id
+        metadata = item.metadata
+        if isinstance(metadata, ClientMessageMetadata) and metadata.headers:
+            for header, attribute in _HEADER_ATTRIBUTES.items():
+                value = metadata.headers.get(header)
+                if value:
+                    attributes[attribute] = value[:1024]
+        ordering_key = f"{self.client_id}:{uuid.uuid4().hex}"
+        dedupe_key: str | None = None
+        if isinstance(message, JSONRPCRequest):
+            if message.method == "initialize":
+                params = dict(message.params or {})
+                meta = dict(params.get("_meta") or {})
+                meta.setdefault(SEED_REPLY_META_KEY, self.reply_address)
+                params["_meta"] = meta
+                message = message.model_copy(update={"params": params})
+            attributes.setdefault(ATTR_METHOD, message.method)
+            self.pending[message.id] = _Pending(message.method, math.inf)
+            self._extend(message.id)
+            dedupe_key = f"{self.client_id}:{message.id}:{message.method}"
+        elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
+            request_id = (message.params or {}).get("requestId")
+            if isinstance(request_id, str | int):
+                self.pending.pop(request_id, None)
+        return Frame(encode_message(message), attributes, ordering_key=ordering_key, dedupe_key=dedupe_key)
+
+    async def send(self, item: SessionMessage) -> None:
+        frame = self.frame_for(item)
+        try:
+            await self.channel.send(self.server_address, frame)
+        except ChannelError as exc:
+            message = item.message
+            if isinstance(message, JSONRPCRequest):
+                await self.fail(message.id, str(exc), code=INTERNAL_ERROR)
+            else:
+                logger.warning("client %s could not send %s: %s", self.client_id, type(message).__name__, exc)
+
+    async def fail(self, request_id: RequestId, reason: str, *, code: int = REQUEST_TIMEOUT) -> None:
+        pending = self.pending.pop(request_id, None)
+        if pending is None:
+            return
+        error = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=reason))
+        try:
+            await self.inbox.send(SessionMessage(error))  # pyright: ignore[reportArgumentType]
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass
+
+    def _fail_nowait(self, request_id: RequestId, reason: str) -> None:
+        pending = self.pending.pop(request_id, None)
+        if pending is None:
+            return
+        error = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=INTERNAL_ERROR, message=reason))
+        try:
+            self.inbox.send_nowait(SessionMessage(error))  # pyright: ignore[reportArgumentType]
+        except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass
+
+    # -- timeouts --------------------------------------------------------------------------
+
+    def _extend(self, request_id: RequestId) -> None:
+        if self.timeout is None:
+            return
+        pending = self.pending.get(request_id)
+        if pending is None:
+            return
+        pending.deadline = time.monotonic() + self.timeout
+        heapq.heappush(self._deadlines, (pending.deadline, repr(request_id), request_id))
+        self._deadline_changed.set()
+
+    async def watch_deadlines(self) -> None:
+        """Fail requests that saw no progress and no answer within the timeout."""
+        while True:
+            while not self._deadlines:
+                self._deadline_changed = anyio.Event()
+                await self._deadline_changed.wait()
+            deadline, _, request_id = self._deadlines[0]
+            delay = deadline - time.monotonic()
+            if delay > 0:
+                self._deadline_changed = anyio.Event()
+                with anyio.move_on_after(delay):
+                    await self._deadline_changed.wait()
+                continue
+            heapq.heappop(self._deadlines)
+            pending = self.pending.get(request_id)
+            if pending is None or pending.deadline > deadline:
+                continue  # answered, or extended by progress since this entry was queued
+            await self.fail(
+                request_id,
+                f"No worker answered {pending.method} (request {request_id!r}) on {self.server_address} within "
+                f"{self.timeout:g} s. Check that a server is consuming that queue (asyncmcp serve ...) and that "
+                f"it may reply to {self.reply_address}.",
+            )
+            cancel = JSONRPCNotification(
+                jsonrpc="2.0",
+                method="notifications/cancelled",
+                params={"requestId": request_id, "reason": "timed out waiting for the server"},
+            )
+            await self.send(SessionMessage(cancel))
+
+
+@dataclass(frozen=True)
+class _Inbound:
+    delivery: Delivery
+    envelope: Envelope
+
+
+@asynccontextmanager
+async def client_streams(
+    channel: Channel,
+    server_address: str,
+    *,
+    reply_address: str | None = None,
+    client_id: str | None = None,
+    timeout_seconds: float | None = None,
+    router: ReplyRouter | None = None,
+) -> AsyncIterator[tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]]:
+    """Connect to the server reading `server_address`; yields the SDK's `(read, write)` streams.
+
+    Replies arrive at `reply_address`, or at `router.address` when a shared `ReplyRouter` is given,
+    or else at a temporary address created now and deleted on exit.
+    """
+    client_id = client_id or uuid.uuid4().hex
+    async with AsyncExitStack() as stack:
+        if router is None:
+            private = reply_address is None
+            if reply_address is None:
+                reply_address = await channel.create_reply_address(f"asyncmcp-reply-{client_id}")
+                stack.push_async_callback(_delete_quietly, channel, reply_address)
+            router = await stack.enter_async_context(ReplyRouter(channel, reply_address, private=private))
+        read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](INBOX_SIZE)
+        write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](INBOX_SIZE)
+        raw_send, raw_receive = anyio.create_memory_object_stream[Any](INBOX_SIZE)
+        side = _ClientSide(channel, server_address, router.address, client_id, timeout_seconds, raw_send)
+        router.register(client_id, side.on_frame, side.on_failure)
+        stack.callback(router.unregister, client_id)
+
+        async def pump_inbound() -> None:
+            async with read_send, raw_receive:
+                async for item in raw_receive:
+                    delivered = side.accept(item.delivery, item.envelope) if isinstance(item, _Inbound) else item
+                    if delivered is not None:
+                        await read_send.send(delivered)
+
+        async def pump_outbound(tg: anyio.abc.TaskGroup) -> None:
+            async with write_receive:
+                async for item in write_receive:
+                    tg.start_soon(side.send, item)
+
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        tg.start_soon(pump_inbound)
+        tg.start_soon(pump_outbound, tg)
+        if timeout_seconds is not None:
+            tg.start_soon(side.watch_deadlines)
+        try:
+            yield read_receive, write_send
+        finally:
+            tg.cancel_scope.cancel()
+
+
+async def _delete_quietly(channel: Channel, address: str) -> None:
+    with anyio.move_on_after(DELETE_TIMEOUT, shield=True):
+        try:
+            await channel.delete_reply_address(address)
+        except ChannelError as exc:
+            logger.warning("could not delete temporary reply queue %s: %s", address, exc)
+
+
+class ChannelClientTransport:
+    """`client_streams` as an `mcp.client.Transport`: `mcp.Client(ChannelClientTransport(...))`."""
+
+    def __init__(self, channel: Channel, server_address: str, **options: Any) -> None:
+        self._cm = client_streams(channel, server_address, **options)
+
+    async def __aenter__(self) -> tuple[Any, Any]:
+        return await self._cm.__aenter__()
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        return await self._cm.__aexit__(*exc_info)
+

@@ -1,0 +1,163 @@
+"""The wire format shared by every channel: a JSON-RPC body plus string attributes.
+
+The body is the JSON-RPC message exactly as the MCP SDK serializes it
+(`model_dump_json(by_alias=True, exclude_unset=True)`), so any MCP tool can read a captured message.
+Routing facts (who sent it, where replies go, which legacy session) travel beside the body as
+attributes, never inside it, so the server can route a reply without trusting or rewriting the
+payload, and so a channel can filter on them (SNS filter policies, SQS consoles).
+
+Everything here is pure and property-tested; channels map `Frame` onto their own envelope.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcp.types import JSONRPCMessage, jsonrpc_message_adapter
+from mcp_types import INVALID_REQUEST, PARSE_ERROR
+from pydantic import ValidationError
+
+__all__ = [
+    "ATTR_CLIENT_ID",
+    "ATTR_CONTROL",
+    "ATTR_METHOD",
+    "ATTR_NAME",
+    "ATTR_PROTOCOL_VERSION",
+    "ATTR_REPLY_TO",
+    "ATTR_SESSION_ID",
+    "CONTROL_WAKE",
+    "Envelope",
+    "Frame",
+    "FrameDecodeError",
+    "decode_message",
+    "encode_message",
+    "request_id_of_raw",
+]
+
+ATTR_CLIENT_ID = "mcp-client-id"
+"""Which client a frame belongs to; many clients may share one reply address."""
+ATTR_REPLY_TO = "mcp-reply-to"
+"""Where the server sends everything that answers this frame (queue URL, topic ARN, URL)."""
+ATTR_SESSION_ID = "mcp-session-id"
+"""The 2025-era session token minted by the server in answer to `initialize`."""
+ATTR_PROTOCOL_VERSION = "mcp-protocol-version"
+ATTR_METHOD = "mcp-method"
+ATTR_NAME = "mcp-name"
+ATTR_CONTROL = "mcp-control"
+"""Transport control frames that carry no JSON-RPC meaning (see `CONTROL_WAKE`)."""
+
+CONTROL_WAKE = "wake"
+"""Sent by a closing receiver to its own queue so its outstanding long poll returns at once."""
+
+MAX_ATTRIBUTE_VALUE = 8192
+"""Longest attribute value accepted on input; real values are ids, URLs and a session token."""
+
+_ENVELOPE_ATTRIBUTES = {
+    ATTR_CLIENT_ID: "client_id",
+    ATTR_REPLY_TO: "reply_to",
+    ATTR_SESSION_ID: "session_id",
+    ATTR_PROTOCOL_VERSION: "protocol_version",
+    ATTR_METHOD: "method",
+    ATTR_NAME: "name",
+    ATTR_CONTROL: "control",
+}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One message on a channel: the body and its routing attributes.
+
+    `ordering_key` and `dedupe_key` are channel-neutral hints; the SQS channel maps them to
+    `MessageGroupId` / `MessageDeduplicationId` on FIFO queues and ignores them elsewhere.
+    """
+
+    body: str
+    attributes: Mapping[str, str] = field(default_factory=dict[str, str])
+    ordering_key: str | None = None
+    dedupe_key: str | None = None
+
+    def size(self) -> int:
+        """Bytes the frame counts against a queue's size limit (SQS counts attributes too)."""
+        total = len(self.body.encode())
+        for name, value in self.attributes.items():
+            total += len(name.encode()) + len("String") + len(value.encode())
+        return total
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The routing facts of a frame, decoded from its attributes."""
+
+    client_id: str | None = None
+    reply_to: str | None = None
+    session_id: str | None = None
+    protocol_version: str | None = None
+    method: str | None = None
+    name: str | None = None
+    control: str | None = None
+
+    def to_attributes(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for attribute, field_name in _ENVELOPE_ATTRIBUTES.items():
+            value = getattr(self, field_name)
+            if value is not None:
+                out[attribute] = value
+        return out
+
+    @classmethod
+    def from_attributes(cls, attributes: Mapping[str, str]) -> Envelope:
+        """Read the known attributes; unknown ones are ignored, oversized ones dropped."""
+        values: dict[str, str] = {}
+        for attribute, field_name in _ENVELOPE_ATTRIBUTES.items():
+            value = attributes.get(attribute)
+            if isinstance(value, str) and 0 < len(value) <= MAX_ATTRIBUTE_VALUE:
+                values[field_name] = value
+        return cls(**values)
+
+
+class FrameDecodeError(ValueError):
+    """A body that is not a JSON-RPC message; `code` is the JSON-RPC error code to answer with."""
+
+    def __init__(self, code: int, message: str, request_id: str | int | None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.request_id = request_id
+
+
+def encode_message(message: JSONRPCMessage) -> str:
+    """Serialize exactly as the SDK's own transports do (keeps `"id": null` on errors)."""
+    return message.model_dump_json(by_alias=True, exclude_unset=True)
+
+
+def decode_message(body: str | bytes) -> JSONRPCMessage:
+    """Parse a body into a JSON-RPC message, or raise `FrameDecodeError` with the code to answer.
+
+    Invalid JSON answers -32700 (parse error); valid JSON that is not a JSON-RPC 2.0 message
+    answers -32600 (invalid request), echoing the request id when one can be read.
+    """
+    try:
+        return jsonrpc_message_adapter.validate_json(body, by_name=False)
+    except ValidationError as exc:
+        if any(err.get("type") == "json_invalid" for err in exc.errors()):
+            raise FrameDecodeError(PARSE_ERROR, "Parse error: the message body is not valid JSON", None) from None
+        raise FrameDecodeError(
+            INVALID_REQUEST,
+            "Invalid request: the message body is not a JSON-RPC 2.0 request, notification or response",
+            request_id_of_raw(body),
+        ) from None
+
+
+def request_id_of_raw(body: str | bytes) -> str | int | None:
+    """Best-effort JSON-RPC id of a body that failed validation, so the error can echo it."""
+    try:
+        raw: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(raw, dict):
+        rid = raw.get("id")  # pyright: ignore[reportUnknownMemberType]
+        if isinstance(rid, str | int) and not isinstance(rid, bool):
+            return rid
+    return None

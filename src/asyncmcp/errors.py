@@ -1,0 +1,50 @@
+"""Exceptions asyncmcp raises, each named for what went wrong and worded to say what to do.
+
+They all derive from `AsyncMcpError` so callers can catch the library's failures in one place
+without catching unrelated bugs.
+"""
+
+from __future__ import annotations
+
+
+class AsyncMcpError(Exception):
+    """Base class of every error asyncmcp raises on purpose."""
+
+
+class ConfigError(AsyncMcpError, ValueError):
+    """A configuration value is invalid; the message names the field and the accepted values."""
+
+
+class ChannelError(AsyncMcpError):
+    """The channel (queue, topic, HTTP endpoint) refused or failed an operation.
+
+    `address` is the queue URL / topic / URL involved and `code` the service's error code when
+    it gave one, so logs and callers can tell a missing queue from a throttle.
+    """
+
+    def __init__(self, message: str, *, address: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.address = address
+        self.code = code
+
+
+class AddressNotFoundError(ChannelError):
+    """The queue or endpoint does not exist (or the credentials cannot see it)."""
+
+
+class FrameTooLargeError(ChannelError):
+    """A frame is larger than the destination accepts, attributes included."""
+
+    def __init__(self, *, size: int, limit: int, address: str) -> None:
+        super().__init__(
+            f"message of {size} bytes (body plus attributes) exceeds the {limit}-byte limit of {address}; "
+            "send smaller payloads (for example page large results) or raise the queue's MaximumMessageSize",
+            address=address,
+            code="FrameTooLarge",
+        )
+        self.size = size
+        self.limit = limit
+
+
+class ReplyAddressRefusedError(AsyncMcpError):
+    """A client asked for replies at an address this server's operator did not allow."""

@@ -1,0 +1,568 @@
+"""The server engine: serves an MCP `Server` to many clients over any `Channel`, on many workers.
+
+Every request is served on its own short-lived SDK loop over a shared lifespan, so any worker
+can answer any request and no two clients ever share an SDK stream pair:
+
+- a 2026-07-28 request (it carries the `_meta` envelope) runs on `serve_dual_era_loop`, which
+  opens a modern connection for it;
+- `initialize` runs on the same loop (legacy era); its answer carries a signed session id
+  (`sessions.py`) that holds everything later requests of that session need;
+- any other 2025-era request runs on a *born-ready* legacy connection rebuilt from that session
+  id, the way the SDK's stateless HTTP path serves legacy clients, so the worker that takes it
+  needs no memory of the `initialize`.
+
+Delivery is at-least-once: a request's message is acknowledged only after its answer was sent
+(or after the client cancelled it); while the handler runs the channel keeps the message hidden
+from other workers (SQS visibility heartbeat). If the worker dies the message reappears and
+another worker serves it. A worker remembers what it answered for `dedupe_window_seconds`, so a
+redelivered request is never run twice by the worker that saw it.
+
+Server-to-client requests of the 2025 era (sampling, elicitation) are renumbered with this
+worker's tag before they leave, so the client's answer, which arrives on the shared request
+queue, is recognised by the worker whose handler waits for it; another worker hands it back to
+the queue for the right one to take.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+import anyio.abc
+from mcp.server import Server
+from mcp.server.connection import Connection
+from mcp.server.runner import serve_connection, serve_dual_era_loop
+from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
+from mcp.shared.message import ServerMessageMetadata, SessionMessage
+from mcp.shared.transport_context import TransportContext
+from mcp.types import (
+    ErrorData,
+    JSONRPCError,
+    JSONRPCMessage,
+    JSONRPCNotification,
+    JSONRPCRequest,
+    JSONRPCResponse,
+    RequestId,
+)
+from mcp_types import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    PROTOCOL_VERSION_META_KEY,
+    REQUEST_TIMEOUT,
+    UNSUPPORTED_PROTOCOL_VERSION,
+)
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
+
+from asyncmcp.channel import Channel, Delivery, ReplyPolicy
+from asyncmcp.codec import (
+    ATTR_CLIENT_ID,
+    ATTR_SESSION_ID,
+    CONTROL_WAKE,
+    Envelope,
+    Frame,
+    FrameDecodeError,
+    decode_message,
+    encode_message,
+)
+from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
+from asyncmcp.server.memory import ExpiringSet
+from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner
+
+__all__ = ["EngineOptions", "RequestFacts", "ServerEngine", "lowlevel_server"]
+
+logger = logging.getLogger(__name__)
+
+SEED_REPLY_META_KEY = "responseQueueUrl"
+"""The original asyncmcp handshake: a reply queue named in `initialize` params `_meta`."""
+
+MAX_HANDBACKS = 20
+"""How often a client's answer meant for another worker is handed back before it is dropped."""
+
+CANCEL_RETRY_DELAY = 1.0
+"""Seconds before a cancellation for a request this worker is not running is offered again."""
+
+MAX_CANCEL_HANDBACKS = 5
+"""How often such a cancellation is offered again before it is dropped (the request finished)."""
+
+RECEIVE_BACKOFF_MAX = 5.0
+"""Ceiling of the pause between receive attempts while the broker keeps failing."""
+
+
+def lowlevel_server(app: Any) -> Server[Any]:
+    """The lowlevel `Server` behind `app` (a `Server` or an `MCPServer`)."""
+    if isinstance(app, Server):
+        return app  # pyright: ignore[reportUnknownVariableType]
+    inner = getattr(app, "_lowlevel_server", None)
+    if isinstance(inner, Server):
+        return inner  # pyright: ignore[reportUnknownVariableType]
+    raise TypeError(f"expected an mcp Server or MCPServer, got {type(app).__name__}")
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    max_in_flight: int = 64
+    on_bad_message: Literal["delete", "dead-letter"] = "delete"
+    dedupe_window_seconds: float = 600.0
+    request_timeout_seconds: float | None = None
+    shutdown_grace_seconds: float = 0.0
+    """On `stop()`, how long in-flight requests may finish before they are handed back to the queue."""
+    worker_tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What the transport knows about a request; handlers read it as `ctx.request`.
+
+    (`ctx.request_context.request` on `MCPServer` tools.)
+    """
+
+    address: str
+    client_id: str | None
+    reply_to: str
+    session_id: str | None
+    attributes: Mapping[str, str]
+    receive_count: int
+
+
+def _has_modern_envelope(params: Mapping[str, Any] | None) -> bool:
+    meta = (params or {}).get("_meta")
+    return isinstance(meta, Mapping) and PROTOCOL_VERSION_META_KEY in meta
+
+
+def _seed_reply_address(params: Mapping[str, Any] | None) -> str | None:
+    meta = (params or {}).get("_meta")
+    value = meta.get(SEED_REPLY_META_KEY) if isinstance(meta, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+class ServerEngine:
+    """Serves `server` on `address` of `channel` until cancelled or stopped."""
+
+    def __init__(
+        self,
+        server: Any,
+        channel: Channel,
+        address: str,
+        *,
+        policy: ReplyPolicy,
+        signer: SessionSigner,
+        options: EngineOptions | None = None,
+    ) -> None:
+        self.server = lowlevel_server(server)
+        self.channel = channel
+        self.address = address
+        self.policy = policy
+        self.signer = signer
+        self.options = options or EngineOptions()
+        self._runs: dict[tuple[str, RequestId], _RequestRun] = {}
+        self._answered = ExpiringSet(self.options.dedupe_window_seconds)
+        self._cancelled = ExpiringSet(max(self.options.dedupe_window_seconds, 60.0))
+        self._back_routes: dict[str, tuple[_RequestRun, RequestId]] = {}
+        self._ids = itertools.count(1)
+        self._in_flight = 0
+        self._slot_free = anyio.Event()
+        self._receive_scope: anyio.CancelScope | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self.lifespan_state: Any = None
+        self.stats: dict[str, int] = {"answered": 0, "cancelled": 0, "refused": 0, "duplicates": 0}
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Receive and serve until cancelled, or until `stop()` and the grace period end."""
+        async with self.server.lifespan(self.server) as state:
+            self.lifespan_state = state
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                with anyio.CancelScope() as self._receive_scope:
+                    task_status.started()
+                    await self._receive_loop(tg)
+                # stop() was called: let in-flight requests finish within the grace period.
+                with anyio.move_on_after(self.options.shutdown_grace_seconds):
+                    while self._in_flight:
+                        self._slot_free = anyio.Event()
+                        await self._slot_free.wait()
+                tg.cancel_scope.cancel()
+
+    def stop(self) -> None:
+        """Stop receiving; in-flight requests get `shutdown_grace_seconds` to finish."""
+        if self._receive_scope is not None:
+            self._receive_scope.cancel()
+
+    async def _receive_loop(self, tg: anyio.abc.TaskGroup) -> None:
+        backoff = 0.0
+        limit = self.options.max_in_flight
+        while True:
+            while self._in_flight >= limit:
+                self._slot_free = anyio.Event()
+                await self._slot_free.wait()
+            try:
+                deliveries = await self.channel.receive(self.address, limit - self._in_flight)
+            except AddressNotFoundError:
+                raise
+            except ChannelError as exc:
+                backoff = min(RECEIVE_BACKOFF_MAX, backoff * 2 or 0.1)
+                logger.warning("receive from %s failed, retrying in %.1fs: %s", self.address, backoff, exc)
+                await anyio.sleep(backoff)
+                continue
+            backoff = 0.0
+            for delivery in deliveries:
+                self._in_flight += 1
+                tg.start_soon(self._handle, delivery)
+
+    async def _handle(self, delivery: Delivery) -> None:
+        try:
+            await self._route(delivery)
+        except Exception:
+            logger.exception("unexpected failure serving a message from %s; handing it back", self.address)
+            delivery.release(None)
+        finally:
+            self._in_flight -= 1
+            self._slot_free.set()
+
+    async def _route(self, delivery: Delivery) -> None:
+        envelope = Envelope.from_attributes(delivery.frame.attributes)
+        if envelope.control == CONTROL_WAKE:
+            delivery.ack()
+            return
+        try:
+            message = decode_message(delivery.frame.body)
+        except FrameDecodeError as exc:
+            logger.warning(
+                "undecodable message on %s from client %s: %s", self.address, envelope.client_id or "?", exc
+            )
+            error = JSONRPCError(jsonrpc="2.0", id=exc.request_id, error=ErrorData(code=exc.code, message=str(exc)))
+            await self._refuse(delivery, envelope, error, envelope.reply_to)
+            return
+        if isinstance(message, JSONRPCRequest):
+            await self._serve_request(delivery, envelope, message)
+        elif isinstance(message, JSONRPCNotification):
+            await self._on_notification(delivery, envelope, message)
+        else:
+            await self._on_client_answer(delivery, envelope, message)
+
+    async def _refuse(
+        self, delivery: Delivery, envelope: Envelope, error: JSONRPCError | None, reply_to: str | None
+    ) -> None:
+        """Answer an unservable message when possible, then dispose of it as configured."""
+        self.stats["refused"] += 1
+        if error is not None and reply_to and delivery.receive_count <= 1:
+            if self.policy.allows(reply_to):
+                await self._send_quietly(reply_to, envelope.client_id, error)
+            else:
+                logger.warning("not answering %s: reply address %s is not allowed", self.address, reply_to)
+        if self.options.on_bad_message == "delete":
+            delivery.ack()
+        else:
+            delivery.release(None)  # let visibility lapse; the redrive policy moves it to the DLQ
+
+    async def _send_quietly(self, reply_to: str, client_id: str | None, message: JSONRPCMessage) -> None:
+        attributes = {ATTR_CLIENT_ID: client_id} if client_id else {}
+        try:
+            await self.channel.send(reply_to, Frame(encode_message(message), attributes, ordering_key=client_id))
+        except ChannelError as exc:
+            logger.warning("could not send an error reply to %s: %s", reply_to, exc)
+
+    def _reply_address(self, envelope: Envelope, message: JSONRPCRequest, session: LegacySession | None) -> str | None:
+        if envelope.reply_to:
+            return envelope.reply_to
+        if session is not None and session.reply_to:
+            return session.reply_to
+        if message.method == "initialize":
+            return _seed_reply_address(message.params)
+        return None
+
+    async def _serve_request(self, delivery: Delivery, envelope: Envelope, message: JSONRPCRequest) -> None:
+        session: LegacySession | None = None
+        session_error: str | None = None
+        if envelope.session_id and message.method != "initialize":
+            try:
+                session = self.signer.verify(envelope.session_id)
+                if session.client_id and envelope.client_id and session.client_id != envelope.client_id:
+                    session, session_error = None, "the session id belongs to another client"
+            except InvalidSessionError as exc:
+                session_error = str(exc)
+        reply_to = self._reply_address(envelope, message, session)
+        if reply_to is None:
+            logger.warning(
+                "request %r (%s) on %s names no reply address (attribute %s or initialize _meta.%s); %s",
+                message.id,
+                message.method,
+                self.address,
+                "mcp-reply-to",
+                SEED_REPLY_META_KEY,
+                "dropping it" if self.options.on_bad_message == "delete" else "leaving it for the dead-letter queue",
+            )
+            await self._refuse(delivery, envelope, None, None)
+            return
+        if not self.policy.allows(reply_to):
+            logger.warning(
+                "refused request %r from client %s: reply address %s is not allowed; this server replies only to %s",
+                message.id,
+                envelope.client_id,
+                reply_to,
+                self.policy.describe(),
+            )
+            await self._refuse(delivery, envelope, None, None)
+            return
+        if session_error is not None:
+            await self._refuse(
+                delivery,
+                envelope,
+                _error(
+                    message.id,
+                    INVALID_REQUEST,
+                    f"Unknown session ({session_error}). Initialize a new session; if several workers share "
+                    "the queue, give them all the same state key (ASYNCMCP_STATE_KEY).",
+                ),
+                reply_to,
+            )
+            return
+        version = envelope.protocol_version
+        known = (*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS)
+        if version is not None and version not in known and not _has_modern_envelope(message.params):
+            await self._refuse(
+                delivery,
+                envelope,
+                _error(
+                    message.id,
+                    UNSUPPORTED_PROTOCOL_VERSION,
+                    f"Unsupported protocol version {version!r}; this server speaks {', '.join(known)}",
+                    {"supported": list(known), "requested": version},
+                ),
+                reply_to,
+            )
+            return
+
+        key = (envelope.client_id or reply_to, message.id)
+        running = self._runs.get(key)
+        if running is not None:
+            self.stats["duplicates"] += 1
+            running.deliveries.append(delivery)  # redelivered while running: settle it with the first
+            return
+        if key in self._answered or key in self._cancelled:
+            self.stats["duplicates"] += 1
+            delivery.ack()
+            return
+        run = _RequestRun(self, delivery, envelope, message, reply_to, session)
+        self._runs[key] = run
+        try:
+            await run.serve()
+        finally:
+            # Also reached when the worker shuts down mid-request: an unsettled request is handed
+            # straight back to the queue so another worker answers it without waiting out visibility.
+            del self._runs[key]
+            for route in run.back_route_ids:
+                self._back_routes.pop(route, None)
+            if run.settled:
+                self._answered.add(key)
+            for each in run.deliveries:
+                if run.settled:
+                    each.ack()
+                else:
+                    each.release(0)
+
+    async def _on_notification(self, delivery: Delivery, envelope: Envelope, message: JSONRPCNotification) -> None:
+        if message.method == "notifications/cancelled":
+            request_id = (message.params or {}).get("requestId")
+            if not isinstance(request_id, str | int):
+                delivery.ack()
+                return
+            key = (envelope.client_id or envelope.reply_to or "", request_id)
+            run = self._runs.get(key)
+            if run is not None:
+                await run.deliver(SessionMessage(message))
+                delivery.ack()
+            elif key in self._answered:
+                delivery.ack()
+            else:
+                # Not running here: maybe on another worker, maybe not yet received. Remember it
+                # so the request is never started here, and offer the cancel to the others.
+                self._cancelled.add(key)
+                if delivery.receive_count < MAX_CANCEL_HANDBACKS:
+                    delivery.release(CANCEL_RETRY_DELAY)
+                else:
+                    delivery.ack()
+            return
+        if message.method != "notifications/initialized":
+            logger.debug("ignoring notification %s from %s: sessions are stateless", message.method, envelope.client_id)
+        delivery.ack()
+
+    async def _on_client_answer(
+        self, delivery: Delivery, envelope: Envelope, message: JSONRPCResponse | JSONRPCError
+    ) -> None:
+        answer_id = str(message.id)
+        route = self._back_routes.pop(answer_id, None)
+        if route is not None:
+            run, original_id = route
+            await run.deliver(SessionMessage(message.model_copy(update={"id": original_id})))
+            delivery.ack()
+        elif answer_id.startswith(self.options.worker_tag + ".") or delivery.receive_count >= MAX_HANDBACKS:
+            logger.debug("dropping a late client answer %s", answer_id)
+            delivery.ack()
+        else:
+            delivery.release(0)  # another worker's handler waits for it
+
+    def back_route(self, run: _RequestRun, original_id: RequestId) -> str:
+        """Give a server-to-client request an id that names this worker."""
+        new_id = f"{self.options.worker_tag}.{next(self._ids)}"
+        self._back_routes[new_id] = (run, original_id)
+        run.back_route_ids.append(new_id)
+        return new_id
+
+
+def _error(request_id: RequestId | None, code: int, message: str, data: Any = None) -> JSONRPCError:
+    return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=message, data=data))
+
+
+class _RequestRun:
+    """One request served on its own SDK loop; forwards everything the loop emits to the client."""
+
+    def __init__(
+        self,
+        engine: ServerEngine,
+        delivery: Delivery,
+        envelope: Envelope,
+        message: JSONRPCRequest,
+        reply_to: str,
+        session: LegacySession | None,
+    ) -> None:
+        self.engine = engine
+        self.deliveries: list[Delivery] = [delivery]
+        self.envelope = envelope
+        self.message = message
+        self.reply_to = reply_to
+        self.session = session
+        self.settled = False
+        self.back_route_ids: list[str] = []
+        self._inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception] | None = None
+        if message.method == "initialize":
+            self.era: Literal["modern", "initialize", "legacy"] = "initialize"
+        elif _has_modern_envelope(message.params):
+            self.era = "modern"
+        else:
+            self.era = "legacy"
+
+    async def serve(self) -> None:
+        inbound_send, inbound_receive = anyio.create_memory_object_stream[SessionMessage | Exception](16)
+        outbound_send, outbound_receive = anyio.create_memory_object_stream[SessionMessage](16)
+        self._inbound = inbound_send
+        facts = RequestFacts(
+            address=self.engine.address,
+            client_id=self.envelope.client_id,
+            reply_to=self.reply_to,
+            session_id=self.envelope.session_id,
+            attributes=dict(self.deliveries[0].frame.attributes),
+            receive_count=self.deliveries[0].receive_count,
+        )
+        metadata = ServerMessageMetadata(request_context=facts, on_request_unanswered=self._unanswered)
+        timeout = self.engine.options.request_timeout_seconds
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._serve_loop, inbound_receive, outbound_send)
+            await inbound_send.send(SessionMessage(self.message, metadata))
+            async with outbound_receive:
+                with anyio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
+                    async for item in outbound_receive:
+                        await self._forward(item.message)
+                        if self.settled:
+                            break
+                if scope.cancelled_caught and not self.settled:
+                    await self._forward(
+                        _error(
+                            self.message.id,
+                            REQUEST_TIMEOUT,
+                            f"{self.message.method} ran longer than the server's transport_timeout_seconds "
+                            f"({timeout:g} s) and was cancelled",
+                        )
+                    )
+                await inbound_send.aclose()  # EOF: the loop cancels whatever is left and exits
+                async for _late in outbound_receive:
+                    pass  # frames emitted during teardown have no one to go to
+
+    async def deliver(self, item: SessionMessage) -> None:
+        """Feed a client frame (cancel, or an answer to a server request) into this run's loop."""
+        if self._inbound is not None:
+            try:
+                await self._inbound.send(item)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                pass
+
+    async def _unanswered(self) -> None:
+        """The SDK settled the request with no response: the client cancelled it."""
+        self.settled = True
+        self.engine.stats["cancelled"] += 1
+        if self._inbound is not None:
+            await self._inbound.aclose()
+
+    async def _serve_loop(
+        self,
+        inbound: anyio.abc.ObjectReceiveStream[SessionMessage | Exception],
+        outbound: anyio.abc.ObjectSendStream[SessionMessage],
+    ) -> None:
+        server, state = self.engine.server, self.engine.lifespan_state
+        if self.era != "legacy":
+            await serve_dual_era_loop(server, inbound, outbound, lifespan_state=state)
+            return
+        session = self.session
+        version = session.protocol_version if session else self.envelope.protocol_version or LATEST_HANDSHAKE_VERSION
+        if version not in HANDSHAKE_PROTOCOL_VERSIONS:
+            version = LATEST_HANDSHAKE_VERSION
+        dispatcher: JSONRPCDispatcher[TransportContext] = JSONRPCDispatcher(
+            inbound, outbound, inline_methods=frozenset({"initialize"})
+        )
+        connection = Connection.from_envelope(
+            version,
+            session.client_info if session else None,
+            session.capabilities if session else None,
+            outbound=dispatcher,
+        )
+        connection.session_id = self.envelope.session_id
+        await serve_connection(server, dispatcher, connection=connection, lifespan_state=state)
+
+    async def _forward(self, message: JSONRPCMessage) -> None:
+        final = isinstance(message, JSONRPCResponse | JSONRPCError) and message.id == self.message.id
+        attributes: dict[str, str] = {}
+        if self.envelope.client_id:
+            attributes[ATTR_CLIENT_ID] = self.envelope.client_id
+        if final and self.era == "initialize" and isinstance(message, JSONRPCResponse):
+            attributes[ATTR_SESSION_ID] = self._mint_session(message)
+        elif self.envelope.session_id:
+            attributes[ATTR_SESSION_ID] = self.envelope.session_id
+        if isinstance(message, JSONRPCRequest):
+            message = message.model_copy(update={"id": self.engine.back_route(self, message.id)})
+        frame = Frame(encode_message(message), attributes, ordering_key=self.envelope.client_id or self.reply_to)
+        try:
+            await self.engine.channel.send(self.reply_to, frame)
+        except FrameTooLargeError as exc:
+            logger.warning("reply to request %r does not fit %s: %s", self.message.id, self.reply_to, exc)
+            if final:
+                error = _error(self.message.id, INTERNAL_ERROR, str(exc), {"size": exc.size, "limit": exc.limit})
+                await self.engine._send_quietly(self.reply_to, self.envelope.client_id, error)  # pyright: ignore[reportPrivateUsage]
+        except ChannelError as exc:
+            # Retrying cannot help a missing or forbidden reply queue; answer nobody and move on.
+            logger.error("could not reply to request %r at %s: %s", self.message.id, self.reply_to, exc)
+        if final:
+            self.settled = True
+            self.engine.stats["answered"] += 1
+
+    def _mint_session(self, response: JSONRPCResponse) -> str:
+        params = self.message.params or {}
+        negotiated = response.result.get("protocolVersion")
+        client_info = params.get("clientInfo")
+        capabilities = params.get("capabilities")
+        return self.engine.signer.mint(
+            LegacySession(
+                protocol_version=negotiated if isinstance(negotiated, str) else LATEST_HANDSHAKE_VERSION,
+                client_id=self.envelope.client_id,
+                reply_to=self.reply_to,
+                client_info=client_info if isinstance(client_info, dict) else None,
+                capabilities=capabilities if isinstance(capabilities, dict) else None,
+            )
+        )

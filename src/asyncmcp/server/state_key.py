@@ -1,0 +1,67 @@
+"""The secret every worker of one queue shares.
+
+Two things must verify on a worker other than the one that produced them: the 2025 session ids
+this engine mints, and the MCP `requestState` that `MCPServer` seals into `input_required`
+results (2026 elicitation and sampling). Both are derived from one operator-supplied key, so
+configuring a fleet is one setting: `state_key=` or the `ASYNCMCP_STATE_KEY` environment
+variable. Without it each process makes up its own key, which is right for a single worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+
+from asyncmcp.server.sessions import SessionSigner
+
+__all__ = ["STATE_KEY_ENV", "StateKey", "share_request_state"]
+
+logger = logging.getLogger(__name__)
+
+STATE_KEY_ENV = "ASYNCMCP_STATE_KEY"
+
+
+@dataclass(frozen=True)
+class StateKey:
+    secret: bytes
+    shared: bool
+    """True when the operator supplied the key (so other workers can hold the same one)."""
+
+    @classmethod
+    def resolve(cls, configured: str | None) -> StateKey:
+        value = configured or os.environ.get(STATE_KEY_ENV)
+        if value:
+            return cls(value.encode(), shared=True)
+        return cls(secrets.token_bytes(32), shared=False)
+
+    def signer(self) -> SessionSigner:
+        return SessionSigner(self.secret)
+
+    def request_state_key(self) -> bytes:
+        return hashlib.sha256(b"asyncmcp requestState v1\x00" + self.secret).digest()
+
+
+def share_request_state(server: Any, key: StateKey) -> None:
+    """Make `server`'s requestState sealing use the shared key, so any worker can open it.
+
+    `MCPServer` installs a `RequestStateBoundary` with a process-local key unless it was built
+    with `request_state_security=`; when the operator configured a shared key, that boundary is
+    replaced by one sealing with a key derived from it (keeping the server's TTL).
+    """
+    if not key.shared:
+        return
+    lowlevel = getattr(server, "_lowlevel_server", server)
+    middleware: list[Any] = getattr(lowlevel, "middleware", [])
+    for index, item in enumerate(middleware):
+        if isinstance(item, RequestStateBoundary):
+            previous: RequestStateSecurity | None = getattr(item, "_security", None)
+            ttl = previous.ttl if previous is not None else 600.0
+            shared = RequestStateSecurity(keys=[key.request_state_key()], ttl=ttl)
+            middleware[index] = RequestStateBoundary(shared, default_audience=lowlevel.name)
+            logger.debug("requestState of %s now sealed with the shared state key", lowlevel.name)

@@ -1,0 +1,109 @@
+"""Configuration of the SQS channel, with the fields and defaults of the original asyncmcp documents.
+
+Both classes are frozen pydantic models validated at construction, so a wrong value fails at
+start-up with a message naming the field instead of deep inside a poll loop.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["SqsClientConfig", "SqsServerConfig"]
+
+_FIELD_NOTES = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=False)
+
+
+def _check_queue_url(value: str, field_name: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError(
+            f"{field_name} must be a queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/mcp-requests "
+            f"(got {value!r}); `aws sqs get-queue-url --queue-name NAME` prints it"
+        )
+    return value
+
+
+class _Polling(BaseModel):
+    model_config = _FIELD_NOTES
+
+    max_messages: int = Field(10, ge=1, le=10)
+    """Maximum messages to retrieve per poll (1-10)."""
+    wait_time_seconds: int = Field(20, ge=0, le=20)
+    """Long-poll duration. With a value above 0 the receiver polls back to back and never sleeps."""
+    visibility_timeout_seconds: int = Field(30, ge=1, le=43200)
+    """Seconds a received message stays invisible; a heartbeat extends it while a handler runs."""
+    poll_interval_seconds: float = Field(5.0, ge=0)
+    """Pause between polls, used only for short polling (`wait_time_seconds=0`)."""
+    message_attributes: dict[str, str] | None = None
+    """Extra string attributes stamped on every message this side sends."""
+    transport_timeout_seconds: float | None = Field(None, gt=0)
+
+    @field_validator("message_attributes")
+    @classmethod
+    def _custom_attributes(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value and len(value) > 3:
+            raise ValueError(
+                "message_attributes takes at most 3 entries: SQS allows 10 attributes per message "
+                "and asyncmcp uses up to 7 for routing"
+            )
+        for name in value or {}:
+            if name.startswith("mcp-") or name.lower().startswith(("aws.", "amazon.")):
+                raise ValueError(f"message_attributes name {name!r} is reserved; choose another prefix")
+        return value
+
+
+class SqsServerConfig(_Polling):
+    """Where a server reads requests and how it treats them.
+
+    `transport_timeout_seconds` bounds one request: a handler still running after it is
+    cancelled and the client gets a timeout error. None (the default) lets handlers run as long
+    as they need; the visibility heartbeat keeps the request from reaching another worker.
+    """
+
+    read_queue_url: str
+    """URL of the SQS queue where the server receives requests."""
+    max_in_flight: int = Field(64, ge=1, le=10000)
+    """Requests one worker handles at once; at the limit it stops receiving so other workers take the work."""
+    allowed_reply_queues: tuple[str, ...] | None = None
+    """Glob patterns of reply queue URLs the server may send to. None: queues of the request queue's
+    own account and region only."""
+    on_bad_message: Literal["delete", "dead-letter"] = "delete"
+    """What to do with a message that cannot be served (not JSON-RPC, no reply address, refused reply
+    address): delete it, or leave it for the queue's redrive policy to move to a dead-letter queue."""
+    dedupe_window_seconds: float = Field(600.0, ge=0)
+    """How long a worker remembers answered requests, so an SQS redelivery does not run a tool twice."""
+    state_key: str | None = None
+    """Secret shared by every worker on the queue; seals MCP requestState and signs 2025 session ids.
+    Defaults to the ASYNCMCP_STATE_KEY environment variable, else a key private to this process."""
+
+    @field_validator("read_queue_url")
+    @classmethod
+    def _read_queue_url(cls, value: str) -> str:
+        return _check_queue_url(value, "read_queue_url")
+
+
+class SqsClientConfig(_Polling):
+    """Where a client sends requests and where it reads replies.
+
+    `transport_timeout_seconds` bounds how long a request may wait without any sign of life
+    (progress or the answer) before it fails with an error naming the request queue.
+    """
+
+    read_queue_url: str
+    """URL of the server's request queue."""
+    response_queue_url: str | None = None
+    """URL of this client's reply queue, which other clients may share. None: a temporary queue is
+    created for this client and deleted when it closes."""
+    client_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    """Unique client identifier. Auto-generated if not provided."""
+
+    @field_validator("read_queue_url")
+    @classmethod
+    def _read_queue_url(cls, value: str) -> str:
+        return _check_queue_url(value, "read_queue_url")
+
+    @field_validator("response_queue_url")
+    @classmethod
+    def _response_queue_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_queue_url(value, "response_queue_url")

@@ -1,0 +1,54 @@
+"""Fixtures: a real SQS endpoint (moto server over HTTP on 127.0.0.1) and queues on it.
+
+Transport tests talk to this endpoint through real aiobotocore/boto3 clients; nothing here mocks
+AWS. State is reset before each test so tests never see each other's queues.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+import pytest
+
+from asyncmcp.local.endpoint import AWS_TEST_ENV, LocalEndpoint
+
+
+@pytest.fixture(scope="session")
+def endpoint() -> Iterator[LocalEndpoint]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    saved = {k: os.environ.get(k) for k in [*AWS_TEST_ENV, "AWS_ENDPOINT_URL"]}
+    with LocalEndpoint.in_process() as local:
+        os.environ.update(local.environment())
+        try:
+            yield local
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+@dataclass
+class Queues:
+    endpoint: str
+    request: str
+    reply: str
+
+    def create(self, name: str, **attributes: str) -> str:
+        return boto3.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+
+
+@pytest.fixture
+def queues(endpoint: LocalEndpoint) -> Queues:
+    endpoint.reset()
+    sqs = boto3.client("sqs")
+    suffix = uuid.uuid4().hex[:8]
+    request = sqs.create_queue(QueueName=f"requests-{suffix}", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    reply = sqs.create_queue(QueueName=f"replies-{suffix}")["QueueUrl"]
+    return Queues(endpoint.url, request, reply)
