@@ -8,6 +8,7 @@ topic ARN, an HTTPS URL).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from asyncmcp.codec import Frame
@@ -70,7 +71,7 @@ class Channel(Protocol):
         """
         ...
 
-    async def receive(self, address: str, max_frames: int) -> list[Delivery]:
+    async def receive(self, address: str, max_frames: int) -> Sequence[Delivery]:
         """One receive call: waits for frames (long poll) and returns up to `max_frames`, maybe none."""
         ...
 

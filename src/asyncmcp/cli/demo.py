@@ -29,8 +29,12 @@ def run(args: argparse.Namespace) -> int:
     print("starting the embedded SQS endpoint on 127.0.0.1 ...", flush=True)
     with LocalEndpoint.subprocess() as endpoint:
         request, reply = create_demo_queues(endpoint, "demo-requests", "demo-replies")
-        env = {**os.environ, **endpoint.environment(), "ASYNCMCP_REQUEST_QUEUE_URL": request,
-               "ASYNCMCP_REPLY_QUEUE_URL": reply}
+        env = {
+            **os.environ,
+            **endpoint.environment(),
+            "ASYNCMCP_REQUEST_QUEUE_URL": request,
+            "ASYNCMCP_REPLY_QUEUE_URL": reply,
+        }
         print(f"request queue: {request}\nreply queue:   {reply}", flush=True)
         server = subprocess.Popen(
             [sys.executable, "-m", "asyncmcp", "serve", "asyncmcp.demo.server:server", "--request-queue-url", request],

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"export ASYNCMCP_REPLY_QUEUE_URL={reply}")
         print("\nthen: asyncmcp serve asyncmcp.demo.server:server   (and run a client)\nCtrl-C stops it.", flush=True)
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
         try:
             stop.wait()
         except KeyboardInterrupt:

@@ -33,12 +33,20 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser("serve", help="serve an MCP server object on a request queue")
     parser.add_argument("target", metavar="module:attribute", help="the Server or MCPServer to serve, e.g. app:server")
     parser.add_argument("--transport", choices=["sqs"], default="sqs")
-    parser.add_argument("--request-queue-url", default=os.environ.get("ASYNCMCP_REQUEST_QUEUE_URL"),
-                        help="the queue to read requests from (env ASYNCMCP_REQUEST_QUEUE_URL)")
+    parser.add_argument(
+        "--request-queue-url",
+        default=os.environ.get("ASYNCMCP_REQUEST_QUEUE_URL"),
+        help="the queue to read requests from (env ASYNCMCP_REQUEST_QUEUE_URL)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--max-in-flight", type=int, default=64, help="requests one worker runs at once")
-    parser.add_argument("--allow-reply-queue", action="append", default=None, metavar="GLOB",
-                        help="reply queue URLs the server may answer (repeatable); default: same account and region")
+    parser.add_argument(
+        "--allow-reply-queue",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="reply queue URLs the server may answer (repeatable); default: same account and region",
+    )
     parser.add_argument("--on-bad-message", choices=["delete", "dead-letter"], default="delete")
     parser.add_argument("--visibility-timeout", type=int, default=30)
     parser.add_argument("--grace", type=float, default=10.0, help="seconds to finish in-flight requests on stop")

@@ -27,6 +27,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+from anyio.streams.memory import MemoryObjectSendStream
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
 from mcp.types import (
     ErrorData,
@@ -86,7 +87,7 @@ class _ClientSide:
         reply_address: str,
         client_id: str,
         timeout_seconds: float | None,
-        inbox: anyio.abc.ObjectSendStream[SessionMessage | Exception],
+        inbox: MemoryObjectSendStream[Any],
     ) -> None:
         self.channel = channel
         self.server_address = server_address
@@ -104,7 +105,7 @@ class _ClientSide:
 
     def on_frame(self, delivery: Delivery, envelope: Envelope) -> None:
         try:
-            self.inbox.send_nowait(_Inbound(delivery, envelope))  # pyright: ignore[reportArgumentType]
+            self.inbox.send_nowait(_Inbound(delivery, envelope))
         except anyio.WouldBlock:
             delivery.release(1)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
@@ -124,9 +125,8 @@ class _ClientSide:
             return exc
         if isinstance(message, JSONRPCResponse | JSONRPCError):
             pending = self.pending.pop(message.id, None) if message.id is not None else None
-            if pending is None and message.id is not None:
-                if (message.id, "answered") in self.answered:
-                    return None  # a duplicate delivery of an answer already handed over
+            if pending is None and message.id is not None and (message.id, "answered") in self.answered:
+                return None  # a duplicate delivery of an answer already handed over
             self.answered.add((message.id, "answered"))
             if pending is not None and pending.method == "initialize" and envelope.session_id:
                 self.session_id = envelope.session_id
@@ -185,7 +185,7 @@ class _ClientSide:
             return
         error = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=reason))
         try:
-            await self.inbox.send(SessionMessage(error))  # pyright: ignore[reportArgumentType]
+            await self.inbox.send(SessionMessage(error))
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
 
@@ -195,7 +195,7 @@ class _ClientSide:
             return
         error = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=INTERNAL_ERROR, message=reason))
         try:
-            self.inbox.send_nowait(SessionMessage(error))  # pyright: ignore[reportArgumentType]
+            self.inbox.send_nowait(SessionMessage(error))
         except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
 
@@ -257,7 +257,9 @@ async def client_streams(
     client_id: str | None = None,
     timeout_seconds: float | None = None,
     router: ReplyRouter | None = None,
-) -> AsyncIterator[tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]]:
+) -> AsyncIterator[
+    tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]
+]:
     """Connect to the server reading `server_address`; yields the SDK's `(read, write)` streams.
 
     Replies arrive at `reply_address`, or at `router.address` when a shared `ReplyRouter` is given,
@@ -320,4 +322,3 @@ class ChannelClientTransport:
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
         return await self._cm.__aexit__(*exc_info)
-

@@ -31,8 +31,11 @@ async def main() -> int:
 
     with anyio.fail_after(CALL_TIMEOUT):
         async with Client(sqs_client(config)) as client:
-            print(f"connected to {client.server_info.name if client.server_info else '?'} "
-                  f"over SQS (protocol {client.protocol_version})", flush=True)
+            print(
+                f"connected to {client.server_info.name if client.server_info else '?'} "
+                f"over SQS (protocol {client.protocol_version})",
+                flush=True,
+            )
             tools = await client.list_tools()
             print(f"tools: {', '.join(tool.name for tool in tools.tools)}", flush=True)
             print("calling crunch(rows=1000) ...", flush=True)

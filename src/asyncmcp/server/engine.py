@@ -235,9 +235,7 @@ class ServerEngine:
         try:
             message = decode_message(delivery.frame.body)
         except FrameDecodeError as exc:
-            logger.warning(
-                "undecodable message on %s from client %s: %s", self.address, envelope.client_id or "?", exc
-            )
+            logger.warning("undecodable message on %s from client %s: %s", self.address, envelope.client_id or "?", exc)
             error = JSONRPCError(jsonrpc="2.0", id=exc.request_id, error=ErrorData(code=exc.code, message=str(exc)))
             await self._refuse(delivery, envelope, error, envelope.reply_to)
             return

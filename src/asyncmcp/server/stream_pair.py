@@ -22,7 +22,15 @@ from mcp.types import ErrorData, JSONRPCError, JSONRPCMessage, JSONRPCRequest, J
 from mcp_types import INVALID_REQUEST
 
 from asyncmcp.channel import Channel, Delivery, ReplyPolicy
-from asyncmcp.codec import ATTR_CLIENT_ID, CONTROL_WAKE, Envelope, Frame, FrameDecodeError, decode_message, encode_message
+from asyncmcp.codec import (
+    ATTR_CLIENT_ID,
+    CONTROL_WAKE,
+    Envelope,
+    Frame,
+    FrameDecodeError,
+    decode_message,
+    encode_message,
+)
 from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
 from asyncmcp.server.engine import RequestFacts, _seed_reply_address  # pyright: ignore[reportPrivateUsage]
 
@@ -77,7 +85,9 @@ class _Connection:
             for delivery in deliveries:
                 await self._accept(delivery, inbound)
 
-    async def _accept(self, delivery: Delivery, inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception]) -> None:
+    async def _accept(
+        self, delivery: Delivery, inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception]
+    ) -> None:
         envelope = Envelope.from_attributes(delivery.frame.attributes)
         if envelope.control == CONTROL_WAKE:
             delivery.ack()
@@ -95,8 +105,12 @@ class _Connection:
             reply_to = _seed_reply_address(message.params)
         reply_to = reply_to or self.reply_to
         if reply_to is None or not self.policy.allows(reply_to):
-            logger.warning("refused a message on %s: reply address %r is missing or not allowed (%s)",
-                           self.address, reply_to, self.policy.describe())
+            logger.warning(
+                "refused a message on %s: reply address %r is missing or not allowed (%s)",
+                self.address,
+                reply_to,
+                self.policy.describe(),
+            )
             self.dispose(delivery)
             return
         if self.client_id is None:
@@ -118,8 +132,14 @@ class _Connection:
                 route.deliveries.append(delivery)  # redelivered while running
                 return
             route = self.routes[message.id] = _Route(reply_to, [delivery])
-            facts = RequestFacts(self.address, envelope.client_id, reply_to, envelope.session_id,
-                                 dict(delivery.frame.attributes), delivery.receive_count)
+            facts = RequestFacts(
+                self.address,
+                envelope.client_id,
+                reply_to,
+                envelope.session_id,
+                dict(delivery.frame.attributes),
+                delivery.receive_count,
+            )
 
             async def unanswered(request_id: RequestId = message.id) -> None:
                 self.settle(request_id)
@@ -157,7 +177,9 @@ class _Connection:
 @asynccontextmanager
 async def serve_stream_pair(
     channel: Channel, address: str, *, policy: ReplyPolicy, delete_bad_messages: bool = True
-) -> AsyncIterator[tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]]:
+) -> AsyncIterator[
+    tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]
+]:
     """Yield the `(read, write)` pair of one server connection fed from `address`."""
     connection = _Connection(channel, address, policy, delete_bad_messages)
     read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](64)

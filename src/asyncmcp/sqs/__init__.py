@@ -67,22 +67,22 @@ async def sqs_client(
     Pass `replies` (from `sqs_reply_queue`) to share one receiver among many clients of this
     process; `config.response_queue_url` is then ignored in favour of the shared queue.
     """
-    async with _open_channel(config, sqs_client, replies) as channel:
-        async with client_streams(
+    async with (
+        _open_channel(config, sqs_client, replies) as channel,
+        client_streams(
             channel,
             config.read_queue_url,
             reply_address=config.response_queue_url,
             client_id=config.client_id,
             timeout_seconds=config.transport_timeout_seconds,
             router=replies,
-        ) as streams:
-            yield streams
+        ) as streams,
+    ):
+        yield streams
 
 
 @asynccontextmanager
-async def _open_channel(
-    config: SqsClientConfig, sqs_client: Any, replies: ReplyRouter | None
-) -> AsyncIterator[Any]:
+async def _open_channel(config: SqsClientConfig, sqs_client: Any, replies: ReplyRouter | None) -> AsyncIterator[Any]:
     if replies is not None:
         yield replies.channel
         return

@@ -111,6 +111,8 @@ class SqsApi:
                     address=queue_url,
                     code=code,
                 ) from exc
-            raise ChannelError(f"SQS {operation} on {queue_url} failed: {code}: {message}", address=queue_url, code=code) from exc
+            raise ChannelError(
+                f"SQS {operation} on {queue_url} failed: {code}: {message}", address=queue_url, code=code
+            ) from exc
         except BotoCoreError as exc:
             raise ChannelError(f"SQS {operation} on {queue_url} failed: {exc}", address=queue_url) from exc

@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from asyncmcp.batching import BatchOutcome, Batcher
+from asyncmcp.batching import Batcher, BatchOutcome
 from asyncmcp.codec import ATTR_CONTROL, CONTROL_WAKE, Frame
 from asyncmcp.errors import ChannelError, FrameTooLargeError
 from asyncmcp.sqs.api import SqsApi
@@ -146,12 +146,16 @@ class SqsChannel:
     async def _send_batch(self, address: str, frames: Sequence[Frame]) -> Sequence[BatchOutcome]:
         if len(frames) == 1:
             try:
-                await self.api.call("SendMessage", "send_message", address, QueueUrl=address, **self._entry(address, frames[0]))
+                await self.api.call(
+                    "SendMessage", "send_message", address, QueueUrl=address, **self._entry(address, frames[0])
+                )
             except ChannelError as exc:
                 return [self._send_error(address, frames[0], exc.code, str(exc))]
             return [None]
         entries = [{"Id": str(i), **self._entry(address, frame)} for i, frame in enumerate(frames)]
-        response = await self.api.call("SendMessageBatch", "send_message_batch", address, QueueUrl=address, Entries=entries)
+        response = await self.api.call(
+            "SendMessageBatch", "send_message_batch", address, QueueUrl=address, Entries=entries
+        )
         outcomes: list[BatchOutcome] = [None] * len(frames)
         for failed in response.get("Failed", []):
             index = int(failed["Id"])
@@ -190,7 +194,9 @@ class SqsChannel:
             system = message.get("Attributes", {})
             sent_ms = int(system.get("SentTimestamp", 0) or 0)
             delivery = SqsDelivery(
-                frame=Frame(body=message.get("Body", ""), attributes=_from_sqs_attributes(message.get("MessageAttributes"))),
+                frame=Frame(
+                    body=message.get("Body", ""), attributes=_from_sqs_attributes(message.get("MessageAttributes"))
+                ),
                 receive_count=int(system.get("ApproximateReceiveCount", 1) or 1),
                 age_seconds=max(0.0, now_wall - sent_ms / 1000) if sent_ms else 0.0,
                 queue_url=address,
@@ -213,7 +219,7 @@ class SqsChannel:
             if delete:
                 self._deleter.submit_nowait(delivery.queue_url, delivery.receipt_handle)
             else:
-                timeout = max(0, min(43200, round(delay_seconds)))
+                timeout = max(0, min(43200, round(delay_seconds or 0)))
                 self._visibility_batcher.submit_nowait(delivery.queue_url, (delivery.receipt_handle, timeout))
         except anyio.ClosedResourceError:
             logger.debug("channel closed before settling %s; SQS will redeliver it", delivery.message_id)
@@ -223,13 +229,19 @@ class SqsChannel:
             await self.api.call("DeleteMessage", "delete_message", address, QueueUrl=address, ReceiptHandle=handles[0])
             return [None]
         entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]
-        response = await self.api.call("DeleteMessageBatch", "delete_message_batch", address, QueueUrl=address, Entries=entries)
+        response = await self.api.call(
+            "DeleteMessageBatch", "delete_message_batch", address, QueueUrl=address, Entries=entries
+        )
         return self._batch_outcomes(address, len(handles), response)
 
     async def _visibility_batch(self, address: str, items: Sequence[tuple[str, int]]) -> Sequence[BatchOutcome]:
         entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": t} for i, (h, t) in enumerate(items)]
         response = await self.api.call(
-            "ChangeMessageVisibilityBatch", "change_message_visibility_batch", address, QueueUrl=address, Entries=entries
+            "ChangeMessageVisibilityBatch",
+            "change_message_visibility_batch",
+            address,
+            QueueUrl=address,
+            Entries=entries,
         )
         return self._batch_outcomes(address, len(items), response)
 

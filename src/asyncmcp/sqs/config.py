@@ -27,17 +27,17 @@ def _check_queue_url(value: str, field_name: str) -> str:
 class _Polling(BaseModel):
     model_config = _FIELD_NOTES
 
-    max_messages: int = Field(10, ge=1, le=10)
+    max_messages: int = Field(default=10, ge=1, le=10)
     """Maximum messages to retrieve per poll (1-10)."""
-    wait_time_seconds: int = Field(20, ge=0, le=20)
+    wait_time_seconds: int = Field(default=20, ge=0, le=20)
     """Long-poll duration. With a value above 0 the receiver polls back to back and never sleeps."""
-    visibility_timeout_seconds: int = Field(30, ge=1, le=43200)
+    visibility_timeout_seconds: int = Field(default=30, ge=1, le=43200)
     """Seconds a received message stays invisible; a heartbeat extends it while a handler runs."""
-    poll_interval_seconds: float = Field(5.0, ge=0)
+    poll_interval_seconds: float = Field(default=5.0, ge=0)
     """Pause between polls, used only for short polling (`wait_time_seconds=0`)."""
     message_attributes: dict[str, str] | None = None
     """Extra string attributes stamped on every message this side sends."""
-    transport_timeout_seconds: float | None = Field(None, gt=0)
+    transport_timeout_seconds: float | None = Field(default=None, gt=0)
 
     @field_validator("message_attributes")
     @classmethod
@@ -63,7 +63,7 @@ class SqsServerConfig(_Polling):
 
     read_queue_url: str
     """URL of the SQS queue where the server receives requests."""
-    max_in_flight: int = Field(64, ge=1, le=10000)
+    max_in_flight: int = Field(default=64, ge=1, le=10000)
     """Requests one worker handles at once; at the limit it stops receiving so other workers take the work."""
     allowed_reply_queues: tuple[str, ...] | None = None
     """Glob patterns of reply queue URLs the server may send to. None: queues of the request queue's
@@ -71,7 +71,7 @@ class SqsServerConfig(_Polling):
     on_bad_message: Literal["delete", "dead-letter"] = "delete"
     """What to do with a message that cannot be served (not JSON-RPC, no reply address, refused reply
     address): delete it, or leave it for the queue's redrive policy to move to a dead-letter queue."""
-    dedupe_window_seconds: float = Field(600.0, ge=0)
+    dedupe_window_seconds: float = Field(default=600.0, ge=0)
     """How long a worker remembers answered requests, so an SQS redelivery does not run a tool twice."""
     state_key: str | None = None
     """Secret shared by every worker on the queue; seals MCP requestState and signs 2025 session ids.
@@ -95,7 +95,7 @@ class SqsClientConfig(_Polling):
     response_queue_url: str | None = None
     """URL of this client's reply queue, which other clients may share. None: a temporary queue is
     created for this client and deleted when it closes."""
-    client_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    client_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     """Unique client identifier. Auto-generated if not provided."""
 
     @field_validator("read_queue_url")
