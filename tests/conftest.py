@@ -18,6 +18,11 @@ import pytest
 from asyncmcp.local.endpoint import AWS_TEST_ENV, LocalEndpoint
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def endpoint() -> Iterator[LocalEndpoint]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -92,6 +92,9 @@ MAX_CANCEL_HANDBACKS = 5
 RECEIVE_BACKOFF_MAX = 5.0
 """Ceiling of the pause between receive attempts while the broker keeps failing."""
 
+STOP_WAKE_GRACE = 1.0
+"""On stop, how long to wait for the wake frame to end the outstanding long poll."""
+
 
 def lowlevel_server(app: Any) -> Server[Any]:
     """The lowlevel `Server` behind `app` (a `Server` or an `MCPServer`)."""
@@ -167,6 +170,8 @@ class ServerEngine:
         self._in_flight = 0
         self._slot_free = anyio.Event()
         self._receive_scope: anyio.CancelScope | None = None
+        self._stop_requested = anyio.Event()
+        self._receive_done = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
         self.lifespan_state: Any = None
         self.stats: dict[str, int] = {"answered": 0, "cancelled": 0, "refused": 0, "duplicates": 0}
@@ -182,6 +187,7 @@ class ServerEngine:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 with anyio.CancelScope() as self._receive_scope:
+                    tg.start_soon(self._stop_receiving)
                     task_status.started()
                     await self._receive_loop(tg)
                 # stop() was called: let in-flight requests finish within the grace period.
@@ -193,13 +199,26 @@ class ServerEngine:
 
     def stop(self) -> None:
         """Stop receiving; in-flight requests get `shutdown_grace_seconds` to finish."""
+        self._stop_requested.set()
+
+    async def _stop_receiving(self) -> None:
+        """On `stop()`, end the outstanding long poll with a wake frame rather than abandon it.
+
+        An abandoned poll stays open at the broker and may take the next request, hiding it from
+        the other workers for a whole visibility timeout. If another worker takes the wake frame
+        instead, the poll is cancelled after `STOP_WAKE_GRACE`.
+        """
+        await self._stop_requested.wait()
+        with anyio.move_on_after(STOP_WAKE_GRACE):
+            await self.channel.wake(self.address)
+            await self._receive_done.wait()
         if self._receive_scope is not None:
             self._receive_scope.cancel()
 
     async def _receive_loop(self, tg: anyio.abc.TaskGroup) -> None:
         backoff = 0.0
         limit = self.options.max_in_flight
-        while True:
+        while not self._stop_requested.is_set():
             while self._in_flight >= limit:
                 self._slot_free = anyio.Event()
                 await self._slot_free.wait()
@@ -216,6 +235,7 @@ class ServerEngine:
             for delivery in deliveries:
                 self._in_flight += 1
                 tg.start_soon(self._handle, delivery)
+        self._receive_done.set()
 
     async def _handle(self, delivery: Delivery) -> None:
         try:

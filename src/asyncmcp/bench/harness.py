@@ -1,0 +1,138 @@
+"""Everything a figure needs around it: the endpoint, queues, in-process and out-of-process workers.
+
+The endpoint is moto in its own process (`LocalEndpoint.subprocess()`), so the benchmark's
+clients, the workers and the endpoint do not share one GIL; the environment variables that point
+aiobotocore at it are set for this process and inherited by every worker it starts. Worker
+processes are started exactly as an operator would (`python -m asyncmcp serve ...`) and are always
+terminated, then killed if they linger, so a failed run leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import anyio
+import anyio.abc
+from aiobotocore.session import get_session
+
+from asyncmcp.local.endpoint import LocalEndpoint
+from asyncmcp.server.state_key import STATE_KEY_ENV
+from asyncmcp.sqs import SqsServerConfig, SqsWorker
+from asyncmcp.sqs.api import default_client_config
+
+__all__ = [
+    "BENCH_SERVER",
+    "bench_endpoint",
+    "create_queues",
+    "in_process_worker",
+    "raw_sqs",
+    "worker_processes",
+]
+
+BENCH_SERVER = "asyncmcp.bench.server:server"
+WORKER_START_TIMEOUT = 60.0
+WORKER_STOP_TIMEOUT = 15.0
+
+
+@contextmanager
+def bench_endpoint() -> Iterator[LocalEndpoint]:
+    """Start moto as a child process and point this process (and its children) at it.
+
+    A state key shared by every worker is set too, so any worker can serve any 2025 session.
+    """
+    keys = [*LocalEndpoint(url="").environment(), STATE_KEY_ENV]
+    saved = {key: os.environ.get(key) for key in keys}
+    with LocalEndpoint.subprocess() as endpoint:
+        os.environ.update(endpoint.environment())
+        os.environ[STATE_KEY_ENV] = secrets.token_hex(32)
+        try:
+            yield endpoint
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+@asynccontextmanager
+async def raw_sqs() -> AsyncIterator[Any]:
+    """A plain aiobotocore SQS client from the environment, with asyncmcp's own botocore settings."""
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    async with get_session().create_client("sqs", region_name=region, config=default_client_config()) as client:
+        yield client
+
+
+async def create_queues(*names: str) -> list[str]:
+    """Create standard queues with a unique suffix; returns their URLs in order."""
+    suffix = uuid.uuid4().hex[:8]
+    async with raw_sqs() as sqs:
+        urls: list[str] = []
+        for name in names:
+            response = await sqs.create_queue(QueueName=f"bench-{name}-{suffix}", Attributes={"VisibilityTimeout": "30"})
+            urls.append(str(response["QueueUrl"]))
+        return urls
+
+
+@asynccontextmanager
+async def in_process_worker(server: Any, request_url: str, *, max_in_flight: int = 64) -> AsyncIterator[SqsWorker]:
+    """Serve `server` on `request_url` in this process; `worker.api.calls` counts its SQS calls."""
+    worker = SqsWorker(server, SqsServerConfig(read_queue_url=request_url, max_in_flight=max_in_flight))
+    async with anyio.create_task_group() as tg:
+        await tg.start(worker.run)
+        try:
+            yield worker
+        finally:
+            tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def worker_processes(count: int, request_url: str, *, max_in_flight: int) -> AsyncIterator[list[anyio.abc.Process]]:
+    """Start `count` single-worker `asyncmcp serve` processes on `request_url` and wait until each serves."""
+    command = [
+        sys.executable, "-m", "asyncmcp", "serve", "--transport", "sqs",
+        "--request-queue-url", request_url, "--max-in-flight", str(max_in_flight), "--grace", "1",
+        BENCH_SERVER,
+    ]  # fmt: skip
+    processes: list[anyio.abc.Process] = []
+    try:
+        for _ in range(count):
+            processes.append(await anyio.open_process(command, stdout=subprocess.PIPE, stderr=None))
+        with anyio.fail_after(WORKER_START_TIMEOUT):
+            for process in processes:
+                await _wait_for_banner(process)
+        yield processes
+    finally:
+        with anyio.CancelScope(shield=True):
+            await _stop(processes)
+
+
+async def _wait_for_banner(process: anyio.abc.Process) -> None:
+    """`asyncmcp serve` prints one line once its worker is receiving."""
+    assert process.stdout is not None
+    seen = b""
+    async for chunk in process.stdout:
+        seen += chunk
+        if b"\n" in seen:
+            return
+    raise RuntimeError(f"worker process {process.pid} exited before serving (code {process.returncode})")
+
+
+async def _stop(processes: list[anyio.abc.Process]) -> None:
+    for process in processes:
+        if process.returncode is None:
+            process.terminate()
+    for process in processes:
+        with anyio.move_on_after(WORKER_STOP_TIMEOUT):
+            await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await process.aclose()
