@@ -19,7 +19,8 @@ import anyio.abc
 
 from asyncmcp.channel import Channel, Delivery
 from asyncmcp.codec import CONTROL_WAKE, Envelope
-from asyncmcp.errors import AddressNotFoundError, ChannelError
+from asyncmcp.errors import AddressNotFoundError
+from asyncmcp.receiving import Poller
 from asyncmcp.server.memory import ExpiringSet
 
 __all__ = ["ReplyRouter"]
@@ -33,8 +34,6 @@ CLOSE_WAKE_GRACE = 1.0
 """On close, how long to wait for our own wake frame to end the outstanding long poll before
 cancelling it. A cancelled poll may still take one message server-side and hide it for a
 visibility timeout, which would delay another client's reply on a shared queue."""
-
-RECEIVE_BACKOFF_MAX = 5.0
 
 ReplyHandler = Callable[[Delivery, Envelope], None]
 """Called for each frame of a registered client; must not block (it hands the frame on)."""
@@ -84,22 +83,16 @@ class ReplyRouter:
         await self._tg.__aexit__(None, None, None)
 
     async def _run(self) -> None:
-        backoff = 0.0
+        poller = Poller(self.channel, self.address)
         try:
             while not self._stopping:
                 try:
-                    deliveries = await self.channel.receive(self.address, 10)
+                    deliveries = await poller.next_batch(10)
                 except AddressNotFoundError as exc:
                     logger.error("reply address %s is gone: %s", self.address, exc)
                     for _, on_failure in list(self._clients.values()):
                         on_failure(exc)
                     return
-                except ChannelError as exc:
-                    backoff = min(RECEIVE_BACKOFF_MAX, backoff * 2 or 0.1)
-                    logger.warning("receive from %s failed, retrying in %.1fs: %s", self.address, backoff, exc)
-                    await anyio.sleep(backoff)
-                    continue
-                backoff = 0.0
                 for delivery in deliveries:
                     self._dispatch(delivery)
         finally:

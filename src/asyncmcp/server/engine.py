@@ -62,14 +62,12 @@ from asyncmcp.channel import Channel, Delivery, ReplyPolicy
 from asyncmcp.codec import (
     ATTR_CLIENT_ID,
     ATTR_SESSION_ID,
-    CONTROL_WAKE,
     Envelope,
     Frame,
-    FrameDecodeError,
-    decode_message,
     encode_message,
 )
-from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
+from asyncmcp.errors import ChannelError, FrameTooLargeError
+from asyncmcp.receiving import Poller, open_delivery
 from asyncmcp.server.memory import ExpiringSet
 from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner
 
@@ -88,9 +86,6 @@ CANCEL_RETRY_DELAY = 1.0
 
 MAX_CANCEL_HANDBACKS = 5
 """How often such a cancellation is offered again before it is dropped (the request finished)."""
-
-RECEIVE_BACKOFF_MAX = 5.0
-"""Ceiling of the pause between receive attempts while the broker keeps failing."""
 
 STOP_WAKE_GRACE = 1.0
 """On stop, how long to wait for the wake frame to end the outstanding long poll."""
@@ -216,23 +211,13 @@ class ServerEngine:
             self._receive_scope.cancel()
 
     async def _receive_loop(self, tg: anyio.abc.TaskGroup) -> None:
-        backoff = 0.0
+        poller = Poller(self.channel, self.address)
         limit = self.options.max_in_flight
         while not self._stop_requested.is_set():
             while self._in_flight >= limit:
                 self._slot_free = anyio.Event()
                 await self._slot_free.wait()
-            try:
-                deliveries = await self.channel.receive(self.address, limit - self._in_flight)
-            except AddressNotFoundError:
-                raise
-            except ChannelError as exc:
-                backoff = min(RECEIVE_BACKOFF_MAX, backoff * 2 or 0.1)
-                logger.warning("receive from %s failed, retrying in %.1fs: %s", self.address, backoff, exc)
-                await anyio.sleep(backoff)
-                continue
-            backoff = 0.0
-            for delivery in deliveries:
+            for delivery in await poller.next_batch(limit - self._in_flight):
                 self._in_flight += 1
                 tg.start_soon(self._handle, delivery)
         self._receive_done.set()
@@ -248,18 +233,13 @@ class ServerEngine:
             self._slot_free.set()
 
     async def _route(self, delivery: Delivery) -> None:
-        envelope = Envelope.from_attributes(delivery.frame.attributes)
-        if envelope.control == CONTROL_WAKE:
-            delivery.ack()
+        opened = open_delivery(delivery)
+        if opened is None:
             return
-        try:
-            message = decode_message(delivery.frame.body)
-        except FrameDecodeError as exc:
-            logger.warning("undecodable message on %s from client %s: %s", self.address, envelope.client_id or "?", exc)
-            error = JSONRPCError(jsonrpc="2.0", id=exc.request_id, error=ErrorData(code=exc.code, message=str(exc)))
-            await self._refuse(delivery, envelope, error, envelope.reply_to)
-            return
-        if isinstance(message, JSONRPCRequest):
+        envelope, message = opened.envelope, opened.message
+        if message is None:
+            await self._refuse(delivery, envelope, opened.error, envelope.reply_to)
+        elif isinstance(message, JSONRPCRequest):
             await self._serve_request(delivery, envelope, message)
         elif isinstance(message, JSONRPCNotification):
             await self._on_notification(delivery, envelope, message)

@@ -24,14 +24,11 @@ from mcp_types import INVALID_REQUEST
 from asyncmcp.channel import Channel, Delivery, ReplyPolicy
 from asyncmcp.codec import (
     ATTR_CLIENT_ID,
-    CONTROL_WAKE,
-    Envelope,
     Frame,
-    FrameDecodeError,
-    decode_message,
     encode_message,
 )
-from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
+from asyncmcp.errors import ChannelError, FrameTooLargeError
+from asyncmcp.receiving import Poller, open_delivery
 from asyncmcp.server.engine import RequestFacts, _seed_reply_address  # pyright: ignore[reportPrivateUsage]
 
 __all__ = ["serve_stream_pair"]
@@ -73,31 +70,21 @@ class _Connection:
             logger.error("could not send to %s: %s", reply_to, exc)
 
     async def receive(self, inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception]) -> None:
+        poller = Poller(self.channel, self.address)
         while True:
-            try:
-                deliveries = await self.channel.receive(self.address, 10)
-            except AddressNotFoundError:
-                raise
-            except ChannelError as exc:
-                logger.warning("receive from %s failed: %s", self.address, exc)
-                await anyio.sleep(1)
-                continue
-            for delivery in deliveries:
+            for delivery in await poller.next_batch(10):
                 await self._accept(delivery, inbound)
 
     async def _accept(
         self, delivery: Delivery, inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception]
     ) -> None:
-        envelope = Envelope.from_attributes(delivery.frame.attributes)
-        if envelope.control == CONTROL_WAKE:
-            delivery.ack()
+        opened = open_delivery(delivery)
+        if opened is None:
             return
-        try:
-            message = decode_message(delivery.frame.body)
-        except FrameDecodeError as exc:
-            if envelope.reply_to and self.policy.allows(envelope.reply_to):
-                error = JSONRPCError(jsonrpc="2.0", id=exc.request_id, error=ErrorData(code=exc.code, message=str(exc)))
-                await self.send(envelope.reply_to, error, envelope.client_id)
+        envelope, message = opened.envelope, opened.message
+        if message is None:
+            if opened.error is not None and envelope.reply_to and self.policy.allows(envelope.reply_to):
+                await self.send(envelope.reply_to, opened.error, envelope.client_id)
             self.dispose(delivery)
             return
         reply_to = envelope.reply_to
