@@ -1,4 +1,4 @@
-"""The `asyncmcp` command: serve, local, demo, bench.
+"""The `asyncmcp` command: serve, proxy, local, demo, bench.
 
 Each subcommand lives in its own module; this one only parses arguments and dispatches.
 """
@@ -14,7 +14,7 @@ __all__ = ["main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from asyncmcp.cli import bench, demo, local, serve
+    from asyncmcp.cli import bench, demo, local, proxy, serve
 
     parser = argparse.ArgumentParser(prog="asyncmcp", description="MCP over asynchronous channels")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_parser(commands)
     demo.add_parser(commands)
     bench.add_parser(commands)
+    proxy.add_parser(commands)
     return parser
 
 

@@ -271,7 +271,7 @@ async def client_streams(
             private = reply_address is None
             if reply_address is None:
                 reply_address = await channel.create_reply_address(f"asyncmcp-reply-{client_id}")
-                stack.push_async_callback(_delete_quietly, channel, reply_address)
+                stack.push_async_callback(delete_reply_address_quietly, channel, reply_address)
             router = await stack.enter_async_context(ReplyRouter(channel, reply_address, private=private))
         read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](INBOX_SIZE)
         write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](INBOX_SIZE)
@@ -303,7 +303,8 @@ async def client_streams(
             tg.cancel_scope.cancel()
 
 
-async def _delete_quietly(channel: Channel, address: str) -> None:
+async def delete_reply_address_quietly(channel: Channel, address: str) -> None:
+    """Delete a temporary reply address, bounded in time and never raising (used on close)."""
     with anyio.move_on_after(DELETE_TIMEOUT, shield=True):
         try:
             await channel.delete_reply_address(address)

@@ -1,0 +1,129 @@
+"""The proxy: standard MCP clients (Streamable HTTP or stdio) reach servers behind a queue, unchanged.
+
+```python
+proxy = create_proxy_server(
+    backend_transport="sqs",
+    backend_config=SqsClientConfig(read_queue_url=..., response_queue_url=...),
+    backend_clients={"sqs_client": boto3.client("sqs")},
+    port=8080,
+    auth_token=None,
+)
+await proxy.run()          # clients connect to http://127.0.0.1:8080/mcp
+```
+
+Every front session shares one backend reply queue; replies are routed by client id, so sessions
+never see each other's messages. See docs/proxy.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anyio
+import anyio.abc
+import uvicorn
+
+from asyncmcp.proxy.backend import BackendOpener
+from asyncmcp.proxy.forwarding import build_proxy_server
+from asyncmcp.proxy.http import FrontSecurity, build_http_app
+from asyncmcp.proxy.sqs_backend import SqsBackendOpener
+from asyncmcp.sqs.config import SqsClientConfig
+
+__all__ = ["ProxyServer", "create_proxy_server", "open_backend"]
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("sqs",)
+"""Backend transports available now; `sns_sqs`, `webhook` and `hybrid` plug in as openers later."""
+
+GRACEFUL_SHUTDOWN_SECONDS = 10.0
+"""On stop, how long in-flight calls may finish before connections are closed."""
+
+
+def open_backend(backend_transport: str, backend_config: Any, backend_clients: Mapping[str, Any] | None) -> BackendOpener:
+    """The backend opener for `backend_transport`, with a message naming what is wrong otherwise."""
+    clients = dict(backend_clients or {})
+    if backend_transport == "sqs":
+        if not isinstance(backend_config, SqsClientConfig):
+            raise TypeError(f"backend_transport='sqs' takes an SqsClientConfig, got {type(backend_config).__name__}")
+        return SqsBackendOpener(backend_config, clients.get("sqs_client"))
+    raise ValueError(f"backend_transport {backend_transport!r} is not available; choose one of {list(BACKENDS)}")
+
+
+class ProxyServer:
+    """A configured proxy. `await run()` serves Streamable HTTP; `await run_stdio()` serves stdin/stdout."""
+
+    def __init__(
+        self,
+        opener: BackendOpener,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        security: FrontSecurity | None = None,
+        graceful_shutdown_seconds: float = GRACEFUL_SHUTDOWN_SECONDS,
+    ) -> None:
+        self.opener = opener
+        self.host = host
+        self.port = port
+        self.security = security or FrontSecurity()
+        self.graceful_shutdown_seconds = graceful_shutdown_seconds
+        self.mcp_server = build_proxy_server(opener)
+        self.app = build_http_app(self.mcp_server, opener, host=host, security=self.security)
+        self._uvicorn: uvicorn.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/mcp"
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled or `stop()`; reports the bound URL through `task_status`."""
+        config = uvicorn.Config(
+            self.app,
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=int(self.graceful_shutdown_seconds),
+        )
+        server = self._uvicorn = uvicorn.Server(config)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve)
+            while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+                if server.should_exit:
+                    return
+                await anyio.sleep(0.01)
+            self.port = int(server.servers[0].sockets[0].getsockname()[1])
+            task_status.started(self.url)
+
+    def stop(self) -> None:
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+
+    async def run_stdio(self) -> None:
+        """Serve one client on stdin/stdout (what Claude Desktop's `command` launches)."""
+        from mcp.server.stdio import stdio_server
+
+        async with stdio_server() as (read, write):
+            await self.mcp_server.run(read, write, self.mcp_server.create_initialization_options())
+
+
+def create_proxy_server(
+    backend_transport: str,
+    backend_config: Any,
+    backend_clients: Mapping[str, Any] | None = None,
+    port: int = 8080,
+    auth_token: str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    allowed_hosts: Sequence[str] | None = None,
+    allowed_origins: Sequence[str] | None = None,
+    max_body_bytes: int = 4 * 1024 * 1024,
+) -> ProxyServer:
+    """Build a proxy in front of a server reached over `backend_transport` (the original asyncmcp API)."""
+    opener = open_backend(backend_transport, backend_config, backend_clients)
+    security = FrontSecurity(
+        auth_token=auth_token, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins, max_body_bytes=max_body_bytes
+    )
+    return ProxyServer(opener, host=host, port=port, security=security)

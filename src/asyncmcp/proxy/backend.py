@@ -1,0 +1,183 @@
+"""The proxy's side facing the queue: backend links over any client transport.
+
+A `Backend` is opened once per proxy (in the proxy server's lifespan). It owns the channel, one
+shared reply receiver for every session of the proxy, and a task group that hosts the links:
+
+- one *shared* link carries every 2026-07-28 request (they are self-contained, and the link mints
+  its own JSON-RPC ids, so front clients' ids never collide);
+- each 2025-11-25 front session gets its own link, opened by its `initialize`, so the backend sees
+  a real 2025 session (its own client id and session id) with the front client's capabilities.
+
+A link is the SDK's `JSONRPCDispatcher` over the client transport's stream pair: requests are
+sent raw (method and params as the front client wrote them), progress is matched by a progress
+token rewritten to the backend request id, and server-to-client requests and notifications from
+the backend are handed to callbacks the front session installs.
+
+The backend transport is chosen by a `BackendOpener`; SQS is the first, and SNS+SQS or webhook
+backends plug in by providing their own opener, with no change to the proxy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anyio
+import anyio.abc
+from mcp.shared.dispatcher import CallOptions, DispatchContext, ProgressFnT
+from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
+from mcp.shared.transport_context import TransportContext
+
+from asyncmcp.client.replies import ReplyRouter
+from asyncmcp.client.transport import client_streams
+
+__all__ = ["Backend", "BackendLink", "BackendOpener", "ProgressFn"]
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = ProgressFnT
+ServerRequestFn = Callable[[str, Mapping[str, Any] | None], Awaitable[dict[str, Any]]]
+NotificationFn = Callable[[str, Mapping[str, Any] | None], Awaitable[None]]
+
+LINK_CLOSE_TIMEOUT = 5.0
+"""Bound on closing one backend link (deleting nothing, just stopping its tasks)."""
+
+
+@dataclass(frozen=True)
+class BackendTarget:
+    """Where the backend server listens and how long a request may wait for signs of life."""
+
+    channel: Any
+    server_address: str
+    timeout_seconds: float | None
+
+
+class BackendOpener(Protocol):
+    """Opens the transport-specific part of a backend: yields the channel target and the shared reply router."""
+
+    def __call__(self) -> AbstractAsyncContextManager[tuple[BackendTarget, ReplyRouter]]: ...
+
+    async def check_ready(self) -> None:
+        """Raise if the backend cannot be reached (used by /readyz)."""
+        ...
+
+
+class BackendLink:
+    """One backend connection: raw JSON-RPC requests over a client transport."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        on_server_request: ServerRequestFn | None = None,
+        on_notification: NotificationFn | None = None,
+    ) -> None:
+        self.backend = backend
+        self.client_id = uuid.uuid4().hex
+        self.on_server_request = on_server_request
+        self.on_notification = on_notification
+        self._dispatcher: JSONRPCDispatcher[TransportContext] | None = None
+        self._closed = anyio.Event()
+        self._finished = anyio.Event()
+        self._ids = itertools.count(1)
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        target, router = self.backend.target, self.backend.router
+        try:
+            async with client_streams(
+                target.channel,
+                target.server_address,
+                client_id=self.client_id,
+                timeout_seconds=target.timeout_seconds,
+                router=router,
+            ) as (read, write):
+                dispatcher: JSONRPCDispatcher[TransportContext] = JSONRPCDispatcher(read, write)
+                self._dispatcher = dispatcher
+                async with anyio.create_task_group() as tg:
+                    await tg.start(dispatcher.run, self._on_request, self._on_notify)
+                    task_status.started()
+                    await self._closed.wait()
+                    tg.cancel_scope.cancel()
+        finally:
+            self._finished.set()
+
+    async def close(self) -> None:
+        self._closed.set()
+        with anyio.move_on_after(LINK_CLOSE_TIMEOUT, shield=True):
+            await self._finished.wait()
+
+    async def request(
+        self, method: str, params: Mapping[str, Any] | None, *, on_progress: ProgressFn | None = None
+    ) -> dict[str, Any]:
+        """Send `method` with the front client's params; returns the raw result or raises `MCPError`."""
+        if self._dispatcher is None:
+            raise RuntimeError("backend link is not running")
+        request_id = f"{self.client_id[:8]}-{next(self._ids)}"
+        opts: CallOptions = {"request_id": request_id}
+        if method == "initialize":
+            opts["cancel_on_abandon"] = False
+        outgoing = dict(params) if params is not None else None
+        meta = (outgoing or {}).get("_meta")
+        if outgoing is not None and isinstance(meta, Mapping) and "progressToken" in meta:
+            # The backend echoes this token; the dispatcher matches progress by its own request id.
+            outgoing["_meta"] = {**meta, "progressToken": request_id}
+            if on_progress is not None:
+                opts["on_progress"] = on_progress
+        return await self._dispatcher.send_raw_request(method, outgoing, opts)
+
+    async def notify(self, method: str, params: Mapping[str, Any] | None) -> None:
+        if self._dispatcher is not None:
+            await self._dispatcher.notify(method, params)
+
+    async def _on_request(
+        self, dctx: DispatchContext[TransportContext], method: str, params: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        if self.on_server_request is None:
+            from mcp.shared.exceptions import MCPError
+            from mcp_types import METHOD_NOT_FOUND
+
+            raise MCPError(code=METHOD_NOT_FOUND, message=f"the proxy's client cannot answer {method}")
+        return await self.on_server_request(method, params)
+
+    async def _on_notify(
+        self, dctx: DispatchContext[TransportContext], method: str, params: Mapping[str, Any] | None
+    ) -> None:
+        if self.on_notification is not None:
+            await self.on_notification(method, params)
+        else:
+            logger.debug("backend notification %s has no front session to go to", method)
+
+
+class Backend:
+    """The proxy's backend: shared reply receiver, the shared 2026 link, and a home for 2025 links."""
+
+    def __init__(self, opener: BackendOpener) -> None:
+        self.opener = opener
+        self.target: BackendTarget
+        self.router: ReplyRouter
+        self.shared: BackendLink
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Backend]:
+        async with self.opener() as (target, router), anyio.create_task_group() as tg:
+            self.target, self.router, self._tg = target, router, tg
+            self.shared = BackendLink(self)
+            await tg.start(self.shared.run)
+            try:
+                yield self
+            finally:
+                tg.cancel_scope.cancel()
+
+    async def open_link(self, *, on_server_request: ServerRequestFn, on_notification: NotificationFn) -> BackendLink:
+        """Open a link for one 2025 front session; close it with `link.close()`."""
+        if self._tg is None:
+            raise RuntimeError("backend is not running")
+        link = BackendLink(self, on_server_request=on_server_request, on_notification=on_notification)
+        await self._tg.start(link.run)
+        return link
