@@ -83,7 +83,11 @@ class Batcher(Generic[K, T]):
         self._closing = True
         self._wake.set()
         with anyio.move_on_after(self._close_timeout, shield=True):
-            while self._pending or self._in_flight:
+            # Flush what is queued from here: when the owner is being cancelled, the batcher's own
+            # task is cancelled too, and queued deletes must still reach the broker.
+            while taken := self._take():
+                await self._deliver(*taken)
+            while self._in_flight:
                 self._idle = anyio.Event()
                 await self._idle.wait()
         self._tg.cancel_scope.cancel()
@@ -149,17 +153,21 @@ class Batcher(Generic[K, T]):
             if not self._in_flight:
                 self._idle.set()
 
+    async def _deliver(self, key: K, batch: list[_Slot[T]]) -> None:
+        """One broker call for `batch`; every slot gets its outcome."""
+        try:
+            outcomes = await self._flush(key, [slot.item for slot in batch])
+        except Exception as exc:
+            outcomes = [exc] * len(batch)
+        for slot, outcome in zip(batch, outcomes, strict=True):
+            slot.error = outcome
+            if outcome is not None and not slot.waited:
+                logger.warning("%s failed for %s: %s", self._name, key, outcome)
+            slot.done.set()
+
     async def _flush_batch(self, key: K, batch: list[_Slot[T]]) -> None:
         try:
-            try:
-                outcomes = await self._flush(key, [slot.item for slot in batch])
-            except Exception as exc:
-                outcomes = [exc] * len(batch)
-            for slot, outcome in zip(batch, outcomes, strict=True):
-                slot.error = outcome
-                if outcome is not None and not slot.waited:
-                    logger.warning("%s failed for %s: %s", self._name, key, outcome)
-                slot.done.set()
+            await self._deliver(key, batch)
         finally:
             self._in_flight -= 1
             self._limiter.release()

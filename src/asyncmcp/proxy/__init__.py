@@ -42,7 +42,9 @@ GRACEFUL_SHUTDOWN_SECONDS = 10.0
 """On stop, how long in-flight calls may finish before connections are closed."""
 
 
-def open_backend(backend_transport: str, backend_config: Any, backend_clients: Mapping[str, Any] | None) -> BackendOpener:
+def open_backend(
+    backend_transport: str, backend_config: Any, backend_clients: Mapping[str, Any] | None
+) -> BackendOpener:
     """The backend opener for `backend_transport`, with a message naming what is wrong otherwise."""
     clients = dict(backend_clients or {})
     if backend_transport == "sqs":
@@ -88,14 +90,29 @@ class ProxyServer:
             timeout_graceful_shutdown=int(self.graceful_shutdown_seconds),
         )
         server = self._uvicorn = uvicorn.Server(config)
+        finished = anyio.Event()
+
+        async def serve() -> None:
+            # Shielded: cancelling `run()` must shut uvicorn down (closing the backend in its
+            # lifespan), not abandon its lifespan task with the backend still open.
+            try:
+                with anyio.CancelScope(shield=True):
+                    await server.serve()
+            finally:
+                finished.set()
+
         async with anyio.create_task_group() as tg:
-            tg.start_soon(server.serve)
-            while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-                if server.should_exit:
-                    return
-                await anyio.sleep(0.01)
-            self.port = int(server.servers[0].sockets[0].getsockname()[1])
-            task_status.started(self.url)
+            tg.start_soon(serve)
+            try:
+                while not server.started:
+                    if finished.is_set():
+                        return
+                    await anyio.sleep(0.01)
+                self.port = int(server.servers[0].sockets[0].getsockname()[1])
+                task_status.started(self.url)
+                await finished.wait()
+            finally:
+                server.should_exit = True  # graceful, bounded by timeout_graceful_shutdown
 
     def stop(self) -> None:
         if self._uvicorn is not None:
@@ -124,6 +141,9 @@ def create_proxy_server(
     """Build a proxy in front of a server reached over `backend_transport` (the original asyncmcp API)."""
     opener = open_backend(backend_transport, backend_config, backend_clients)
     security = FrontSecurity(
-        auth_token=auth_token, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins, max_body_bytes=max_body_bytes
+        auth_token=auth_token,
+        allowed_hosts=allowed_hosts,
+        allowed_origins=allowed_origins,
+        max_body_bytes=max_body_bytes,
     )
     return ProxyServer(opener, host=host, port=port, security=security)

@@ -30,11 +30,14 @@ from typing import Any, Protocol
 import anyio
 import anyio.abc
 from mcp.shared.dispatcher import CallOptions, DispatchContext, ProgressFnT
+from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp.shared.transport_context import TransportContext
+from mcp_types import METHOD_NOT_FOUND
 
 from asyncmcp.client.replies import ReplyRouter
 from asyncmcp.client.transport import client_streams
+from asyncmcp.server.engine import UNKNOWN_SESSION_REASON
 
 __all__ = ["Backend", "BackendLink", "BackendOpener", "ProgressFn"]
 
@@ -85,6 +88,7 @@ class BackendLink:
         self._closed = anyio.Event()
         self._finished = anyio.Event()
         self._ids = itertools.count(1)
+        self._initialize_params: Mapping[str, Any] | None = None
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         target, router = self.backend.target, self.backend.router
@@ -114,7 +118,30 @@ class BackendLink:
     async def request(
         self, method: str, params: Mapping[str, Any] | None, *, on_progress: ProgressFn | None = None
     ) -> dict[str, Any]:
-        """Send `method` with the front client's params; returns the raw result or raises `MCPError`."""
+        """Send `method` with the front client's params; returns the raw result or raises `MCPError`.
+
+        A 2025 link whose backend session is no longer recognised (the backend fleet changed its
+        state key) opens a new backend session with the front client's original `initialize` and
+        retries once, so the front session survives a backend redeploy.
+        """
+        try:
+            result = await self._send(method, params, on_progress)
+        except MCPError as exc:
+            data = exc.error.data
+            unknown = isinstance(data, Mapping) and data.get("reason") == UNKNOWN_SESSION_REASON
+            if not unknown or self._initialize_params is None or method == "initialize":
+                raise
+            logger.info("backend session of link %s expired; opening a new one", self.client_id)
+            await self._send("initialize", self._initialize_params, None)
+            await self.notify("notifications/initialized", None)
+            result = await self._send(method, params, on_progress)
+        if method == "initialize":
+            self._initialize_params = params
+        return result
+
+    async def _send(
+        self, method: str, params: Mapping[str, Any] | None, on_progress: ProgressFn | None
+    ) -> dict[str, Any]:
         if self._dispatcher is None:
             raise RuntimeError("backend link is not running")
         request_id = f"{self.client_id[:8]}-{next(self._ids)}"
@@ -138,9 +165,6 @@ class BackendLink:
         self, dctx: DispatchContext[TransportContext], method: str, params: Mapping[str, Any] | None
     ) -> dict[str, Any]:
         if self.on_server_request is None:
-            from mcp.shared.exceptions import MCPError
-            from mcp_types import METHOD_NOT_FOUND
-
             raise MCPError(code=METHOD_NOT_FOUND, message=f"the proxy's client cannot answer {method}")
         return await self.on_server_request(method, params)
 

@@ -84,11 +84,26 @@ class BearerAuth:
                     break
             if not hmac.compare_digest(presented, self._expected):
                 body = json.dumps(
-                    {"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": "Unauthorized: send "
-                     "'Authorization: Bearer <token>' with the proxy's --auth-token"}}
+                    {
+                        "jsonrpc": "2.0",
+                        "id": None,
+                        "error": {
+                            "code": -32001,
+                            "message": "Unauthorized: send "
+                            "'Authorization: Bearer <token>' with the proxy's --auth-token",
+                        },
+                    }
                 ).encode()
-                await send({"type": "http.response.start", "status": 401, "headers": [
-                    (b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="asyncmcp-proxy"')]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b'Bearer realm="asyncmcp-proxy"'),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)

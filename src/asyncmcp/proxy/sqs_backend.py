@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-import uuid
 from typing import Any
 
 from asyncmcp.client.replies import ReplyRouter

@@ -71,12 +71,15 @@ from asyncmcp.receiving import Poller, open_delivery
 from asyncmcp.server.memory import ExpiringSet
 from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner
 
-__all__ = ["EngineOptions", "RequestFacts", "ServerEngine", "lowlevel_server"]
+__all__ = ["UNKNOWN_SESSION_REASON", "EngineOptions", "RequestFacts", "ServerEngine", "lowlevel_server"]
 
 logger = logging.getLogger(__name__)
 
 SEED_REPLY_META_KEY = "responseQueueUrl"
 """The original asyncmcp handshake: a reply queue named in `initialize` params `_meta`."""
+
+UNKNOWN_SESSION_REASON = "unknown-session"
+"""`error.data.reason` of the answer to a request whose 2025 session id this fleet cannot verify."""
 
 MAX_HANDBACKS = 20
 """How often a client's answer meant for another worker is handed back before it is dropped."""
@@ -319,6 +322,7 @@ class ServerEngine:
                     INVALID_REQUEST,
                     f"Unknown session ({session_error}). Initialize a new session; if several workers share "
                     "the queue, give them all the same state key (ASYNCMCP_STATE_KEY).",
+                    {"reason": UNKNOWN_SESSION_REASON},
                 ),
                 reply_to,
             )

@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 STATE_KEY_ENV = "ASYNCMCP_STATE_KEY"
 
+_PROCESS_SECRET = secrets.token_bytes(32)
+"""The fallback key: one per process, so a worker restarted in the same process keeps its sessions."""
+
 
 @dataclass(frozen=True)
 class StateKey:
@@ -38,7 +41,7 @@ class StateKey:
         value = configured or os.environ.get(STATE_KEY_ENV)
         if value:
             return cls(value.encode(), shared=True)
-        return cls(secrets.token_bytes(32), shared=False)
+        return cls(_PROCESS_SECRET, shared=False)
 
     def signer(self) -> SessionSigner:
         return SessionSigner(self.secret)
