@@ -21,15 +21,18 @@ from typing import Any
 import anyio
 import anyio.abc
 from aiobotocore.session import get_session
+from mcp import Client
 
+from asyncmcp.client.replies import ReplyRouter
 from asyncmcp.local.endpoint import LocalEndpoint
 from asyncmcp.server.state_key import STATE_KEY_ENV
-from asyncmcp.sqs import SqsServerConfig, SqsWorker
+from asyncmcp.sqs import SqsClientConfig, SqsServerConfig, SqsWorker, sqs_client
 from asyncmcp.sqs.api import default_client_config
 
 __all__ = [
     "BENCH_SERVER",
     "bench_endpoint",
+    "client_pool",
     "create_queues",
     "in_process_worker",
     "raw_sqs",
@@ -76,7 +79,9 @@ async def create_queues(*names: str) -> list[str]:
     async with raw_sqs() as sqs:
         urls: list[str] = []
         for name in names:
-            response = await sqs.create_queue(QueueName=f"bench-{name}-{suffix}", Attributes={"VisibilityTimeout": "30"})
+            response = await sqs.create_queue(
+                QueueName=f"bench-{name}-{suffix}", Attributes={"VisibilityTimeout": "30"}
+            )
             urls.append(str(response["QueueUrl"]))
         return urls
 
@@ -94,7 +99,9 @@ async def in_process_worker(server: Any, request_url: str, *, max_in_flight: int
 
 
 @asynccontextmanager
-async def worker_processes(count: int, request_url: str, *, max_in_flight: int) -> AsyncIterator[list[anyio.abc.Process]]:
+async def worker_processes(
+    count: int, request_url: str, *, max_in_flight: int
+) -> AsyncIterator[list[anyio.abc.Process]]:
     """Start `count` single-worker `asyncmcp serve` processes on `request_url` and wait until each serves."""
     command = [
         sys.executable, "-m", "asyncmcp", "serve", "--transport", "sqs",
@@ -136,3 +143,40 @@ async def _stop(processes: list[anyio.abc.Process]) -> None:
             process.kill()
             await process.wait()
         await process.aclose()
+
+
+@asynccontextmanager
+async def client_pool(
+    config: SqsClientConfig, router: ReplyRouter, count: int, *, mode: str = "auto", concurrency: int = 50
+) -> AsyncIterator[list[Client]]:
+    """`count` MCP clients on one shared reply queue, connected `concurrency` at a time.
+
+    Each client lives in a task of its own (a client must be closed by the task that opened it),
+    and all of them close when the pool exits.
+    """
+    clients: list[Client] = []
+    limiter = anyio.Semaphore(concurrency)
+    release = anyio.Event()
+
+    async def hold(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        await limiter.acquire()
+        connecting = True
+        try:
+            async with Client(sqs_client(config, replies=router), mode=mode) as client:  # pyright: ignore[reportArgumentType]
+                limiter.release()
+                connecting = False
+                clients.append(client)
+                task_status.started()
+                await release.wait()
+        finally:
+            if connecting:
+                limiter.release()
+
+    async with anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as starting:
+            for _ in range(count):
+                starting.start_soon(tg.start, hold)
+        try:
+            yield clients
+        finally:
+            release.set()

@@ -15,7 +15,7 @@ __all__ = ["WORK_SECONDS", "server"]
 WORK_SECONDS = 0.05
 """How long the `work` tool sleeps: the fixed service time the throughput figure is built on."""
 
-server = MCPServer("asyncmcp-bench")
+server = MCPServer("asyncmcp-bench", log_level="WARNING")
 
 
 @server.tool()

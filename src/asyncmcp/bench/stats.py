@@ -65,7 +65,7 @@ def machine() -> dict[str, str]:
         "load average at start": load,
         "os": f"{platform.system()} {platform.release()}",
         "python": f"{platform.python_implementation()} {sys.version.split()[0]}",
-        **{package: _version(package) for package in ("asyncmcp", "mcp", "aiobotocore", "moto", "uvicorn", "httpx")},
+        **{package: _version(package) for package in ("asyncmcp", "mcp", "aiobotocore", "moto", "uvicorn", "httpx2")},
     }
 
 
