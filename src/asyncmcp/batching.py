@@ -109,6 +109,12 @@ class Batcher(Generic[K, T]):
         """Queue `item` and return at once; a failure is logged, not raised."""
         self._enqueue(key, item, weight, waited=False)
 
+    def discard(self, key: K) -> None:
+        """Drop the items queued for `key` (their destination is gone); waiters see `ClosedResourceError`."""
+        for slot in self._pending.pop(key, ()):
+            slot.error = anyio.ClosedResourceError()
+            slot.done.set()
+
     def _enqueue(self, key: K, item: T, weight: int, *, waited: bool) -> _Slot[T]:
         if self._closing or self._tg is None:
             raise anyio.ClosedResourceError(f"{self._name} batcher is closed")

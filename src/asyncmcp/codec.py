@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp.types import JSONRPCMessage, jsonrpc_message_adapter
+from mcp.types import JSONRPCMessage, JSONRPCNotification, jsonrpc_message_adapter
 from mcp_types import INVALID_REQUEST, PARSE_ERROR
 from pydantic import ValidationError
 
@@ -139,7 +139,7 @@ def decode_message(body: str | bytes) -> JSONRPCMessage:
     answers -32600 (invalid request), echoing the request id when one can be read.
     """
     try:
-        return jsonrpc_message_adapter.validate_json(body, by_name=False)
+        message = jsonrpc_message_adapter.validate_json(body, by_name=False)
     except ValidationError as exc:
         if any(err.get("type") == "json_invalid" for err in exc.errors()):
             raise FrameDecodeError(PARSE_ERROR, "Parse error: the message body is not valid JSON", None) from None
@@ -148,6 +148,22 @@ def decode_message(body: str | bytes) -> JSONRPCMessage:
             "Invalid request: the message body is not a JSON-RPC 2.0 request, notification or response",
             request_id_of_raw(body),
         ) from None
+    if isinstance(message, JSONRPCNotification) and _has_top_level_id(body):
+        # The SDK's union reads a request with an id it cannot use (1.5, true, {}) as a notification,
+        # which would leave the sender waiting forever; it is an invalid request.
+        raise FrameDecodeError(INVALID_REQUEST, "Invalid request: id must be a string or an integer", None)
+    return message
+
+
+def _has_top_level_id(body: str | bytes) -> bool:
+    text = body.decode(errors="replace") if isinstance(body, bytes) else body
+    if '"id"' not in text:
+        return False
+    try:
+        raw: Any = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(raw, dict) and "id" in raw
 
 
 def request_id_of_raw(body: str | bytes) -> str | int | None:

@@ -3,7 +3,8 @@
 This machine's speed drifts by 10-30% within minutes, so a floor measured a minute apart from the
 figure it judges would move the ratio more than the transport does. Every iteration of the loop
 therefore takes one sample of each figure back to back: a raw SQS round trip (the floor), a
-tools/call over SQS in the 2026-07-28 era, one in the 2025-11-25 era, and, for comparison, a
+tools/call over SQS in the 2026-07-28 era, one in the 2025-11-25 era, one through the proxy (judged
+against the direct 2026 call of the same iteration), and, for comparison, a
 tools/call over direct Streamable HTTP next to a plain HTTP POST on the same server (its floor).
 The report compares medians of these paired series.
 
@@ -29,6 +30,8 @@ from mcp import Client
 
 from asyncmcp.bench.harness import raw_sqs
 from asyncmcp.client.replies import ReplyRouter
+from asyncmcp.proxy import ProxyServer
+from asyncmcp.proxy.sqs_backend import SqsBackendOpener
 from asyncmcp.sqs import SqsClientConfig, SqsWorker, sqs_client, sqs_reply_queue
 
 __all__ = ["IdleResult", "RoundTrips", "SqsStack", "measure_idle", "measure_round_trips", "sqs_stack"]
@@ -108,7 +111,14 @@ async def _timed(action: Callable[[], Awaitable[None]]) -> float:
 
 
 async def measure_round_trips(
-    stack: SqsStack, raw_request_url: str, raw_reply_url: str, *, samples: int, warmup: int = 5, http: bool = True
+    stack: SqsStack,
+    raw_request_url: str,
+    raw_reply_url: str,
+    *,
+    samples: int,
+    warmup: int = 5,
+    http: bool = True,
+    proxy: bool = True,
 ) -> RoundTrips:
     """Interleave one sample of every figure per iteration; `warmup` iterations are discarded."""
     out = RoundTrips()
@@ -118,6 +128,9 @@ async def measure_round_trips(
             ("modern", lambda: _echo(stack.modern)),
             ("legacy", lambda: _echo(stack.legacy)),
         ]
+        if proxy:
+            through_proxy = await exits.enter_async_context(_proxy_client(stack.config.read_queue_url))
+            figures.append(("proxy", lambda: _echo(through_proxy)))
         if http:
             base = await exits.enter_async_context(_http_server(stack.worker.server))
             plain = await exits.enter_async_context(httpx2.AsyncClient(base_url=base))
@@ -133,6 +146,23 @@ async def measure_round_trips(
                 if iteration >= warmup:
                     out.add(name, seconds)
     return out
+
+
+@asynccontextmanager
+async def _proxy_client(request_url: str) -> AsyncIterator[Client]:
+    """A Streamable HTTP `Client` (2026-07-28) through an in-process proxy to the same worker.
+
+    The proxy gets its own temporary reply queue: sharing the stack's queue would put two receivers
+    of one process on it, and every reply would first be handed back by the wrong one.
+    """
+    proxy = ProxyServer(SqsBackendOpener(SqsClientConfig(read_queue_url=request_url)), port=0)
+    async with anyio.create_task_group() as tg:
+        url = await tg.start(proxy.run)
+        try:
+            async with Client(url) as client:
+                yield client
+        finally:
+            proxy.stop()
 
 
 @asynccontextmanager

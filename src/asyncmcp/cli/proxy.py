@@ -26,23 +26,52 @@ def _env(*names: str, default: str | None = None) -> str | None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", default=_env("BACKEND_TRANSPORT", default="sqs"), choices=["sqs"],
-                        help="backend transport (env BACKEND_TRANSPORT)")
-    parser.add_argument("--host", default=_env("PROXY_HOST", default="127.0.0.1"), help="address to bind (env PROXY_HOST)")
-    parser.add_argument("--port", type=int, default=int(_env("PROXY_PORT", "PORT", default="8080") or 8080),
-                        help="port to listen on (env PROXY_PORT or PORT)")
-    parser.add_argument("--auth-token", default=_env("AUTH_TOKEN", "ASYNCMCP_PROXY_TOKEN"),
-                        help="require 'Authorization: Bearer TOKEN' (env AUTH_TOKEN)")
-    parser.add_argument("--request-queue-url", default=_env("REQUEST_QUEUE_URL", "ASYNCMCP_REQUEST_QUEUE_URL"),
-                        help="the backend server's request queue (env REQUEST_QUEUE_URL)")
-    parser.add_argument("--response-queue-url", default=_env("RESPONSE_QUEUE_URL", "ASYNCMCP_REPLY_QUEUE_URL"),
-                        help="reply queue shared by all sessions; default: a temporary queue (env RESPONSE_QUEUE_URL)")
-    parser.add_argument("--timeout", type=float, default=float(_env("PROXY_TIMEOUT", default="300") or 300),
-                        help="seconds a backend request may go without progress or answer (env PROXY_TIMEOUT)")
-    parser.add_argument("--allowed-host", action="append", default=None, metavar="HOST",
-                        help="accepted Host header (repeatable; host:* for any port)")
-    parser.add_argument("--allowed-origin", action="append", default=None, metavar="ORIGIN",
-                        help="accepted Origin header (repeatable)")
+    parser.add_argument(
+        "--backend",
+        default=_env("BACKEND_TRANSPORT", default="sqs"),
+        choices=["sqs"],
+        help="backend transport (env BACKEND_TRANSPORT)",
+    )
+    parser.add_argument(
+        "--host", default=_env("PROXY_HOST", default="127.0.0.1"), help="address to bind (env PROXY_HOST)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(_env("PROXY_PORT", "PORT", default="8080") or 8080),
+        help="port to listen on (env PROXY_PORT or PORT)",
+    )
+    parser.add_argument(
+        "--auth-token",
+        default=_env("AUTH_TOKEN", "ASYNCMCP_PROXY_TOKEN"),
+        help="require 'Authorization: Bearer TOKEN' (env AUTH_TOKEN)",
+    )
+    parser.add_argument(
+        "--request-queue-url",
+        default=_env("REQUEST_QUEUE_URL", "ASYNCMCP_REQUEST_QUEUE_URL"),
+        help="the backend server's request queue (env REQUEST_QUEUE_URL)",
+    )
+    parser.add_argument(
+        "--response-queue-url",
+        default=_env("RESPONSE_QUEUE_URL", "ASYNCMCP_REPLY_QUEUE_URL"),
+        help="reply queue shared by all sessions; default: a temporary queue (env RESPONSE_QUEUE_URL)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=float(_env("PROXY_TIMEOUT", default="300") or 300),
+        help="seconds a backend request may go without progress or answer (env PROXY_TIMEOUT)",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=None,
+        metavar="HOST",
+        help="accepted Host header (repeatable; host:* for any port)",
+    )
+    parser.add_argument(
+        "--allowed-origin", action="append", default=None, metavar="ORIGIN", help="accepted Origin header (repeatable)"
+    )
     parser.add_argument("--stdio", action="store_true", help="serve one client on stdin/stdout instead of HTTP")
 
 

@@ -58,7 +58,7 @@ class SessionSigner:
         return f"{TOKEN_PREFIX}{payload}.{self._sign(payload)}"
 
     def verify(self, token: str) -> LegacySession:
-        if not token.startswith(TOKEN_PREFIX) or token.count(".") != 2:
+        if not token.isascii() or not token.startswith(TOKEN_PREFIX) or token.count(".") != 2:
             raise InvalidSessionError("not an asyncmcp session id")
         payload, signature = token[len(TOKEN_PREFIX) :].split(".")
         if not hmac.compare_digest(signature, self._sign(payload)):

@@ -34,7 +34,12 @@ SQS_MAX_MESSAGE_BYTES = 1_048_576
 """SQS's ceiling for one message, body and attributes together (and for one batch call)."""
 
 _TOO_LONG = re.compile(r"(too long|shorter than|exceeds)", re.IGNORECASE)
+_STATED_LIMIT = re.compile(r"shorter than (\d+) bytes", re.IGNORECASE)
 _QUEUE_NAME_OK = re.compile(r"[^A-Za-z0-9_-]")
+_WHOLE_QUEUE_ERRORS = frozenset(
+    {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "AccessDenied", "AccessDeniedException"}
+)
+"""Batch failures that concern the queue, not one entry: sending singly would fail the same way."""
 
 
 def is_fifo(queue_url: str) -> bool:
@@ -153,9 +158,17 @@ class SqsChannel:
                 return [self._send_error(address, frames[0], exc.code, str(exc))]
             return [None]
         entries = [{"Id": str(i), **self._entry(address, frame)} for i, frame in enumerate(frames)]
-        response = await self.api.call(
-            "SendMessageBatch", "send_message_batch", address, QueueUrl=address, Entries=entries
-        )
+        try:
+            response = await self.api.call(
+                "SendMessageBatch", "send_message_batch", address, QueueUrl=address, Entries=entries
+            )
+        except ChannelError as exc:
+            if exc.code in _WHOLE_QUEUE_ERRORS:
+                raise
+            # SQS rejects a whole batch for one bad entry (one too long, say): send them one by
+            # one so only the offending frame fails.
+            logger.debug("batch to %s refused (%s); sending its %d frames singly", address, exc.code, len(frames))
+            return [outcome for frame in frames for outcome in await self._send_batch(address, [frame])]
         outcomes: list[BatchOutcome] = [None] * len(frames)
         for failed in response.get("Failed", []):
             index = int(failed["Id"])
@@ -164,6 +177,9 @@ class SqsChannel:
 
     def _send_error(self, address: str, frame: Frame, code: str | None, message: str) -> Exception:
         if _TOO_LONG.search(message or ""):
+            stated = _STATED_LIMIT.search(message)
+            if stated is not None:
+                self._limits[address] = int(stated.group(1))  # later frames fail before the call
             return FrameTooLargeError(size=frame.size(), limit=self.max_frame_size(address), address=address)
         return ChannelError(f"SQS refused a message for {address}: {code}: {message}", address=address, code=code)
 
@@ -294,4 +310,6 @@ class SqsChannel:
         return str(response["QueueUrl"])
 
     async def delete_reply_address(self, address: str) -> None:
+        for batcher in (self._deleter, self._visibility_batcher):
+            batcher.discard(address)  # messages of a deleted queue need no deleting
         await self.api.call("DeleteQueue", "delete_queue", address, QueueUrl=address)
