@@ -121,15 +121,30 @@ async def worker_processes(
             await _stop(processes)
 
 
-async def _wait_for_banner(process: anyio.abc.Process) -> None:
-    """`asyncmcp serve` prints one line once its worker is receiving."""
+@asynccontextmanager
+async def proxy_process(request_url: str) -> AsyncIterator[str]:
+    """Run `asyncmcp proxy` (its own process, as deployed) on a free port; yields its /mcp URL."""
+    command = [sys.executable, "-m", "asyncmcp", "proxy", "--port", "0", "--request-queue-url", request_url]
+    process = await anyio.open_process(command, stdout=subprocess.PIPE, stderr=None)
+    try:
+        with anyio.fail_after(WORKER_START_TIMEOUT):
+            banner = await _wait_for_banner(process)
+        # "asyncmcp proxy: http://127.0.0.1:PORT/mcp -> sqs URL"
+        yield banner.split()[2]
+    finally:
+        with anyio.CancelScope(shield=True):
+            await _stop([process])
+
+
+async def _wait_for_banner(process: anyio.abc.Process) -> str:
+    """`asyncmcp serve` and `asyncmcp proxy` print one line once they serve; returns it."""
     assert process.stdout is not None
     seen = b""
     async for chunk in process.stdout:
         seen += chunk
         if b"\n" in seen:
-            return
-    raise RuntimeError(f"worker process {process.pid} exited before serving (code {process.returncode})")
+            return seen.split(b"\n", 1)[0].decode()
+    raise RuntimeError(f"process {process.pid} exited before serving (code {process.returncode})")
 
 
 async def _stop(processes: list[anyio.abc.Process]) -> None:

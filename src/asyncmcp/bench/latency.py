@@ -28,10 +28,8 @@ import anyio
 import httpx2
 from mcp import Client
 
-from asyncmcp.bench.harness import raw_sqs
+from asyncmcp.bench.harness import proxy_process, raw_sqs
 from asyncmcp.client.replies import ReplyRouter
-from asyncmcp.proxy import ProxyServer
-from asyncmcp.proxy.sqs_backend import SqsBackendOpener
 from asyncmcp.sqs import SqsClientConfig, SqsWorker, sqs_client, sqs_reply_queue
 
 __all__ = ["IdleResult", "RoundTrips", "SqsStack", "measure_idle", "measure_round_trips", "sqs_stack"]
@@ -150,19 +148,12 @@ async def measure_round_trips(
 
 @asynccontextmanager
 async def _proxy_client(request_url: str) -> AsyncIterator[Client]:
-    """A Streamable HTTP `Client` (2026-07-28) through an in-process proxy to the same worker.
+    """A Streamable HTTP `Client` (2026-07-28) through an `asyncmcp proxy` process to the same worker.
 
-    The proxy gets its own temporary reply queue: sharing the stack's queue would put two receivers
-    of one process on it, and every reply would first be handed back by the wrong one.
+    The proxy runs in its own process, as deployed; it makes its own temporary reply queue.
     """
-    proxy = ProxyServer(SqsBackendOpener(SqsClientConfig(read_queue_url=request_url)), port=0)
-    async with anyio.create_task_group() as tg:
-        url = await tg.start(proxy.run)
-        try:
-            async with Client(url) as client:
-                yield client
-        finally:
-            proxy.stop()
+    async with proxy_process(request_url) as url, Client(url) as client:
+        yield client
 
 
 @asynccontextmanager
