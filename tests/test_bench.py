@@ -29,8 +29,15 @@ async def test_round_trips_render_a_table(queues):
             sqs_stack(worker, queues.request, queues.reply) as stack,
         ):
             trips = await measure_round_trips(stack, raw_request, raw_reply, samples=3, warmup=1, http=False)
-    assert {name: len(samples) for name, samples in trips.series.items()} == {"raw": 3, "modern": 3, "legacy": 3}
+    assert {name: len(samples) for name, samples in trips.series.items()} == {
+        "raw": 3,
+        "modern": 3,
+        "legacy": 3,
+        "proxy": 3,
+    }
     text = render(Report(machine={"cores": "2"}, quick=True, round_trips=trips))
     assert "| figure | samples | p50 | p90 | p99 | floor | median / floor |" in text
     assert "tools/call `echo` over SQS, 2025-11-25" in text
+    assert "through the proxy" in text
+    assert "| proxy adds <= 3 ms p50 |" in text
     assert "## Targets" in text
