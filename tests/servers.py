@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import anyio
 from mcp.server import MCPServer
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import Context, Elicit, Resolve, Sample
+from mcp.types import CreateMessageResult, SamplingMessage, TextContent
+from pydantic import BaseModel
 
 from asyncmcp.server.engine import RequestFacts
 
 CALLS: list[str] = []
 """Tool invocations in this process, for tests that count how often a tool ran."""
+
+
+class Favourite(BaseModel):
+    """What the elicitation tools ask the user for."""
+
+    colour: str
+
+
+async def ask_colour() -> Elicit[Favourite]:
+    """Resolver: ask the client's user for a colour (push on 2025, input_required on 2026)."""
+    return Elicit("Which colour?", Favourite)
+
+
+async def ask_model(topic: str) -> Sample:
+    """Resolver: sample the client's LLM about `topic`."""
+    return Sample([SamplingMessage(role="user", content=TextContent(type="text", text=f"say {topic}"))], max_tokens=16)
+
+
+def _text_of(result: CreateMessageResult) -> str:
+    content = result.content
+    return content.text if isinstance(content, TextContent) else repr(content)
 
 
 def build_server(name: str = "test-server") -> MCPServer:
@@ -53,6 +77,49 @@ def build_server(name: str = "test-server") -> MCPServer:
     async def big(size: int) -> str:
         """Return `size` characters."""
         return "x" * size
+
+    @mcp.tool()
+    async def chatty(ctx: Context) -> str:
+        """Send log messages at two levels while running."""
+        await ctx.debug("a debug line")
+        await ctx.info("an info line")
+        await ctx.log("warning", {"detail": "a warning"}, logger_name="tests")
+        return "logged"
+
+    @mcp.tool()
+    async def ask_push(ctx: Context) -> str:
+        """Elicit with a 2025 server-to-client request (`ctx.elicit`)."""
+        outcome = await ctx.elicit("Which colour?", Favourite)
+        return f"{outcome.action}:{outcome.data.colour}" if outcome.action == "accept" else outcome.action
+
+    @mcp.tool()
+    async def sample_push(topic: str, ctx: Context) -> str:
+        """Sample with a 2025 server-to-client request (`ctx.session.create_message`)."""
+        result = await ctx.session.create_message(
+            [SamplingMessage(role="user", content=TextContent(type="text", text=f"say {topic}"))], max_tokens=16
+        )
+        return f"model said {_text_of(result)}"
+
+    @mcp.tool()
+    async def ask_resolved(favourite: Annotated[Favourite, Resolve(ask_colour)]) -> str:
+        """Elicit through `Resolve(Elicit)`: era-portable."""
+        return f"colour {favourite.colour}"
+
+    @mcp.tool()
+    async def sample_resolved(topic: str, answer: Annotated[CreateMessageResult, Resolve(ask_model)]) -> str:
+        """Sample through `Resolve(Sample)`: era-portable."""
+        return f"model said {_text_of(answer)} about {topic}"
+
+    @mcp.tool()
+    async def grow(name: str, ctx: Context) -> str:
+        """Add a tool named `name` and tell `subscriptions/listen` subscribers the tool list changed."""
+
+        async def added() -> str:
+            return f"I am {name}"
+
+        mcp.add_tool(added, name=name, description="Added at run time.")
+        await ctx.notify_tools_changed()
+        return f"added {name}"
 
     @mcp.resource("memo://greeting")
     def greeting() -> str:

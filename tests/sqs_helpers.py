@@ -88,6 +88,12 @@ def queue_counts(queue_url: str) -> tuple[int, int]:
     return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
+def visible_bodies(queue_url: str) -> list[str]:
+    """Bodies of the messages visible now, peeked without hiding them (VisibilityTimeout=0)."""
+    response = sqs().receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    return [message["Body"] for message in response.get("Messages", [])]
+
+
 async def wait_for(condition: Callable[[], Any], *, within: float = 15.0, interval: float = 0.02) -> Any:
     """Poll `condition` until it returns something truthy; fails after `within` seconds."""
     deadline = time.monotonic() + within

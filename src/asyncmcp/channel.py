@@ -62,21 +62,18 @@ class ReplyPolicy(Protocol):
 class Channel(Protocol):
     """Moves frames between addresses. Implementations must never block the event loop."""
 
-    async def send(self, address: str, frame: Frame) -> None:
+    async def send(self, address: str, frame: Frame, *, urgent: bool = False) -> None:
         """Send one frame; returns once the broker accepted it.
 
         Raises `FrameTooLargeError` when the frame exceeds the destination's limit and
         `ChannelError` (or a subclass) when the broker refuses it. Frames submitted concurrently
-        to the same address may be sent in one batched call.
+        to the same address may be sent in one batched call; `urgent` sends from the caller's own
+        task instead (used while shutting down, when batching tasks may already be cancelled).
         """
         ...
 
     async def receive(self, address: str, max_frames: int) -> Sequence[Delivery]:
         """One receive call: waits for frames (long poll) and returns up to `max_frames`, maybe none."""
-        ...
-
-    async def wake(self, address: str) -> None:
-        """Make a pending `receive` on `address` return soon (used when closing)."""
         ...
 
     async def create_reply_address(self, name_hint: str) -> str:

@@ -35,6 +35,7 @@ __all__ = [
     "decode_message",
     "encode_message",
     "request_id_of_raw",
+    "wake_frame",
 ]
 
 ATTR_CLIENT_ID = "mcp-client-id"
@@ -50,7 +51,8 @@ ATTR_CONTROL = "mcp-control"
 """Transport control frames that carry no JSON-RPC meaning (see `CONTROL_WAKE`)."""
 
 CONTROL_WAKE = "wake"
-"""Sent by a closing receiver to its own queue so its outstanding long poll returns at once."""
+"""Sent by a closing receiver to its own queue so its outstanding long poll returns at once; its
+`mcp-client-id` is the receiver's wake token, so another receiver of the queue hands it back."""
 
 MAX_ATTRIBUTE_VALUE = 8192
 """Longest attribute value accepted on input; real values are ids, URLs and a session token."""
@@ -116,6 +118,11 @@ class Envelope:
             if isinstance(value, str) and 0 < len(value) <= MAX_ATTRIBUTE_VALUE:
                 values[field_name] = value
         return cls(**values)
+
+
+def wake_frame(token: str) -> Frame:
+    """The control frame a receiver sends itself to end its own long poll (see `CONTROL_WAKE`)."""
+    return Frame(body="{}", attributes={ATTR_CONTROL: CONTROL_WAKE, ATTR_CLIENT_ID: token})
 
 
 class FrameDecodeError(ValueError):

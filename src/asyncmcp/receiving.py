@@ -4,6 +4,11 @@ The server engine, the single-connection server and the client's reply router al
 address back to back and turn deliveries into JSON-RPC messages; the rules (wake frames are
 consumed silently, undecodable bodies become the JSON-RPC error to answer with, a failing broker
 is retried with capped backoff, a missing queue is fatal) live here.
+
+Closing receivers end their own long poll with a wake frame instead of abandoning it: an abandoned
+poll stays open at the broker and may take the next message, hiding it for a whole visibility
+timeout. Several receivers may share a queue, so each wake names its sender's token and the
+others hand it back.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ import anyio
 from mcp.types import ErrorData, JSONRPCError, JSONRPCMessage
 
 from asyncmcp.channel import Channel, Delivery
-from asyncmcp.codec import CONTROL_WAKE, Envelope, FrameDecodeError, decode_message
+from asyncmcp.codec import CONTROL_WAKE, Envelope, FrameDecodeError, decode_message, wake_frame
 from asyncmcp.errors import AddressNotFoundError, ChannelError
 
-__all__ = ["Opened", "Poller", "open_delivery"]
+__all__ = ["Opened", "Poller", "open_delivery", "send_wake", "settle_wake"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,12 +33,42 @@ BACKOFF_MAX = 5.0
 """Pause between receive attempts while the broker keeps failing: doubles from the first to the max."""
 
 
-class Poller:
-    """Receives from one address; transient broker failures are logged and retried with backoff."""
+WAKE_ON_CANCEL_TIMEOUT = 1.0
+"""Bound on sending the wake frame of a cancelled poll (it normally takes one send)."""
 
-    def __init__(self, channel: Channel, address: str) -> None:
+WAKE_TTL_SECONDS = 10.0
+"""A wake frame older than this has outlived the receiver that sent it and is deleted by anyone."""
+
+
+def settle_wake(delivery: Delivery, envelope: Envelope, own_token: str) -> None:
+    """Delete our own wake frame; hand another receiver's back to the queue so it reaches its owner."""
+    if envelope.client_id == own_token or delivery.age_seconds > WAKE_TTL_SECONDS:
+        delivery.ack()
+    else:
+        delivery.release(0)
+
+
+async def send_wake(channel: Channel, address: str, token: str) -> None:
+    """Ask our own outstanding long poll on `address` to return (best effort)."""
+    try:
+        await channel.send(address, wake_frame(token), urgent=True)
+    except ChannelError as exc:
+        logger.debug("wake of %s failed: %s", address, exc)
+
+
+class Poller:
+    """Receives from one address; transient broker failures are logged and retried with backoff.
+
+    When cancelled in the middle of a long poll it sends a wake frame (shielded, bounded) before
+    letting the cancellation through: the poll it abandons is still open at the broker and takes
+    the next message, so it had better be that wake than a request or another client's reply.
+    `wake_token=None` skips this, for queues about to be deleted.
+    """
+
+    def __init__(self, channel: Channel, address: str, *, wake_token: str | None) -> None:
         self.channel = channel
         self.address = address
+        self.wake_token = wake_token
         self._backoff = 0.0
 
     async def next_batch(self, max_frames: int) -> Sequence[Delivery]:
@@ -41,6 +76,11 @@ class Poller:
         while True:
             try:
                 deliveries = await self.channel.receive(self.address, max_frames)
+            except anyio.get_cancelled_exc_class():
+                if self.wake_token is not None:
+                    with anyio.move_on_after(WAKE_ON_CANCEL_TIMEOUT, shield=True):
+                        await send_wake(self.channel, self.address, self.wake_token)
+                raise
             except AddressNotFoundError:
                 raise
             except ChannelError as exc:
@@ -61,11 +101,11 @@ class Opened:
     error: JSONRPCError | None
 
 
-def open_delivery(delivery: Delivery) -> Opened | None:
-    """Decode a delivery; a wake frame is acknowledged and yields None."""
+def open_delivery(delivery: Delivery, wake_token: str) -> Opened | None:
+    """Decode a delivery; a wake frame is settled here (`settle_wake`) and yields None."""
     envelope = Envelope.from_attributes(delivery.frame.attributes)
     if envelope.control == CONTROL_WAKE:
-        delivery.ack()
+        settle_wake(delivery, envelope, wake_token)
         return None
     try:
         return Opened(envelope, decode_message(delivery.frame.body), None)

@@ -12,6 +12,7 @@ circulate forever.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 
 import anyio
@@ -20,7 +21,7 @@ import anyio.abc
 from asyncmcp.channel import Channel, Delivery
 from asyncmcp.codec import CONTROL_WAKE, Envelope
 from asyncmcp.errors import AddressNotFoundError
-from asyncmcp.receiving import Poller
+from asyncmcp.receiving import Poller, send_wake, settle_wake
 from asyncmcp.server.memory import ExpiringSet
 
 __all__ = ["ReplyRouter"]
@@ -30,10 +31,11 @@ logger = logging.getLogger(__name__)
 ORPHAN_TTL_SECONDS = 900.0
 """A reply nobody claimed for this long belongs to a client that is gone; it is deleted."""
 
-CLOSE_WAKE_GRACE = 1.0
-"""On close, how long to wait for our own wake frame to end the outstanding long poll before
-cancelling it. A cancelled poll may still take one message server-side and hide it for a
-visibility timeout, which would delay another client's reply on a shared queue."""
+CLOSE_WAKE_GRACE = 2.0
+"""On close of a shared reply queue, how long to wait for our own wake frame to end the
+outstanding long poll before cancelling it. A cancelled poll may still take one message
+server-side and hide it for a visibility timeout, delaying another client's reply. When another
+receiver takes the wake first it hands it back, which a long poll may notice only a moment later."""
 
 ReplyHandler = Callable[[Delivery, Envelope], None]
 """Called for each frame of a registered client; must not block (it hands the frame on)."""
@@ -56,6 +58,7 @@ class ReplyRouter:
         self._tg: anyio.abc.TaskGroup | None = None
         self._stopping = False
         self._stopped = anyio.Event()
+        self._wake_token = uuid.uuid4().hex
 
     def register(self, client_id: str, on_frame: ReplyHandler, on_failure: FailureHandler) -> None:
         if client_id in self._clients:
@@ -77,13 +80,13 @@ class ReplyRouter:
         self._stopping = True
         if not self.private:
             with anyio.move_on_after(CLOSE_WAKE_GRACE, shield=True):
-                await self.channel.wake(self.address)
+                await send_wake(self.channel, self.address, self._wake_token)
                 await self._stopped.wait()
         self._tg.cancel_scope.cancel()
         await self._tg.__aexit__(None, None, None)
 
     async def _run(self) -> None:
-        poller = Poller(self.channel, self.address)
+        poller = Poller(self.channel, self.address, wake_token=None if self.private else self._wake_token)
         try:
             while not self._stopping:
                 try:
@@ -101,7 +104,7 @@ class ReplyRouter:
     def _dispatch(self, delivery: Delivery) -> None:
         envelope = Envelope.from_attributes(delivery.frame.attributes)
         if envelope.control == CONTROL_WAKE:
-            delivery.ack()
+            settle_wake(delivery, envelope, self._wake_token)
             return
         entry = self._clients.get(envelope.client_id or "")
         if entry is None and envelope.client_id is None and self.private and len(self._clients) == 1:

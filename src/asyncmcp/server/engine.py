@@ -67,7 +67,7 @@ from asyncmcp.codec import (
     encode_message,
 )
 from asyncmcp.errors import ChannelError, FrameTooLargeError
-from asyncmcp.receiving import Poller, open_delivery
+from asyncmcp.receiving import Poller, open_delivery, send_wake
 from asyncmcp.server.memory import ExpiringSet
 from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner
 
@@ -90,7 +90,7 @@ CANCEL_RETRY_DELAY = 1.0
 MAX_CANCEL_HANDBACKS = 5
 """How often such a cancellation is offered again before it is dropped (the request finished)."""
 
-STOP_WAKE_GRACE = 1.0
+STOP_WAKE_GRACE = 2.0
 """On stop, how long to wait for the wake frame to end the outstanding long poll."""
 
 
@@ -203,18 +203,18 @@ class ServerEngine:
         """On `stop()`, end the outstanding long poll with a wake frame rather than abandon it.
 
         An abandoned poll stays open at the broker and may take the next request, hiding it from
-        the other workers for a whole visibility timeout. If another worker takes the wake frame
-        instead, the poll is cancelled after `STOP_WAKE_GRACE`.
+        the other workers for a whole visibility timeout. Another worker that takes the wake hands
+        it back; if it still has not arrived after `STOP_WAKE_GRACE`, the poll is cancelled.
         """
         await self._stop_requested.wait()
         with anyio.move_on_after(STOP_WAKE_GRACE):
-            await self.channel.wake(self.address)
+            await send_wake(self.channel, self.address, self.options.worker_tag)
             await self._receive_done.wait()
         if self._receive_scope is not None:
             self._receive_scope.cancel()
 
     async def _receive_loop(self, tg: anyio.abc.TaskGroup) -> None:
-        poller = Poller(self.channel, self.address)
+        poller = Poller(self.channel, self.address, wake_token=self.options.worker_tag)
         limit = self.options.max_in_flight
         while not self._stop_requested.is_set():
             while self._in_flight >= limit:
@@ -236,7 +236,7 @@ class ServerEngine:
             self._slot_free.set()
 
     async def _route(self, delivery: Delivery) -> None:
-        opened = open_delivery(delivery)
+        opened = open_delivery(delivery, self.options.worker_tag)
         if opened is None:
             return
         envelope, message = opened.envelope, opened.message

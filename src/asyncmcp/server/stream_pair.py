@@ -11,6 +11,7 @@ never a reply mixed into another client's session.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class _Connection:
         self.client_id: str | None = None
         self.reply_to: str | None = None
         self.routes: dict[RequestId, _Route] = {}
+        self.wake_token = uuid.uuid4().hex
 
     def dispose(self, delivery: Delivery) -> None:
         if self.delete_bad:
@@ -70,7 +72,7 @@ class _Connection:
             logger.error("could not send to %s: %s", reply_to, exc)
 
     async def receive(self, inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception]) -> None:
-        poller = Poller(self.channel, self.address)
+        poller = Poller(self.channel, self.address, wake_token=self.wake_token)
         while True:
             for delivery in await poller.next_batch(10):
                 await self._accept(delivery, inbound)
@@ -78,7 +80,7 @@ class _Connection:
     async def _accept(
         self, delivery: Delivery, inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception]
     ) -> None:
-        opened = open_delivery(delivery)
+        opened = open_delivery(delivery, self.wake_token)
         if opened is None:
             return
         envelope, message = opened.envelope, opened.message

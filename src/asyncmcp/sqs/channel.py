@@ -22,7 +22,7 @@ import anyio
 import anyio.abc
 
 from asyncmcp.batching import Batcher, BatchOutcome
-from asyncmcp.codec import ATTR_CONTROL, CONTROL_WAKE, Frame
+from asyncmcp.codec import Frame
 from asyncmcp.errors import ChannelError, FrameTooLargeError
 from asyncmcp.sqs.api import SqsApi
 
@@ -141,11 +141,16 @@ class SqsChannel:
             entry["MessageDeduplicationId"] = hashlib.sha256(dedupe.encode()).hexdigest()
         return entry
 
-    async def send(self, address: str, frame: Frame) -> None:
+    async def send(self, address: str, frame: Frame, *, urgent: bool = False) -> None:
         size = frame.size() + sum(len(k) + len(v) + 6 for k, v in self._custom.items())
         limit = self.max_frame_size(address)
         if size > limit:
             raise FrameTooLargeError(size=size, limit=limit, address=address)
+        if urgent:
+            (outcome,) = await self._send_batch(address, [frame])
+            if outcome is not None:
+                raise outcome
+            return
         await self._sender.submit(address, frame, weight=size)
 
     async def _send_batch(self, address: str, frames: Sequence[Frame]) -> Sequence[BatchOutcome]:
@@ -182,12 +187,6 @@ class SqsChannel:
                 self._limits[address] = int(stated.group(1))  # later frames fail before the call
             return FrameTooLargeError(size=frame.size(), limit=self.max_frame_size(address), address=address)
         return ChannelError(f"SQS refused a message for {address}: {code}: {message}", address=address, code=code)
-
-    async def wake(self, address: str) -> None:
-        try:
-            await self.send(address, Frame(body="{}", attributes={ATTR_CONTROL: CONTROL_WAKE}))
-        except ChannelError as exc:
-            logger.debug("wake of %s failed: %s", address, exc)
 
     # -- receiving -------------------------------------------------------------------------
 

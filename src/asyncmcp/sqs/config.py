@@ -97,6 +97,9 @@ class SqsClientConfig(_Polling):
     created for this client and deleted when it closes."""
     client_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     """Unique client identifier. Auto-generated if not provided."""
+    visibility_timeout_seconds: int = Field(default=5, ge=1, le=43200)
+    """Visibility of a received reply. Replies are deleted as soon as they are handed to the client, so
+    this only bounds how long a reply stays hidden if a receiver vanishes mid-poll; keep it short."""
 
     @field_validator("read_queue_url")
     @classmethod
