@@ -6,8 +6,6 @@ AWS. State is reset before each test so tests never see each other's queues.
 
 from __future__ import annotations
 
-import logging
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +13,7 @@ from dataclasses import dataclass
 import boto3
 import pytest
 
-from asyncmcp.local.endpoint import AWS_TEST_ENV, LocalEndpoint
+from asyncmcp.local.endpoint import LocalEndpoint
 
 
 @pytest.fixture
@@ -25,18 +23,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def endpoint() -> Iterator[LocalEndpoint]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    saved = {k: os.environ.get(k) for k in [*AWS_TEST_ENV, "AWS_ENDPOINT_URL"]}
-    with LocalEndpoint.in_process() as local:
-        os.environ.update(local.environment())
-        try:
-            yield local
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with LocalEndpoint.in_process() as local, local.exported():
+        yield local
 
 
 @dataclass

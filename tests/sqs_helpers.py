@@ -118,13 +118,16 @@ async def wait_for_async(condition: Callable[[], Any], *, within: float = 15.0, 
         await anyio.sleep(interval)
 
 
+def running_worker(server: Any, config: SqsServerConfig, **options: Any) -> SqsWorker:
+    """An `SqsWorker` to serve in the background: `async with running_worker(...) as worker`."""
+    return SqsWorker(server, config, **options)
+
+
 @asynccontextmanager
-async def running_worker(server: Any, config: SqsServerConfig, **options: Any) -> AsyncIterator[SqsWorker]:
-    """An `SqsWorker` serving in the background for the duration of the block."""
-    worker = SqsWorker(server, config, **options)
-    async with anyio.create_task_group() as tg:
-        await tg.start(worker.run)
-        try:
-            yield worker
-        finally:
-            tg.cancel_scope.cancel()
+async def serving(queues: Any, server: Any = None, **config: Any) -> AsyncIterator[Any]:
+    """Serve `server` (default: the test server) on the request queue for the body of the block."""
+    from tests.servers import build_server
+
+    server = server or build_server()
+    async with SqsWorker(server, SqsServerConfig(read_queue_url=queues.request, **config)):
+        yield server

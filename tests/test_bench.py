@@ -16,11 +16,6 @@ from asyncmcp.bench.server import server
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_round_trips_render_a_table(queues):
     raw_request, raw_reply = queues.create("bench-raw-req"), queues.create("bench-raw-rep")
     with anyio.fail_after(60):

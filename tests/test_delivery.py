@@ -36,11 +36,6 @@ pytestmark = pytest.mark.anyio
 MODERN = "2026-07-28"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(autouse=True)
 def _clear_calls() -> None:
     servers.CALLS.clear()

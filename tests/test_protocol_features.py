@@ -33,8 +33,9 @@ from mcp.types import (
 )
 
 from asyncmcp import SqsClientConfig, SqsServerConfig
-from asyncmcp.sqs import serve_sqs, sqs_client, sqs_reply_queue, sqs_server
+from asyncmcp.sqs import sqs_client, sqs_reply_queue, sqs_server
 from tests.servers import CALLS, build_server
+from tests.sqs_helpers import serving
 
 pytestmark = [
     pytest.mark.anyio,
@@ -51,24 +52,7 @@ HANG_GUARD = 30
 """Seconds after which a stuck test fails instead of hanging; never a timing assertion."""
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # -- helpers ---------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def serving(queues: Any, server: MCPServer | None = None, **config: Any) -> AsyncIterator[MCPServer]:
-    """Serve `server` (default: the test server) with `serve_sqs` for the body of the block."""
-    server = server or build_server()
-    async with anyio.create_task_group() as tg:
-        await tg.start(serve_sqs, server, SqsServerConfig(read_queue_url=queues.request, **config))
-        try:
-            yield server
-        finally:
-            tg.cancel_scope.cancel()
 
 
 @asynccontextmanager

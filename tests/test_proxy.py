@@ -28,7 +28,6 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
@@ -43,7 +42,7 @@ from asyncmcp import SqsClientConfig, SqsServerConfig
 from asyncmcp.proxy import ProxyServer, create_proxy_server
 from asyncmcp.sqs import serve_sqs
 from tests.servers import CALLS, build_server
-from tests.sqs_helpers import wait_for
+from tests.sqs_helpers import serving, wait_for
 
 pytestmark = [
     pytest.mark.anyio,
@@ -64,24 +63,11 @@ RAW_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 TS_CLIENT_DIR = Path("/tmp/asyncmcp-ts-client")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # -- helpers ---------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def backend(queues: Any, server: MCPServer | None = None, **config: Any) -> AsyncIterator[MCPServer]:
-    """Serve `server` (default: the test server) on the request queue for the body of the block."""
-    server = server or build_server()
-    async with anyio.create_task_group() as tg:
-        await tg.start(serve_sqs, server, SqsServerConfig(read_queue_url=queues.request, **config))
-        try:
-            yield server
-        finally:
-            tg.cancel_scope.cancel()
+backend = serving
+"""Serve the test server on the request queue for the body of the block."""
 
 
 @asynccontextmanager

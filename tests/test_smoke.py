@@ -11,11 +11,6 @@ from tests.servers import build_server
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_modern_client_calls_tool(queues):
     server = build_server()
     async with anyio.create_task_group() as tg:

@@ -31,11 +31,6 @@ SERVING = re.compile(r"asyncmcp: serving \S+ on \S+ \(pid (\d+)\)")
 WHOAMI = re.compile(r"pid=(\d+) client=(\S+)")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def remote() -> Iterator[LocalEndpoint]:
     with LocalEndpoint.subprocess() as endpoint:

@@ -50,19 +50,8 @@ def bench_endpoint() -> Iterator[LocalEndpoint]:
 
     A state key shared by every worker is set too, so any worker can serve any 2025 session.
     """
-    keys = [*LocalEndpoint(url="").environment(), STATE_KEY_ENV]
-    saved = {key: os.environ.get(key) for key in keys}
-    with LocalEndpoint.subprocess() as endpoint:
-        os.environ.update(endpoint.environment())
-        os.environ[STATE_KEY_ENV] = secrets.token_hex(32)
-        try:
-            yield endpoint
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with LocalEndpoint.subprocess() as endpoint, endpoint.exported(**{STATE_KEY_ENV: secrets.token_hex(32)}):
+        yield endpoint
 
 
 @asynccontextmanager
@@ -89,13 +78,8 @@ async def create_queues(*names: str) -> list[str]:
 @asynccontextmanager
 async def in_process_worker(server: Any, request_url: str, *, max_in_flight: int = 64) -> AsyncIterator[SqsWorker]:
     """Serve `server` on `request_url` in this process; `worker.api.calls` counts its SQS calls."""
-    worker = SqsWorker(server, SqsServerConfig(read_queue_url=request_url, max_in_flight=max_in_flight))
-    async with anyio.create_task_group() as tg:
-        await tg.start(worker.run)
-        try:
-            yield worker
-        finally:
-            tg.cancel_scope.cancel()
+    async with SqsWorker(server, SqsServerConfig(read_queue_url=request_url, max_in_flight=max_in_flight)) as worker:
+        yield worker
 
 
 @asynccontextmanager

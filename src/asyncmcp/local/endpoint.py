@@ -10,6 +10,7 @@ answers, and stop everything they started on exit. moto is an optional dependenc
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -77,6 +78,21 @@ class LocalEndpoint:
     def environment(self) -> dict[str, str]:
         """Environment variables that point boto3 and aiobotocore at this endpoint."""
         return {**AWS_TEST_ENV, "AWS_ENDPOINT_URL": self.url}
+
+    @contextmanager
+    def exported(self, **extra: str) -> Iterator[LocalEndpoint]:
+        """Point this process's AWS SDKs at the endpoint (plus `extra` variables), restoring them on exit."""
+        values = {**self.environment(), **extra}
+        saved = {key: os.environ.get(key) for key in values}
+        os.environ.update(values)
+        try:
+            yield self
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
     def reset(self) -> None:
         """Forget every queue and topic (moto's reset API)."""

@@ -124,6 +124,7 @@ class SqsWorker:
 
     `await worker.run()` serves until cancelled; `worker.stop()` stops receiving and lets in-flight
     requests finish within `shutdown_grace_seconds`, handing the rest back to the queue.
+    `async with SqsWorker(...) as worker:` serves in the background for the body of the block.
     """
 
     def __init__(
@@ -136,6 +137,7 @@ class SqsWorker:
         self.engine: ServerEngine | None = None
         self.api: SqsApi | None = None
         self._stop_requested = False
+        self._tg: anyio.abc.TaskGroup | None = None
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         config = self.config
@@ -173,6 +175,18 @@ class SqsWorker:
         self._stop_requested = True
         if self.engine is not None:
             self.engine.stop()
+
+    async def __aenter__(self) -> SqsWorker:
+        """Serve in the background for the body of an `async with` block (tests, embedding)."""
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        await self._tg.start(self.run)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        await self._tg.__aexit__(None, None, None)
 
 
 async def serve_sqs(
