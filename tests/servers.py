@@ -135,3 +135,34 @@ def build_server(name: str = "test-server") -> MCPServer:
 
 
 server = build_server()
+
+
+class ProgressProbe:
+    """A server with a `counted` tool that reports `steps` steps and answers only once the client saw them all.
+
+    Pass `probe.on_progress` as the call's progress callback; `probe.seen` collects what arrived and
+    `probe.expected` is what must arrive (in any order: a standard queue may reorder frames).
+    """
+
+    def __init__(self, steps: int = 4) -> None:
+        self.steps = steps
+        self.seen: list[tuple[float, float | None, str | None]] = []
+        self._all_seen = anyio.Event()
+        self.server = build_server()
+
+        @self.server.tool()
+        async def counted(ctx: Context) -> str:
+            """Report the steps, then wait for the client to have seen them all."""
+            for step in range(1, steps + 1):
+                await ctx.report_progress(step, steps, f"step {step}")
+            await self._all_seen.wait()
+            return "counted"
+
+    @property
+    def expected(self) -> list[tuple[float, float | None, str | None]]:
+        return [(step, self.steps, f"step {step}") for step in range(1, self.steps + 1)]
+
+    async def on_progress(self, progress: float, total: float | None, message: str | None) -> None:
+        self.seen.append((progress, total, message))
+        if len(self.seen) == self.steps:
+            self._all_seen.set()

@@ -34,7 +34,7 @@ from mcp.types import (
 
 from asyncmcp import SqsClientConfig, SqsServerConfig
 from asyncmcp.sqs import sqs_client, sqs_reply_queue, sqs_server
-from tests.servers import CALLS, build_server
+from tests.servers import CALLS, ProgressProbe, build_server
 from tests.sqs_helpers import serving
 
 pytestmark = [
@@ -130,31 +130,13 @@ async def test_prompts_list_and_get_work_in_every_era(queues, era):
 
 @pytest.mark.parametrize("era", ERAS)
 async def test_progress_notifications_reach_the_client_in_every_era(queues, era):
-    server = build_server()
-    steps = 4
-    seen: list[tuple[float, float | None, str | None]] = []
-    all_seen = anyio.Event()
-
-    @server.tool()
-    async def counted(ctx: Context) -> str:
-        """Report `steps` progress steps and answer only once the client saw them all."""
-        for step in range(1, steps + 1):
-            await ctx.report_progress(step, steps, f"step {step}")
-        await all_seen.wait()
-        return "counted"
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        seen.append((progress, total, message))
-        if len(seen) == steps:
-            all_seen.set()
-
-    async with serving(queues, server):
+    probe = ProgressProbe()
+    async with serving(queues, probe.server):
         with anyio.fail_after(HANG_GUARD):
             async with connect(era, client_config(queues)) as client:
-                result = await client.call_tool("counted", {}, progress_callback=on_progress)
+                result = await client.call_tool("counted", {}, progress_callback=probe.on_progress)
                 assert text_of(result) == "counted"
-    # A standard queue may reorder frames; what matters is that every step arrived exactly once.
-    assert sorted(seen) == [(step, steps, f"step {step}") for step in range(1, steps + 1)]
+    assert sorted(probe.seen) == probe.expected  # each step exactly once, in whatever order
 
 
 @pytest.mark.parametrize("era", ERAS)

@@ -28,7 +28,6 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
-from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
     CreateMessageRequestParams,
@@ -41,7 +40,7 @@ from mcp.types import (
 from asyncmcp import SqsClientConfig, SqsServerConfig
 from asyncmcp.proxy import ProxyServer, create_proxy_server
 from asyncmcp.sqs import serve_sqs
-from tests.servers import CALLS, build_server
+from tests.servers import CALLS, ProgressProbe, build_server
 from tests.sqs_helpers import serving, wait_for
 
 pytestmark = [
@@ -174,30 +173,13 @@ async def test_prompts_list_and_get_through_the_proxy(queues, era):
 
 @pytest.mark.parametrize("era", ERAS)
 async def test_progress_reaches_the_front_client_through_the_proxy(queues, era):
-    server = build_server()
-    steps = 4
-    seen: list[tuple[float, float | None, str | None]] = []
-    all_seen = anyio.Event()
-
-    @server.tool()
-    async def counted(ctx: Context) -> str:
-        """Report `steps` steps and answer only once the front client saw them all."""
-        for step in range(1, steps + 1):
-            await ctx.report_progress(step, steps, f"step {step}")
-        await all_seen.wait()
-        return "counted"
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        seen.append((progress, total, message))
-        if len(seen) == steps:
-            all_seen.set()
-
-    async with backend(queues, server), proxied(queues) as proxy:
+    probe = ProgressProbe()
+    async with backend(queues, probe.server), proxied(queues) as proxy:
         with anyio.fail_after(HANG_GUARD):
             async with Client(proxy.url, mode=MODE[era]) as client:
-                assert text_of(await client.call_tool("counted", {}, progress_callback=on_progress)) == "counted"
-    # A standard queue may reorder frames; every step must arrive exactly once.
-    assert sorted(seen) == [(step, steps, f"step {step}") for step in range(1, steps + 1)]
+                result = await client.call_tool("counted", {}, progress_callback=probe.on_progress)
+                assert text_of(result) == "counted"
+    assert sorted(probe.seen) == probe.expected  # each step exactly once, in whatever order
 
 
 @pytest.mark.parametrize("era", ERAS)
