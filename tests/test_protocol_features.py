@@ -55,6 +55,12 @@ HANG_GUARD = 30
 # -- helpers ---------------------------------------------------------------------------------
 
 
+def configured_id(whoami: str) -> str:
+    """`client=<configured id>` from the `whoami` tool, without the per-connection suffix on the wire."""
+    wire_id = whoami.split(" ")[1]
+    return wire_id.rsplit(".", 1)[0]
+
+
 @asynccontextmanager
 async def connect(era: str, config: SqsClientConfig, *, replies: Any = None, **callbacks: Any) -> AsyncIterator[Any]:
     """A connected client of `era`: a `Client`, or an initialized `ClientSession` for "raw"."""
@@ -412,7 +418,7 @@ async def test_many_clients_of_both_eras_each_get_their_own_answers(queues):
         config = client_config(queues, response_queue_url=reply, client_id=f"client-{index}")
         async with connect(era, config) as client:
             got = [text_of(await client.call_tool("echo", {"text": f"{index}:{n}"})) for n in range(3)]
-            got.append(text_of(await client.call_tool("whoami", {})).split(" ")[1])
+            got.append(configured_id(text_of(await client.call_tool("whoami", {}))))
             answers[index] = got
 
     async with serving(queues):
@@ -434,7 +440,7 @@ async def test_clients_with_separate_transports_on_one_reply_queue_each_get_only
         config = client_config(queues, client_id=f"sharer-{index}")  # all on queues.reply
         async with connect(era, config) as client:
             got = [text_of(await client.call_tool("echo", {"text": f"{index}:{n}"})) for n in range(3)]
-            got.append(text_of(await client.call_tool("whoami", {})).split(" ")[1])
+            got.append(configured_id(text_of(await client.call_tool("whoami", {}))))
             answers[index] = got
             if len(answers) == count:
                 all_answered.set()
@@ -481,7 +487,7 @@ async def test_clients_sharing_one_reply_router_each_get_only_their_replies(queu
         config = client_config(queues, response_queue_url=None, client_id=f"routed-{index}")
         async with connect(era, config, replies=router) as client:
             got = [text_of(await client.call_tool("echo", {"text": f"{index}:{n}"})) for n in range(3)]
-            got.append(text_of(await client.call_tool("whoami", {})).split(" ")[1])
+            got.append(configured_id(text_of(await client.call_tool("whoami", {}))))
             answers[index] = got
 
     async with serving(queues):

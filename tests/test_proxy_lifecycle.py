@@ -61,3 +61,49 @@ async def test_a_missing_backend_queue_is_a_clear_error_naming_it(queues):
                 assert "does not exist" in error["message"]
             finally:
                 proxy.stop()
+
+
+async def test_bound_beyond_loopback_without_allowlists_browser_origins_are_refused(queues):
+    # 127.0.0.2 is still this machine, but not a name the proxy treats as loopback: it takes the
+    # "real address, no allowlists" path, as 0.0.0.0 in a container would.
+    async with backend(queues), proxied(queues, host="127.0.0.2", auth_token="t") as proxy:
+        url = proxy.url
+        headers = {**RAW_HEADERS, "Authorization": "Bearer t"}
+        with anyio.fail_after(HANG_GUARD):
+            async with httpx2.AsyncClient() as http:
+                browser = await http.post(
+                    url, json=initialize_body(), headers={**headers, "Origin": "http://evil.example"}
+                )
+                assert browser.status_code == 403
+                tool = await http.post(url, json=initialize_body(), headers=headers)
+                assert tool.status_code == 200
+
+
+async def test_each_session_resumes_only_its_own_events():
+    from mcp.types import JSONRPCNotification
+
+    from asyncmcp.proxy.events import MemoryEventStore, SessionEventStores
+    from asyncmcp.proxy.forwarding import build_proxy_server
+
+    manager = SessionEventStores(app=build_proxy_server(None))  # type: ignore[arg-type]
+    first, second = manager._admit_session(None), manager._admit_session(None)
+    assert first is not None and second is not None
+    stores = [first._event_store, second._event_store]
+    assert all(isinstance(store, MemoryEventStore) for store in stores)
+    assert stores[0] is not stores[1]
+
+    def note(text: str) -> JSONRPCNotification:
+        return JSONRPCNotification(jsonrpc="2.0", method="notifications/message", params={"data": text})
+
+    # Both sessions name a stream "2" (the request id); each replays only its own events.
+    mine = await stores[0].store_event("2", note("a1"))
+    await stores[0].store_event("2", note("a2"))
+    await stores[1].store_event("2", note("b1"))
+    replayed: list[object] = []
+
+    async def collect(event: object) -> None:
+        replayed.append(event.message.params["data"])  # type: ignore[attr-defined]
+
+    assert await stores[0].replay_events_after(mine, collect) == "2"
+    assert replayed == ["a2"]
+    assert await stores[1].replay_events_after(mine, collect) is None

@@ -10,7 +10,6 @@ from asyncmcp.errors import (
     ChannelError,
     ConfigError,
     FrameTooLargeError,
-    ReplyAddressRefusedError,
 )
 from asyncmcp.server.engine import RequestFacts
 from asyncmcp.sqs.config import SqsClientConfig, SqsServerConfig
@@ -21,7 +20,6 @@ __all__ = [
     "ChannelError",
     "ConfigError",
     "FrameTooLargeError",
-    "ReplyAddressRefusedError",
     "RequestFacts",
     "SqsClientConfig",
     "SqsServerConfig",

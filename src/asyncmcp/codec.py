@@ -29,12 +29,14 @@ __all__ = [
     "ATTR_REPLY_TO",
     "ATTR_SESSION_ID",
     "CONTROL_WAKE",
+    "SEED_REPLY_META_KEY",
     "Envelope",
     "Frame",
     "FrameDecodeError",
     "decode_message",
     "encode_message",
     "request_id_of_raw",
+    "seed_reply_address",
     "wake_frame",
 ]
 
@@ -49,6 +51,9 @@ ATTR_METHOD = "mcp-method"
 ATTR_NAME = "mcp-name"
 ATTR_CONTROL = "mcp-control"
 """Transport control frames that carry no JSON-RPC meaning (see `CONTROL_WAKE`)."""
+
+SEED_REPLY_META_KEY = "responseQueueUrl"
+"""The original asyncmcp handshake: a reply queue named in `initialize` params `_meta`."""
 
 CONTROL_WAKE = "wake"
 """Sent by a closing receiver to its own queue so its outstanding long poll returns at once; its
@@ -118,6 +123,13 @@ class Envelope:
             if isinstance(value, str) and 0 < len(value) <= MAX_ATTRIBUTE_VALUE:
                 values[field_name] = value
         return cls(**values)
+
+
+def seed_reply_address(params: Mapping[str, Any] | None) -> str | None:
+    """The reply address an original-asyncmcp client names in `initialize` params `_meta`."""
+    meta = (params or {}).get("_meta")
+    value = meta.get(SEED_REPLY_META_KEY) if isinstance(meta, Mapping) else None
+    return value if isinstance(value, str) else None
 
 
 def wake_frame(token: str) -> Frame:

@@ -44,7 +44,3 @@ class FrameTooLargeError(ChannelError):
         )
         self.size = size
         self.limit = limit
-
-
-class ReplyAddressRefusedError(AsyncMcpError):
-    """A client asked for replies at an address this server's operator did not allow."""

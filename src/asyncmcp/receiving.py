@@ -24,7 +24,7 @@ from asyncmcp.channel import Channel, Delivery
 from asyncmcp.codec import CONTROL_WAKE, Envelope, FrameDecodeError, decode_message, wake_frame
 from asyncmcp.errors import AddressNotFoundError, ChannelError
 
-__all__ = ["Opened", "Poller", "open_delivery", "send_wake", "settle_wake"]
+__all__ = ["Opened", "Poller", "handback_delay", "open_delivery", "send_wake", "settle_wake"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,24 @@ async def send_wake(channel: Channel, address: str, token: str) -> None:
         await channel.send(address, wake_frame(token), urgent=True)
     except ChannelError as exc:
         logger.debug("wake of %s failed: %s", address, exc)
+
+
+HANDBACK_FREE_SECONDS = 10.0
+"""For this long after it was sent, a frame meant for another receiver is handed back at once."""
+
+
+def handback_delay(delivery: Delivery) -> int:
+    """Seconds before a frame meant for another receiver is offered again: at once while it is fresh,
+    then backing off with its age.
+
+    With N receivers on a queue a frame reaches its owner after about N offers, so a fresh frame is
+    handed back immediately; one that nobody has claimed for a while belongs to a receiver that is
+    busy or gone, and the growing delay keeps it from costing a receive and a visibility change on
+    every poll until it expires.
+    """
+    if delivery.age_seconds < HANDBACK_FREE_SECONDS:
+        return 0
+    return min(int(delivery.age_seconds // HANDBACK_FREE_SECONDS), 30)
 
 
 class Poller:

@@ -116,7 +116,9 @@ def _supervise(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     env.setdefault(STATE_KEY_ENV, secrets.token_hex(32))
     child_args = [sys.executable, "-m", "asyncmcp", *_without_workers(sys.argv[1:]), "--workers", "1"]
-    children = [subprocess.Popen(child_args, env=env) for _ in range(args.workers)]
+    # Own sessions: a terminal's Ctrl-C or a service manager signals the whole process group, and a
+    # worker takes a second signal as "abort"; only the supervisor's forwarded signal must reach them.
+    children = [subprocess.Popen(child_args, env=env, start_new_session=True) for _ in range(args.workers)]
 
     def forward(signum: int, _frame: Any) -> None:
         for child in children:

@@ -21,8 +21,8 @@ import anyio.abc
 from asyncmcp.channel import Channel, Delivery
 from asyncmcp.codec import CONTROL_WAKE, Envelope
 from asyncmcp.errors import AddressNotFoundError
-from asyncmcp.receiving import Poller, send_wake, settle_wake
-from asyncmcp.server.memory import ExpiringSet
+from asyncmcp.expiring import ExpiringSet
+from asyncmcp.receiving import Poller, handback_delay, send_wake, settle_wake
 
 __all__ = ["ReplyRouter"]
 
@@ -49,10 +49,13 @@ class ReplyRouter:
     one client reads (a temporary queue): closing then simply cancels the poll.
     """
 
-    def __init__(self, channel: Channel, address: str, *, private: bool = False) -> None:
+    def __init__(self, channel: Channel, address: str, *, private: bool = False, max_frames: int = 10) -> None:
         self.channel = channel
         self.address = address
         self.private = private
+        self.max_frames = max_frames
+        self.failure: Exception | None = None
+        """Why the router stopped reading (its queue is gone), or None while it reads."""
         self._clients: dict[str, tuple[ReplyHandler, FailureHandler]] = {}
         self._closed_clients = ExpiringSet(ORPHAN_TTL_SECONDS, 10_000)
         self._tg: anyio.abc.TaskGroup | None = None
@@ -90,9 +93,10 @@ class ReplyRouter:
         try:
             while not self._stopping:
                 try:
-                    deliveries = await poller.next_batch(10)
+                    deliveries = await poller.next_batch(self.max_frames)
                 except AddressNotFoundError as exc:
                     logger.error("reply address %s is gone: %s", self.address, exc)
+                    self.failure = exc
                     for _, on_failure in list(self._clients.values()):
                         on_failure(exc)
                     return
@@ -114,4 +118,5 @@ class ReplyRouter:
         elif envelope.client_id in self._closed_clients or delivery.age_seconds > ORPHAN_TTL_SECONDS:
             delivery.ack()
         else:
-            delivery.release(0)  # another process's client shares this queue
+            # Another process's client shares this queue; hand it back, backing off if nobody takes it.
+            delivery.release(handback_delay(delivery))

@@ -48,6 +48,7 @@ from asyncmcp.codec import (
     ATTR_PROTOCOL_VERSION,
     ATTR_REPLY_TO,
     ATTR_SESSION_ID,
+    SEED_REPLY_META_KEY,
     Envelope,
     Frame,
     FrameDecodeError,
@@ -55,8 +56,7 @@ from asyncmcp.codec import (
     encode_message,
 )
 from asyncmcp.errors import ChannelError
-from asyncmcp.server.engine import SEED_REPLY_META_KEY
-from asyncmcp.server.memory import ExpiringSet
+from asyncmcp.expiring import ExpiringSet
 
 __all__ = ["ChannelClientTransport", "client_streams"]
 
@@ -149,7 +149,7 @@ class _ClientSide:
                 value = metadata.headers.get(header)
                 if value:
                     attributes[attribute] = value[:1024]
-        ordering_key = f"{self.client_id}:{uuid.uuid4().hex}"
+        ordering_key = uuid.uuid4().hex  # requests must not share a FIFO group (architecture.md)
         dedupe_key: str | None = None
         if isinstance(message, JSONRPCRequest):
             if message.method == "initialize":
@@ -207,9 +207,11 @@ class _ClientSide:
         pending = self.pending.get(request_id)
         if pending is None:
             return
+        first = math.isinf(pending.deadline)
         pending.deadline = time.monotonic() + self.timeout
-        heapq.heappush(self._deadlines, (pending.deadline, repr(request_id), request_id))
-        self._deadline_changed.set()
+        if first:  # later extensions only move `pending.deadline`; the watcher re-queues on expiry
+            heapq.heappush(self._deadlines, (pending.deadline, repr(request_id), request_id))
+            self._deadline_changed.set()
 
     async def watch_deadlines(self) -> None:
         """Fail requests that saw no progress and no answer within the timeout."""
@@ -226,8 +228,11 @@ class _ClientSide:
                 continue
             heapq.heappop(self._deadlines)
             pending = self.pending.get(request_id)
-            if pending is None or pending.deadline > deadline:
-                continue  # answered, or extended by progress since this entry was queued
+            if pending is None:
+                continue  # answered
+            if pending.deadline > deadline:  # extended by progress since this entry was queued
+                heapq.heappush(self._deadlines, (pending.deadline, repr(request_id), request_id))
+                continue
             await self.fail(
                 request_id,
                 f"No worker answered {pending.method} (request {request_id!r}) on {self.server_address} within "
@@ -257,6 +262,7 @@ async def client_streams(
     client_id: str | None = None,
     timeout_seconds: float | None = None,
     router: ReplyRouter | None = None,
+    receive_batch: int = 10,
 ) -> AsyncIterator[
     tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]
 ]:
@@ -265,14 +271,19 @@ async def client_streams(
     Replies arrive at `reply_address`, or at `router.address` when a shared `ReplyRouter` is given,
     or else at a temporary address created now and deleted on exit.
     """
-    client_id = client_id or uuid.uuid4().hex
+    # A configured id gets a per-connection suffix: JSON-RPC ids restart at 1 in every session, and
+    # the server's redelivery dedupe (and FIFO deduplication) key on (client id, request id), so a
+    # restarted or second client with the same configured id must not look like the first.
+    client_id = f"{client_id}.{uuid.uuid4().hex[:8]}" if client_id else uuid.uuid4().hex
     async with AsyncExitStack() as stack:
         if router is None:
             private = reply_address is None
             if reply_address is None:
                 reply_address = await channel.create_reply_address(f"asyncmcp-reply-{client_id}")
                 stack.push_async_callback(delete_reply_address_quietly, channel, reply_address)
-            router = await stack.enter_async_context(ReplyRouter(channel, reply_address, private=private))
+            router = await stack.enter_async_context(
+                ReplyRouter(channel, reply_address, private=private, max_frames=receive_batch)
+            )
         read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](INBOX_SIZE)
         write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](INBOX_SIZE)
         raw_send, raw_receive = anyio.create_memory_object_stream[Any](INBOX_SIZE)

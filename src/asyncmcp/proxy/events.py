@@ -1,19 +1,32 @@
-"""A bounded in-memory `EventStore`, so 2025 clients can resume an SSE stream with `Last-Event-ID`.
+"""Bounded in-memory event stores, so 2025 clients can resume an SSE stream with `Last-Event-ID`.
 
-The SDK ships the interface but no implementation. Events are kept per stream, at most
-`max_events_per_stream` each and `max_streams` streams (oldest dropped first): enough to resume
-after a dropped connection, not an archive.
+The SDK ships the interface but no implementation. A transport names its streams by JSON-RPC
+request id, which repeats across sessions, so one store shared by all sessions would replay one
+session's events to another: `SessionEventStores` gives every session a store of its own.
+Events are kept per stream, at most `max_events_per_stream` each and `max_streams` streams
+(oldest dropped first): enough to resume after a dropped connection, not an archive. Event ids
+carry a random part, so a client cannot guess its way into another stream.
 """
 
 from __future__ import annotations
 
 import itertools
+import secrets
 from collections import OrderedDict, deque
+from typing import Any
 
-from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
+from mcp.server.streamable_http import (
+    EventCallback,
+    EventId,
+    EventMessage,
+    EventStore,
+    StreamableHTTPServerTransport,
+    StreamId,
+)
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.types import JSONRPCMessage
 
-__all__ = ["MemoryEventStore"]
+__all__ = ["MemoryEventStore", "SessionEventStores"]
 
 
 class MemoryEventStore(EventStore):
@@ -25,7 +38,7 @@ class MemoryEventStore(EventStore):
         self._max_streams = max_streams
 
     async def store_event(self, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
-        event_id = f"{stream_id}.{next(self._counter)}"
+        event_id = f"{next(self._counter)}.{secrets.token_urlsafe(9)}"
         events = self._streams.get(stream_id)
         if events is None:
             events = self._streams[stream_id] = deque()
@@ -51,3 +64,17 @@ class MemoryEventStore(EventStore):
             if event_id == last_event_id:
                 seen = True
         return stream_id
+
+
+class SessionEventStores(StreamableHTTPSessionManager):
+    """The SDK's session manager, giving each 2025 session its own `MemoryEventStore`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, event_store=MemoryEventStore(), **kwargs)
+
+    def _admit_session(self, requestor: Any) -> StreamableHTTPServerTransport | None:
+        transport = super()._admit_session(requestor)
+        if transport is not None:
+            # The manager hands every session the one store it was built with; mcp is pinned to 2.3.x.
+            transport._event_store = MemoryEventStore()  # pyright: ignore[reportPrivateUsage]
+        return transport

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -32,13 +33,16 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from asyncmcp.proxy.backend import Backend, BackendOpener
-from asyncmcp.proxy.events import MemoryEventStore
+from asyncmcp.proxy.events import SessionEventStores
 
 __all__ = ["FrontSecurity", "build_http_app"]
 
 logger = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+READY_CACHE_SECONDS = 5.0
+"""How long a /readyz verdict is reused."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ class FrontSecurity:
     extra: dict[str, Any] = field(default_factory=dict[str, Any])
 
     def transport_settings(self, host: str) -> TransportSecuritySettings | None:
+        """The SDK's Host/Origin checks; None when bound to a real address with no allowlists
+        (hostnames are unknown then: `OriginGuard` still refuses browser origins)."""
         loopback = host in LOOPBACK_HOSTS
         if self.allowed_hosts is None and self.allowed_origins is None and not loopback:
             return None
@@ -66,6 +72,24 @@ class FrontSecurity:
         return TransportSecuritySettings(
             enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
         )
+
+
+class OriginGuard:
+    """ASGI middleware for a proxy bound beyond loopback with no allowlists: refuse any request that
+    carries an `Origin` header (browsers send one on every POST, so a DNS-rebinding page is refused;
+    MCP clients that are not browsers send none). Configure `allowed_origins` to admit web clients."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(name == b"origin" for name, _ in scope.get("headers", [])):
+            response = PlainTextResponse(
+                "Origin not allowed: start the proxy with --allowed-origin for browser clients", status_code=403
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BearerAuth:
@@ -121,26 +145,41 @@ class _Endpoint:
 
 def build_http_app(server: Server[Backend], opener: BackendOpener, *, host: str, security: FrontSecurity) -> Starlette:
     """The proxy's ASGI app: `/mcp`, `/healthz`, `/readyz`."""
-    manager = StreamableHTTPSessionManager(
+    settings = security.transport_settings(host)
+    manager = SessionEventStores(
         app=server,
-        event_store=MemoryEventStore(),
-        security_settings=security.transport_settings(host),
+        security_settings=settings,
         max_request_body_size=security.max_body_bytes,
     )
     mcp_app: ASGIApp = _Endpoint(manager)
+    if settings is None:
+        mcp_app = OriginGuard(mcp_app)
+        if not security.auth_token:
+            logger.warning(
+                "the proxy listens on %s with no --auth-token and no --allowed-host: anyone who can reach it can "
+                "call the backend's tools; set a token or bind 127.0.0.1",
+                host,
+            )
     if security.auth_token:
         mcp_app = BearerAuth(mcp_app, security.auth_token)
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
+    verdict: dict[str, float | bool] = {"at": -READY_CACHE_SECONDS, "ready": False}
+
     async def readyz(_: Request) -> Response:
-        try:
-            await opener.check_ready()
-        except Exception as exc:
-            logger.warning("readiness check failed: %s", exc)
-            return JSONResponse({"ready": False}, status_code=503)
-        return JSONResponse({"ready": True})
+        # Cached: the check is an AWS call, and the endpoint is open to anyone who can reach it.
+        now = time.monotonic()
+        if now - verdict["at"] >= READY_CACHE_SECONDS:
+            try:
+                await opener.check_ready()
+                verdict["ready"] = True
+            except Exception as exc:
+                logger.warning("readiness check failed: %s", exc)
+                verdict["ready"] = False
+            verdict["at"] = now
+        return JSONResponse({"ready": bool(verdict["ready"])}, status_code=200 if verdict["ready"] else 503)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

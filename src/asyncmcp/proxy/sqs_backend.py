@@ -24,6 +24,7 @@ class SqsBackendOpener:
         self.config = config
         self.sqs_client = sqs_client
         self._channel: SqsChannel | None = None
+        self._router: ReplyRouter | None = None
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[tuple[BackendTarget, ReplyRouter]]:
@@ -44,14 +45,19 @@ class SqsBackendOpener:
             if reply_queue is None:
                 reply_queue = await channel.create_reply_address(f"asyncmcp-proxy-{uuid.uuid4().hex[:12]}")
                 stack.push_async_callback(delete_reply_address_quietly, channel, reply_queue)
-            router = await stack.enter_async_context(ReplyRouter(channel, reply_queue, private=private))
+            router = await stack.enter_async_context(
+                ReplyRouter(channel, reply_queue, private=private, max_frames=config.max_messages)
+            )
             self._channel = channel
+            self._router = router
             try:
                 yield BackendTarget(channel, config.read_queue_url, config.transport_timeout_seconds), router
             finally:
                 self._channel = None
 
     async def check_ready(self) -> None:
-        if self._channel is None:
+        if self._channel is None or self._router is None:
             raise RuntimeError("the backend is not running")
+        if self._router.failure is not None:
+            raise self._router.failure  # the reply queue is gone: no answer can come back
         await self._channel.learn_limits(self.config.read_queue_url)

@@ -25,9 +25,10 @@ the queue for the right one to take.
 
 from __future__ import annotations
 
-import itertools
 import logging
+import secrets
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,6 +38,7 @@ import anyio.abc
 from mcp.server import Server
 from mcp.server.connection import Connection
 from mcp.server.runner import serve_connection, serve_dual_era_loop
+from mcp.shared.dispatcher import coerce_request_id
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp.shared.transport_context import TransportContext
@@ -62,36 +64,57 @@ from asyncmcp.channel import Channel, Delivery, ReplyPolicy
 from asyncmcp.codec import (
     ATTR_CLIENT_ID,
     ATTR_SESSION_ID,
+    SEED_REPLY_META_KEY,
     Envelope,
     Frame,
     encode_message,
+    seed_reply_address,
 )
-from asyncmcp.errors import ChannelError, FrameTooLargeError
-from asyncmcp.receiving import Poller, open_delivery, send_wake
-from asyncmcp.server.memory import ExpiringSet
+from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
+from asyncmcp.expiring import ExpiringSet
+from asyncmcp.receiving import Poller, handback_delay, open_delivery, send_wake
 from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner
 
 __all__ = ["UNKNOWN_SESSION_REASON", "EngineOptions", "RequestFacts", "ServerEngine", "lowlevel_server"]
 
 logger = logging.getLogger(__name__)
 
-SEED_REPLY_META_KEY = "responseQueueUrl"
-"""The original asyncmcp handshake: a reply queue named in `initialize` params `_meta`."""
-
 UNKNOWN_SESSION_REASON = "unknown-session"
 """`error.data.reason` of the answer to a request whose 2025 session id this fleet cannot verify."""
 
-MAX_HANDBACKS = 20
-"""How often a client's answer meant for another worker is handed back before it is dropped."""
+HANDBACK_TTL_SECONDS = 900.0
+"""A client's answer (or a cancel) that no worker claimed for this long is dropped: its handler is gone."""
 
-CANCEL_RETRY_DELAY = 1.0
+MAX_UNDELIVERED = 10_000
+"""Answers kept for re-sending at most (oldest forgotten first)."""
+
+UNSENT_RETRY_DELAY = 5.0
+"""Seconds before a request whose answer could not be sent is offered again (its answer is re-sent)."""
+
+SEND_ATTEMPTS = 3
+"""Tries for an answer when the broker fails transiently (botocore has already retried each call)."""
+
+_PERMANENT_SEND_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "InvalidParameterValue",
+        "InvalidMessageContents",
+        "KMS.AccessDeniedException",
+    }
+)
+"""Send failures that retrying cannot fix (besides a missing queue and an oversize frame)."""
+
+CANCEL_RETRY_DELAY = 1
 """Seconds before a cancellation for a request this worker is not running is offered again."""
 
-MAX_CANCEL_HANDBACKS = 5
-"""How often such a cancellation is offered again before it is dropped (the request finished)."""
 
 STOP_WAKE_GRACE = 2.0
 """On stop, how long to wait for the wake frame to end the outstanding long poll."""
+
+
+def _is_permanent(exc: ChannelError) -> bool:
+    return isinstance(exc, AddressNotFoundError) or (exc.code or "") in _PERMANENT_SEND_CODES
 
 
 def lowlevel_server(app: Any) -> Server[Any]:
@@ -106,13 +129,22 @@ def lowlevel_server(app: Any) -> Server[Any]:
 
 @dataclass(frozen=True)
 class EngineOptions:
+    """How a worker receives and serves; channel configs (for example `SqsServerConfig`) fill these in."""
+
     max_in_flight: int = 64
+    """Requests served at once; at the limit the worker stops receiving so others take the work."""
+    max_batch: int = 10
+    """Frames asked for per receive call."""
     on_bad_message: Literal["delete", "dead-letter"] = "delete"
+    """Unservable messages: delete them, or leave them for the queue's redrive policy."""
     dedupe_window_seconds: float = 600.0
+    """How long answered requests are remembered so a redelivery does not run a tool twice."""
     request_timeout_seconds: float | None = None
+    """A handler still running after this is cancelled and answered with a timeout error."""
     shutdown_grace_seconds: float = 0.0
     """On `stop()`, how long in-flight requests may finish before they are handed back to the queue."""
     worker_tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    """Names this worker in server-to-client request ids and its wake frames."""
 
 
 @dataclass(frozen=True)
@@ -133,12 +165,6 @@ class RequestFacts:
 def _has_modern_envelope(params: Mapping[str, Any] | None) -> bool:
     meta = (params or {}).get("_meta")
     return isinstance(meta, Mapping) and PROTOCOL_VERSION_META_KEY in meta
-
-
-def _seed_reply_address(params: Mapping[str, Any] | None) -> str | None:
-    meta = (params or {}).get("_meta")
-    value = meta.get(SEED_REPLY_META_KEY) if isinstance(meta, Mapping) else None
-    return value if isinstance(value, str) else None
 
 
 class ServerEngine:
@@ -164,7 +190,7 @@ class ServerEngine:
         self._answered = ExpiringSet(self.options.dedupe_window_seconds)
         self._cancelled = ExpiringSet(max(self.options.dedupe_window_seconds, 60.0))
         self._back_routes: dict[str, tuple[_RequestRun, RequestId]] = {}
-        self._ids = itertools.count(1)
+        self._undelivered: OrderedDict[tuple[str, RequestId], tuple[str, Frame]] = OrderedDict()
         self._in_flight = 0
         self._slot_free = anyio.Event()
         self._receive_scope: anyio.CancelScope | None = None
@@ -217,13 +243,18 @@ class ServerEngine:
         poller = Poller(self.channel, self.address, wake_token=self.options.worker_tag)
         limit = self.options.max_in_flight
         while not self._stop_requested.is_set():
-            while self._in_flight >= limit:
+            while self._busy() >= limit:
                 self._slot_free = anyio.Event()
                 await self._slot_free.wait()
-            for delivery in await poller.next_batch(limit - self._in_flight):
+            for delivery in await poller.next_batch(min(self.options.max_batch, limit - self._busy())):
                 self._in_flight += 1
                 tg.start_soon(self._handle, delivery)
         self._receive_done.set()
+
+    def _busy(self) -> int:
+        """Requests counted against `max_in_flight`: a handler parked on a client's answer (2025
+        sampling/elicitation) does not count, so the answers it waits for can still be received."""
+        return self._in_flight - len(self._back_routes)
 
     async def _handle(self, delivery: Delivery) -> None:
         try:
@@ -277,7 +308,7 @@ class ServerEngine:
         if session is not None and session.reply_to:
             return session.reply_to
         if message.method == "initialize":
-            return _seed_reply_address(message.params)
+            return seed_reply_address(message.params)
         return None
 
     async def _serve_request(self, delivery: Delivery, envelope: Envelope, message: JSONRPCRequest) -> None:
@@ -286,8 +317,10 @@ class ServerEngine:
         if envelope.session_id and message.method != "initialize":
             try:
                 session = self.signer.verify(envelope.session_id)
-                if session.client_id and envelope.client_id and session.client_id != envelope.client_id:
+                if session.client_id and session.client_id != envelope.client_id:
                     session, session_error = None, "the session id belongs to another client"
+                elif session.reply_to and envelope.reply_to and session.reply_to != envelope.reply_to:
+                    session, session_error = None, "the session id belongs to another reply address"
             except InvalidSessionError as exc:
                 session_error = str(exc)
         reply_to = self._reply_address(envelope, message, session)
@@ -343,7 +376,10 @@ class ServerEngine:
             )
             return
 
-        key = (envelope.client_id or reply_to, message.id)
+        key = (envelope.client_id or reply_to, coerce_request_id(message.id))
+        if key in self._undelivered:
+            await self._resend_answer(delivery, key)
+            return
         running = self._runs.get(key)
         if running is not None:
             self.stats["duplicates"] += 1
@@ -365,11 +401,35 @@ class ServerEngine:
                 self._back_routes.pop(route, None)
             if run.settled:
                 self._answered.add(key)
+            elif run.unsent is not None:
+                self._keep_undelivered(key, run.unsent)
             for each in run.deliveries:
                 if run.settled:
                     each.ack()
                 else:
-                    each.release(0)
+                    each.release(UNSENT_RETRY_DELAY if run.unsent is not None else 0)
+
+    def _keep_undelivered(self, key: tuple[str, RequestId], unsent: tuple[str, Frame]) -> None:
+        """Remember an answer the broker would not take, so the redelivered request re-sends it
+        instead of running the tool again."""
+        self._undelivered[key] = unsent
+        while len(self._undelivered) > MAX_UNDELIVERED:
+            self._undelivered.popitem(last=False)
+
+    async def _resend_answer(self, delivery: Delivery, key: tuple[str, RequestId]) -> None:
+        reply_to, frame = self._undelivered[key]
+        try:
+            await self.channel.send(reply_to, frame)
+        except ChannelError as exc:
+            if not _is_permanent(exc):
+                logger.warning("answer to %r still cannot be sent to %s: %s", key[1], reply_to, exc)
+                delivery.release(UNSENT_RETRY_DELAY)
+                return
+            logger.error("giving up on the answer to %r for %s: %s", key[1], reply_to, exc)
+        del self._undelivered[key]
+        self._answered.add(key)
+        self.stats["answered"] += 1
+        delivery.ack()
 
     async def _on_notification(self, delivery: Delivery, envelope: Envelope, message: JSONRPCNotification) -> None:
         if message.method == "notifications/cancelled":
@@ -377,7 +437,7 @@ class ServerEngine:
             if not isinstance(request_id, str | int):
                 delivery.ack()
                 return
-            key = (envelope.client_id or envelope.reply_to or "", request_id)
+            key = (envelope.client_id or envelope.reply_to or "", coerce_request_id(request_id))
             run = self._runs.get(key)
             if run is not None:
                 await run.deliver(SessionMessage(message))
@@ -388,8 +448,8 @@ class ServerEngine:
                 # Not running here: maybe on another worker, maybe not yet received. Remember it
                 # so the request is never started here, and offer the cancel to the others.
                 self._cancelled.add(key)
-                if delivery.receive_count < MAX_CANCEL_HANDBACKS:
-                    delivery.release(CANCEL_RETRY_DELAY)
+                if delivery.age_seconds < HANDBACK_TTL_SECONDS:
+                    delivery.release(max(CANCEL_RETRY_DELAY, handback_delay(delivery)))
                 else:
                     delivery.ack()
             return
@@ -401,20 +461,24 @@ class ServerEngine:
         self, delivery: Delivery, envelope: Envelope, message: JSONRPCResponse | JSONRPCError
     ) -> None:
         answer_id = str(message.id)
-        route = self._back_routes.pop(answer_id, None)
-        if route is not None:
+        route = self._back_routes.get(answer_id)
+        if route is not None and route[0].envelope.client_id != envelope.client_id:
+            logger.warning("client %s answered request %s of another client; ignored", envelope.client_id, answer_id)
+            delivery.ack()
+        elif route is not None:
+            del self._back_routes[answer_id]
             run, original_id = route
             await run.deliver(SessionMessage(message.model_copy(update={"id": original_id})))
             delivery.ack()
-        elif answer_id.startswith(self.options.worker_tag + ".") or delivery.receive_count >= MAX_HANDBACKS:
+        elif answer_id.startswith(self.options.worker_tag + ".") or delivery.age_seconds > HANDBACK_TTL_SECONDS:
             logger.debug("dropping a late client answer %s", answer_id)
             delivery.ack()
         else:
-            delivery.release(0)  # another worker's handler waits for it
+            delivery.release(handback_delay(delivery))  # another worker's handler waits for it
 
     def back_route(self, run: _RequestRun, original_id: RequestId) -> str:
-        """Give a server-to-client request an id that names this worker."""
-        new_id = f"{self.options.worker_tag}.{next(self._ids)}"
+        """Give a server-to-client request an id that names this worker and cannot be guessed."""
+        new_id = f"{self.options.worker_tag}.{secrets.token_hex(8)}"
         self._back_routes[new_id] = (run, original_id)
         run.back_route_ids.append(new_id)
         return new_id
@@ -443,6 +507,11 @@ class _RequestRun:
         self.reply_to = reply_to
         self.session = session
         self.settled = False
+        """The request is finished with: answered, or cancelled by the client (acknowledge it)."""
+        self.done = False
+        """The request's final message came out of the SDK loop (sent or not)."""
+        self.unsent: tuple[str, Frame] | None = None
+        """The final answer, when the broker would not take it (re-sent on redelivery)."""
         self.back_route_ids: list[str] = []
         self._inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception] | None = None
         if message.method == "initialize":
@@ -473,9 +542,9 @@ class _RequestRun:
                 with anyio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
                     async for item in outbound_receive:
                         await self._forward(item.message)
-                        if self.settled:
+                        if self.done or self.settled:
                             break
-                if scope.cancelled_caught and not self.settled:
+                if scope.cancelled_caught and not (self.done or self.settled):
                     await self._forward(
                         _error(
                             self.message.id,
@@ -540,24 +609,53 @@ class _RequestRun:
         if isinstance(message, JSONRPCRequest):
             message = message.model_copy(update={"id": self.engine.back_route(self, message.id)})
         frame = Frame(encode_message(message), attributes, ordering_key=self.envelope.client_id or self.reply_to)
+        if not final:
+            await self._send_notice(frame)
+            return
+        self.done = True
         try:
-            await self.engine.channel.send(self.reply_to, frame)
+            await self._send_answer(frame)
         except FrameTooLargeError as exc:
             logger.warning("reply to request %r does not fit %s: %s", self.message.id, self.reply_to, exc)
-            if final:
-                error = _error(self.message.id, INTERNAL_ERROR, str(exc), {"size": exc.size, "limit": exc.limit})
-                await self.engine._send_quietly(self.reply_to, self.envelope.client_id, error)  # pyright: ignore[reportPrivateUsage]
+            error = _error(self.message.id, INTERNAL_ERROR, str(exc), {"size": exc.size, "limit": exc.limit})
+            await self.engine._send_quietly(self.reply_to, self.envelope.client_id, error)  # pyright: ignore[reportPrivateUsage]
         except ChannelError as exc:
-            # Retrying cannot help a missing or forbidden reply queue; answer nobody and move on.
+            if not _is_permanent(exc):
+                # Keep the request and the answer: the redelivered request re-sends it, the tool does not run again.
+                logger.warning("answer to request %r not sent to %s yet: %s", self.message.id, self.reply_to, exc)
+                self.unsent = (self.reply_to, frame)
+                return
             logger.error("could not reply to request %r at %s: %s", self.message.id, self.reply_to, exc)
-        if final:
-            self.settled = True
-            self.engine.stats["answered"] += 1
+        self.settled = True
+        self.engine.stats["answered"] += 1
+
+    async def _send_answer(self, frame: Frame) -> None:
+        """Send the final answer, retrying transient broker failures a few times."""
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                await self.engine.channel.send(self.reply_to, frame)
+                return
+            except FrameTooLargeError:
+                raise
+            except ChannelError as exc:
+                if _is_permanent(exc) or attempt == SEND_ATTEMPTS:
+                    raise
+                await anyio.sleep(0.5 * attempt)
+
+    async def _send_notice(self, frame: Frame) -> None:
+        """Send progress, logs and server-to-client requests; a failure is logged, never fatal."""
+        try:
+            await self.engine.channel.send(self.reply_to, frame)
+        except ChannelError as exc:
+            logger.warning("could not send a notice for request %r to %s: %s", self.message.id, self.reply_to, exc)
 
     def _mint_session(self, response: JSONRPCResponse) -> str:
         params = self.message.params or {}
         negotiated = response.result.get("protocolVersion")
         client_info = params.get("clientInfo")
+        if isinstance(client_info, dict):
+            # Icons may be large data: URIs; the token travels on every message and must stay small.
+            client_info = {k: v for k, v in client_info.items() if k != "icons"}  # pyright: ignore[reportUnknownVariableType]
         capabilities = params.get("capabilities")
         return self.engine.signer.mint(
             LegacySession(

@@ -27,10 +27,11 @@ from asyncmcp.codec import (
     ATTR_CLIENT_ID,
     Frame,
     encode_message,
+    seed_reply_address,
 )
 from asyncmcp.errors import ChannelError, FrameTooLargeError
 from asyncmcp.receiving import Poller, open_delivery
-from asyncmcp.server.engine import RequestFacts, _seed_reply_address  # pyright: ignore[reportPrivateUsage]
+from asyncmcp.server.engine import RequestFacts
 
 __all__ = ["serve_stream_pair"]
 
@@ -91,7 +92,7 @@ class _Connection:
             return
         reply_to = envelope.reply_to
         if reply_to is None and isinstance(message, JSONRPCRequest) and message.method == "initialize":
-            reply_to = _seed_reply_address(message.params)
+            reply_to = seed_reply_address(message.params)
         reply_to = reply_to or self.reply_to
         if reply_to is None or not self.policy.allows(reply_to):
             logger.warning(

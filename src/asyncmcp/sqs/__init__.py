@@ -101,7 +101,11 @@ async def sqs_reply_queue(
     address = queue_url or config.response_queue_url
     if address is None:
         raise ValueError("sqs_reply_queue needs a queue: set response_queue_url or pass queue_url")
-    async with SqsApi(sqs_client) as api, _channel(api, config) as channel, ReplyRouter(channel, address) as router:
+    async with (
+        SqsApi(sqs_client) as api,
+        _channel(api, config) as channel,
+        ReplyRouter(channel, address, max_frames=config.max_messages) as router,
+    ):
         yield router
 
 
@@ -160,6 +164,7 @@ class SqsWorker:
                 signer=key.signer(),
                 options=EngineOptions(
                     max_in_flight=config.max_in_flight,
+                    max_batch=config.max_messages,
                     on_bad_message=config.on_bad_message,
                     dedupe_window_seconds=config.dedupe_window_seconds,
                     request_timeout_seconds=config.transport_timeout_seconds,

@@ -95,8 +95,8 @@ class SqsClientConfig(_Polling):
     response_queue_url: str | None = None
     """URL of this client's reply queue, which other clients may share. None: a temporary queue is
     created for this client and deleted when it closes."""
-    client_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
-    """Unique client identifier. Auto-generated if not provided."""
+    client_id: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    """Client identifier (a per-connection suffix is added on the wire). Auto-generated if not provided."""
     visibility_timeout_seconds: int = Field(default=5, ge=1, le=43200)
     """Visibility of a received reply. Replies are deleted as soon as they are handed to the client, so
     this only bounds how long a reply stays hidden if a receiver vanishes mid-poll; keep it short."""
