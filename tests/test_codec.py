@@ -385,3 +385,13 @@ def test_policy_without_account_segment_allows_nothing() -> None:
     policy = SqsReplyPolicy("http://127.0.0.1:4566/requests")
     assert not policy.allows("http://127.0.0.1:4566/requests")
     assert "allowed_reply_queues" in policy.describe()
+
+
+def test_channel_errors_say_whether_retrying_can_help():
+    from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
+
+    assert AddressNotFoundError("gone", address="q").permanent
+    assert FrameTooLargeError(size=2, limit=1, address="q").permanent
+    assert ChannelError("denied", code="AccessDenied").permanent
+    assert not ChannelError("slow down", code="ThrottlingException").permanent
+    assert not ChannelError("connection reset").permanent

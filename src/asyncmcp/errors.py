@@ -6,6 +6,16 @@ without catching unrelated bugs.
 
 from __future__ import annotations
 
+_PERMANENT_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "InvalidParameterValue",
+        "InvalidMessageContents",
+        "KMS.AccessDeniedException",
+    }
+)
+
 
 class AsyncMcpError(Exception):
     """Base class of every error asyncmcp raises on purpose."""
@@ -27,13 +37,29 @@ class ChannelError(AsyncMcpError):
         self.address = address
         self.code = code
 
+    @property
+    def permanent(self) -> bool:
+        """Whether trying again cannot help (a missing queue, no permission, a malformed message).
+
+        Anything else (throttling, a 5xx, a dropped connection) may pass: retry or hand back.
+        """
+        return (self.code or "") in _PERMANENT_CODES
+
 
 class AddressNotFoundError(ChannelError):
     """The queue or endpoint does not exist (or the credentials cannot see it)."""
 
+    @property
+    def permanent(self) -> bool:
+        return True
+
 
 class FrameTooLargeError(ChannelError):
     """A frame is larger than the destination accepts, attributes included."""
+
+    @property
+    def permanent(self) -> bool:
+        return True
 
     def __init__(self, *, size: int, limit: int, address: str) -> None:
         super().__init__(

@@ -70,7 +70,7 @@ from asyncmcp.codec import (
     encode_message,
     seed_reply_address,
 )
-from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
+from asyncmcp.errors import ChannelError, FrameTooLargeError
 from asyncmcp.expiring import ExpiringSet
 from asyncmcp.receiving import Poller, handback_delay, open_delivery, send_wake
 from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner
@@ -94,16 +94,6 @@ UNSENT_RETRY_DELAY = 5.0
 SEND_ATTEMPTS = 3
 """Tries for an answer when the broker fails transiently (botocore has already retried each call)."""
 
-_PERMANENT_SEND_CODES = frozenset(
-    {
-        "AccessDenied",
-        "AccessDeniedException",
-        "InvalidParameterValue",
-        "InvalidMessageContents",
-        "KMS.AccessDeniedException",
-    }
-)
-"""Send failures that retrying cannot fix (besides a missing queue and an oversize frame)."""
 
 CANCEL_RETRY_DELAY = 1
 """Seconds before a cancellation for a request this worker is not running is offered again."""
@@ -111,10 +101,6 @@ CANCEL_RETRY_DELAY = 1
 
 STOP_WAKE_GRACE = 2.0
 """On stop, how long to wait for the wake frame to end the outstanding long poll."""
-
-
-def _is_permanent(exc: ChannelError) -> bool:
-    return isinstance(exc, AddressNotFoundError) or (exc.code or "") in _PERMANENT_SEND_CODES
 
 
 def lowlevel_server(app: Any) -> Server[Any]:
@@ -421,7 +407,7 @@ class ServerEngine:
         try:
             await self.channel.send(reply_to, frame)
         except ChannelError as exc:
-            if not _is_permanent(exc):
+            if not exc.permanent:
                 logger.warning("answer to %r still cannot be sent to %s: %s", key[1], reply_to, exc)
                 delivery.release(UNSENT_RETRY_DELAY)
                 return
@@ -620,7 +606,7 @@ class _RequestRun:
             error = _error(self.message.id, INTERNAL_ERROR, str(exc), {"size": exc.size, "limit": exc.limit})
             await self.engine._send_quietly(self.reply_to, self.envelope.client_id, error)  # pyright: ignore[reportPrivateUsage]
         except ChannelError as exc:
-            if not _is_permanent(exc):
+            if not exc.permanent:
                 # Keep the request and the answer: the redelivered request re-sends it, the tool does not run again.
                 logger.warning("answer to request %r not sent to %s yet: %s", self.message.id, self.reply_to, exc)
                 self.unsent = (self.reply_to, frame)
@@ -638,7 +624,7 @@ class _RequestRun:
             except FrameTooLargeError:
                 raise
             except ChannelError as exc:
-                if _is_permanent(exc) or attempt == SEND_ATTEMPTS:
+                if exc.permanent or attempt == SEND_ATTEMPTS:
                     raise
                 await anyio.sleep(0.5 * attempt)
 

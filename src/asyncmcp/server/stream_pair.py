@@ -37,6 +37,9 @@ __all__ = ["serve_stream_pair"]
 
 logger = logging.getLogger(__name__)
 
+HAND_BACK_DELAY = 5
+"""Seconds before a request whose answer the broker would not take is delivered again."""
+
 
 @dataclass
 class _Route:
@@ -61,16 +64,19 @@ class _Connection:
         else:
             delivery.release(None)
 
-    async def send(self, reply_to: str, message: JSONRPCMessage, client_id: str | None) -> None:
+    async def send(self, reply_to: str, message: JSONRPCMessage, client_id: str | None) -> bool:
+        """Send; False when the broker failed transiently (the request should be handed back)."""
         attributes = {ATTR_CLIENT_ID: client_id} if client_id else {}
         try:
             await self.channel.send(reply_to, Frame(encode_message(message), attributes, ordering_key=client_id))
         except FrameTooLargeError as exc:
             if isinstance(message, JSONRPCResponse | JSONRPCError):
                 error = ErrorData(code=-32603, message=str(exc), data={"size": exc.size, "limit": exc.limit})
-                await self.send(reply_to, JSONRPCError(jsonrpc="2.0", id=message.id, error=error), client_id)
+                return await self.send(reply_to, JSONRPCError(jsonrpc="2.0", id=message.id, error=error), client_id)
         except ChannelError as exc:
             logger.error("could not send to %s: %s", reply_to, exc)
+            return exc.permanent
+        return True
 
     async def receive(self, inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception]) -> None:
         poller = Poller(self.channel, self.address, wake_token=self.wake_token)
@@ -145,6 +151,11 @@ class _Connection:
         for delivery in route.deliveries if route else ():
             delivery.ack()
 
+    def hand_back(self, request_id: RequestId) -> None:
+        route = self.routes.pop(request_id, None)
+        for delivery in route.deliveries if route else ():
+            delivery.release(HAND_BACK_DELAY)
+
     async def forward(self, outbound: anyio.abc.ObjectReceiveStream[SessionMessage]) -> None:
         async with outbound:
             async for item in outbound:
@@ -152,10 +163,12 @@ class _Connection:
                 if isinstance(message, JSONRPCResponse | JSONRPCError):
                     route = self.routes.get(message.id) if message.id is not None else None
                     target = route.reply_to if route else self.reply_to
-                    if target is not None:
-                        await self.send(target, message, self.client_id)
+                    sent = target is None or await self.send(target, message, self.client_id)
                     if message.id is not None:
-                        self.settle(message.id)
+                        if sent:
+                            self.settle(message.id)
+                        else:
+                            self.hand_back(message.id)  # redelivered: this mode re-runs the request
                     continue
                 related = item.metadata.related_request_id if isinstance(item.metadata, ServerMessageMetadata) else None
                 route = self.routes.get(related) if related is not None else None
