@@ -88,16 +88,26 @@ class Poller:
         self.address = address
         self.wake_token = wake_token
         self._backoff = 0.0
+        self._polls = 0
+        self._woken_poll = -1
+
+    async def wake(self) -> None:
+        """End the outstanding poll with a wake frame; a cancelled poll then sends no second one."""
+        if self.wake_token is not None and self._woken_poll != self._polls:
+            self._woken_poll = self._polls
+            await send_wake(self.channel, self.address, self.wake_token)
 
     async def next_batch(self, max_frames: int) -> Sequence[Delivery]:
         """One successful receive (maybe empty). Raises `AddressNotFoundError` if the queue is gone."""
         while True:
+            self._polls += 1
             try:
                 deliveries = await self.channel.receive(self.address, max_frames)
             except anyio.get_cancelled_exc_class():
-                if self.wake_token is not None:
-                    with anyio.move_on_after(WAKE_ON_CANCEL_TIMEOUT, shield=True):
-                        await send_wake(self.channel, self.address, self.wake_token)
+                # If a wake was already sent for this poll, the poll (or, handed back, the abandoned
+                # poll) will take that one.
+                with anyio.move_on_after(WAKE_ON_CANCEL_TIMEOUT, shield=True):
+                    await self.wake()
                 raise
             except AddressNotFoundError:
                 raise

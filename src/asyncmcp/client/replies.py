@@ -22,7 +22,7 @@ from asyncmcp.channel import Channel, Delivery
 from asyncmcp.codec import CONTROL_WAKE, Envelope
 from asyncmcp.errors import AddressNotFoundError
 from asyncmcp.expiring import ExpiringSet
-from asyncmcp.receiving import Poller, handback_delay, send_wake, settle_wake
+from asyncmcp.receiving import Poller, handback_delay, settle_wake
 
 __all__ = ["ReplyRouter"]
 
@@ -62,6 +62,7 @@ class ReplyRouter:
         self._stopping = False
         self._stopped = anyio.Event()
         self._wake_token = uuid.uuid4().hex
+        self._poller = Poller(channel, address, wake_token=None if private else self._wake_token)
 
     def register(self, client_id: str, on_frame: ReplyHandler, on_failure: FailureHandler) -> None:
         if client_id in self._clients:
@@ -83,13 +84,13 @@ class ReplyRouter:
         self._stopping = True
         if not self.private:
             with anyio.move_on_after(CLOSE_WAKE_GRACE, shield=True):
-                await send_wake(self.channel, self.address, self._wake_token)
+                await self._poller.wake()
                 await self._stopped.wait()
         self._tg.cancel_scope.cancel()
         await self._tg.__aexit__(None, None, None)
 
     async def _run(self) -> None:
-        poller = Poller(self.channel, self.address, wake_token=None if self.private else self._wake_token)
+        poller = self._poller
         try:
             while not self._stopping:
                 try:

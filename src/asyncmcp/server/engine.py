@@ -72,7 +72,7 @@ from asyncmcp.codec import (
 )
 from asyncmcp.errors import ChannelError, FrameTooLargeError
 from asyncmcp.expiring import ExpiringSet
-from asyncmcp.receiving import Poller, handback_delay, open_delivery, send_wake
+from asyncmcp.receiving import Poller, handback_delay, open_delivery
 from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner
 
 __all__ = ["UNKNOWN_SESSION_REASON", "EngineOptions", "RequestFacts", "ServerEngine", "lowlevel_server"]
@@ -180,6 +180,7 @@ class ServerEngine:
         self._in_flight = 0
         self._slot_free = anyio.Event()
         self._receive_scope: anyio.CancelScope | None = None
+        self._poller = Poller(channel, address, wake_token=self.options.worker_tag)
         self._stop_requested = anyio.Event()
         self._receive_done = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
@@ -220,13 +221,13 @@ class ServerEngine:
         """
         await self._stop_requested.wait()
         with anyio.move_on_after(STOP_WAKE_GRACE):
-            await send_wake(self.channel, self.address, self.options.worker_tag)
+            await self._poller.wake()
             await self._receive_done.wait()
         if self._receive_scope is not None:
             self._receive_scope.cancel()
 
     async def _receive_loop(self, tg: anyio.abc.TaskGroup) -> None:
-        poller = Poller(self.channel, self.address, wake_token=self.options.worker_tag)
+        poller = self._poller
         limit = self.options.max_in_flight
         while not self._stop_requested.is_set():
             while self._busy() >= limit:
