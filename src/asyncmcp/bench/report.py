@@ -165,8 +165,10 @@ def render(report: Report) -> str:
         long_enough = shortest >= 30
         targets.append([f"first call after a 30 s idle pause <= 1.2x a warm call (paused {pause})", _x(cold),
                         _met(cold <= 1.2) if long_enough else TOO_SHORT])  # fmt: skip
-        targets.append(["<= 3 calls per minute per idle poller", f"{idle.per_minute():.2f}",
-                        _met(idle.per_minute() <= 3) if idle.receive_intervals else TOO_SHORT])  # fmt: skip
+        # The gaps between polls are read by sampling counters every 50 ms: on a 20 s gap that is
+        # 0.25% (0.0075 calls/min) of resolution, which the verdict allows for.
+        targets.append(["<= 3 calls per minute per idle poller", f"{idle.per_minute():.3f}",
+                        _met(idle.per_minute() <= 3 * 1.0025) if idle.receive_intervals else TOO_SHORT])  # fmt: skip
 
     if report.cost:
         out += ["## AWS cost: billable SQS calls per tools/call round trip (client side + server side)", ""]
