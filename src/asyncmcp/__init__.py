@@ -8,7 +8,6 @@ from asyncmcp.errors import (
     AddressNotFoundError,
     AsyncMcpError,
     ChannelError,
-    ConfigError,
     FrameTooLargeError,
 )
 from asyncmcp.server.engine import RequestFacts
@@ -18,7 +17,6 @@ __all__ = [
     "AddressNotFoundError",
     "AsyncMcpError",
     "ChannelError",
-    "ConfigError",
     "FrameTooLargeError",
     "RequestFacts",
     "SqsClientConfig",

@@ -21,10 +21,6 @@ class AsyncMcpError(Exception):
     """Base class of every error asyncmcp raises on purpose."""
 
 
-class ConfigError(AsyncMcpError, ValueError):
-    """A configuration value is invalid; the message names the field and the accepted values."""
-
-
 class ChannelError(AsyncMcpError):
     """The channel (queue, topic, HTTP endpoint) refused or failed an operation.
 

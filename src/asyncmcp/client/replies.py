@@ -4,9 +4,9 @@ Many clients may share one reply queue (the proxy puts hundreds of sessions on o
 carries its client's id; a `ReplyRouter` reads the queue once and hands each frame to its client.
 Clients of one process should share one router (pass it to each transport): one long poll
 serves them all and every receive returns up to ten replies. A frame for a client this router
-does not know belongs to another process sharing the queue and is handed back at once; a frame
-for a client that closed here, or one older than `ORPHAN_TTL_SECONDS`, is deleted so it cannot
-circulate forever.
+does not know belongs to another process sharing the queue and is handed back (at once while it is
+fresh, then backing off with its age, `receiving.handback_delay`); a frame for a client that
+closed here, or one older than `ORPHAN_TTL_SECONDS`, is deleted so it cannot circulate forever.
 """
 
 from __future__ import annotations

@@ -125,9 +125,9 @@ class _ClientSide:
             return exc
         if isinstance(message, JSONRPCResponse | JSONRPCError):
             pending = self.pending.pop(message.id, None) if message.id is not None else None
-            if pending is None and message.id is not None and (message.id, "answered") in self.answered:
+            if pending is None and message.id is not None and message.id in self.answered:
                 return None  # a duplicate delivery of an answer already handed over
-            self.answered.add((message.id, "answered"))
+            self.answered.add(message.id)
             if pending is not None and pending.method == "initialize" and envelope.session_id:
                 self.session_id = envelope.session_id
         elif isinstance(message, JSONRPCNotification) and message.method == "notifications/progress":
@@ -179,25 +179,27 @@ class _ClientSide:
             else:
                 logger.warning("client %s could not send %s: %s", self.client_id, type(message).__name__, exc)
 
+    def _failure(self, request_id: RequestId, reason: str, code: int) -> SessionMessage | None:
+        """The error that ends a pending request, or None when it is no longer pending."""
+        if self.pending.pop(request_id, None) is None:
+            return None
+        return SessionMessage(JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=reason)))
+
     async def fail(self, request_id: RequestId, reason: str, *, code: int = REQUEST_TIMEOUT) -> None:
-        pending = self.pending.pop(request_id, None)
-        if pending is None:
-            return
-        error = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=reason))
-        try:
-            await self.inbox.send(SessionMessage(error))
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
+        failure = self._failure(request_id, reason, code)
+        if failure is not None:
+            try:
+                await self.inbox.send(failure)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                pass
 
     def _fail_nowait(self, request_id: RequestId, reason: str) -> None:
-        pending = self.pending.pop(request_id, None)
-        if pending is None:
-            return
-        error = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=INTERNAL_ERROR, message=reason))
-        try:
-            self.inbox.send_nowait(SessionMessage(error))
-        except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
+        failure = self._failure(request_id, reason, INTERNAL_ERROR)
+        if failure is not None:
+            try:
+                self.inbox.send_nowait(failure)
+            except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                pass
 
     # -- timeouts --------------------------------------------------------------------------
 

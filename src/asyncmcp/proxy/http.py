@@ -20,8 +20,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from mcp.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -55,7 +54,6 @@ class FrontSecurity:
     allowed_origins: Sequence[str] | None = None
     """Origin header values accepted. None: loopback origins when bound to loopback."""
     max_body_bytes: int = 4 * 1024 * 1024
-    extra: dict[str, Any] = field(default_factory=dict[str, Any])
 
     def transport_settings(self, host: str) -> TransportSecuritySettings | None:
         """The SDK's Host/Origin checks; None when bound to a real address with no allowlists

@@ -31,15 +31,7 @@ class SqsBackendOpener:
         config = self.config
         async with AsyncExitStack() as stack:
             api = await stack.enter_async_context(SqsApi(self.sqs_client))
-            channel = await stack.enter_async_context(
-                SqsChannel(
-                    api,
-                    wait_time_seconds=config.wait_time_seconds,
-                    visibility_timeout_seconds=config.visibility_timeout_seconds,
-                    poll_interval_seconds=config.poll_interval_seconds,
-                    message_attributes=config.message_attributes,
-                )
-            )
+            channel = await stack.enter_async_context(SqsChannel.from_config(api, config))
             reply_queue = config.response_queue_url
             private = reply_queue is None
             if reply_queue is None:

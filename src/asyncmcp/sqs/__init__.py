@@ -48,16 +48,6 @@ ReadStream = anyio.abc.ObjectReceiveStream[SessionMessage | Exception]
 WriteStream = anyio.abc.ObjectSendStream[SessionMessage]
 
 
-def _channel(api: SqsApi, config: SqsClientConfig | SqsServerConfig) -> SqsChannel:
-    return SqsChannel(
-        api,
-        wait_time_seconds=config.wait_time_seconds,
-        visibility_timeout_seconds=config.visibility_timeout_seconds,
-        poll_interval_seconds=config.poll_interval_seconds,
-        message_attributes=config.message_attributes,
-    )
-
-
 @asynccontextmanager
 async def sqs_client(
     config: SqsClientConfig, sqs_client: Any = None, *, replies: ReplyRouter | None = None
@@ -86,7 +76,7 @@ async def _open_channel(config: SqsClientConfig, sqs_client: Any, replies: Reply
     if replies is not None:
         yield replies.channel
         return
-    async with SqsApi(sqs_client) as api, _channel(api, config) as channel:
+    async with SqsApi(sqs_client) as api, SqsChannel.from_config(api, config) as channel:
         yield channel
 
 
@@ -103,7 +93,7 @@ async def sqs_reply_queue(
         raise ValueError("sqs_reply_queue needs a queue: set response_queue_url or pass queue_url")
     async with (
         SqsApi(sqs_client) as api,
-        _channel(api, config) as channel,
+        SqsChannel.from_config(api, config) as channel,
         ReplyRouter(channel, address, max_frames=config.max_messages) as router,
     ):
         yield router
@@ -115,7 +105,7 @@ async def sqs_server(config: SqsServerConfig, sqs_client: Any = None) -> AsyncIt
 
     Serves one client. For many clients and several workers use `serve_sqs`.
     """
-    async with SqsApi(sqs_client) as api, _channel(api, config) as channel:
+    async with SqsApi(sqs_client) as api, SqsChannel.from_config(api, config) as channel:
         policy = SqsReplyPolicy(config.read_queue_url, config.allowed_reply_queues)
         async with serve_stream_pair(
             channel, config.read_queue_url, policy=policy, delete_bad_messages=config.on_bad_message == "delete"
@@ -147,7 +137,7 @@ class SqsWorker:
         config = self.config
         key = StateKey.resolve(config.state_key)
         share_request_state(self.server, key)
-        async with SqsApi(self._sqs_client) as api, _channel(api, config) as channel:
+        async with SqsApi(self._sqs_client) as api, SqsChannel.from_config(api, config) as channel:
             self.api = api
             attributes = await channel.learn_limits(config.read_queue_url)
             if config.on_bad_message == "dead-letter" and "RedrivePolicy" not in attributes:

@@ -65,7 +65,6 @@ class SqsApi:
     """Async SQS calls over whichever client the user gave. Use as `async with SqsApi(client) as api`."""
 
     def __init__(self, client: Any | None = None) -> None:
-        self._given = client
         self._client: Any = client
         self._native = client is not None and _is_native_async(client)
         self._stack = AsyncExitStack()
@@ -85,10 +84,6 @@ class SqsApi:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._stack.aclose()
-
-    @property
-    def owns_client(self) -> bool:
-        return self._given is None
 
     async def call(self, operation: str, method: str, queue_url: str | None, **kwargs: Any) -> dict[str, Any]:
         """Run one SQS API call; `operation` is the API name used for counting and errors."""

@@ -25,6 +25,7 @@ from asyncmcp.batching import Batcher, BatchOutcome
 from asyncmcp.codec import Frame
 from asyncmcp.errors import ChannelError, FrameTooLargeError
 from asyncmcp.sqs.api import SqsApi
+from asyncmcp.sqs.config import SqsPolling
 
 __all__ = ["SQS_MAX_MESSAGE_BYTES", "SqsChannel", "SqsDelivery", "is_fifo"]
 
@@ -106,6 +107,17 @@ class SqsChannel:
         self._deleter: Batcher[str, str] = Batcher(self._delete_batch, name="DeleteMessageBatch", linger_seconds=0.02)
         self._visibility_batcher: Batcher[str, tuple[str, int]] = Batcher(
             self._visibility_batch, name="ChangeMessageVisibilityBatch"
+        )
+
+    @classmethod
+    def from_config(cls, api: SqsApi, config: SqsPolling) -> SqsChannel:
+        """A channel with the polling settings of an `SqsServerConfig` or `SqsClientConfig`."""
+        return cls(
+            api,
+            wait_time_seconds=config.wait_time_seconds,
+            visibility_timeout_seconds=config.visibility_timeout_seconds,
+            poll_interval_seconds=config.poll_interval_seconds,
+            message_attributes=config.message_attributes,
         )
 
     async def __aenter__(self) -> SqsChannel:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["SqsClientConfig", "SqsServerConfig"]
 
-_FIELD_NOTES = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=False)
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
 def _check_queue_url(value: str, field_name: str) -> str:
@@ -24,8 +24,10 @@ def _check_queue_url(value: str, field_name: str) -> str:
     return value
 
 
-class _Polling(BaseModel):
-    model_config = _FIELD_NOTES
+class SqsPolling(BaseModel):
+    """Polling settings shared by the server and client configs."""
+
+    model_config = _FROZEN
 
     max_messages: int = Field(default=10, ge=1, le=10)
     """Maximum messages to retrieve per poll (1-10)."""
@@ -53,7 +55,7 @@ class _Polling(BaseModel):
         return value
 
 
-class SqsServerConfig(_Polling):
+class SqsServerConfig(SqsPolling):
     """Where a server reads requests and how it treats them.
 
     `transport_timeout_seconds` bounds one request: a handler still running after it is
@@ -83,7 +85,7 @@ class SqsServerConfig(_Polling):
         return _check_queue_url(value, "read_queue_url")
 
 
-class SqsClientConfig(_Polling):
+class SqsClientConfig(SqsPolling):
     """Where a client sends requests and where it reads replies.
 
     `transport_timeout_seconds` bounds how long a request may wait without any sign of life
