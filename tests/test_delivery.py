@@ -587,3 +587,30 @@ async def test_ending_a_server_mid_request_is_fast_and_hands_the_request_back(qu
                 await wait_for_async(handed_back, within=5)
                 assert "block-ended:held" in servers.CALLS
                 calls.cancel_scope.cancel()
+
+
+async def test_frames_just_received_run_before_the_next_poll_is_built(queues):
+    """After a poll returns frames, the receiver's next poll waits until every ready task has run,
+    so building that request (a millisecond of CPU) does not delay the frames' handlers or answers."""
+    from asyncmcp.receiving import Poller
+    from asyncmcp.sqs.api import SqsApi
+    from asyncmcp.sqs.channel import SqsChannel
+
+    await send_raw(queues.request, "first")
+    seen_by_handler: list[int] = []
+
+    with anyio.fail_after(15):
+        async with SqsApi() as api, SqsChannel(api, wait_time_seconds=1) as channel:
+            poller = Poller(channel, queues.request, wake_token=None)
+            deliveries = await poller.next_batch(10)
+            assert [d.frame.body for d in deliveries] == ["first"]
+            polls = api.calls["ReceiveMessage"]
+
+            async def handler() -> None:  # ready at the same moment as the next poll
+                seen_by_handler.append(api.calls["ReceiveMessage"])
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(poller.next_batch, 10)  # scheduled first: it would build its request first
+                tg.start_soon(handler)
+            assert api.calls["ReceiveMessage"] == polls + 1
+    assert seen_by_handler == [polls]

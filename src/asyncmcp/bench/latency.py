@@ -11,6 +11,11 @@ The report compares medians of these paired series.
 The raw floor is what any request/response over SQS must pay with the same client library
 (aiobotocore) and no MCP: send, long-poll receive and delete on the request queue, then the same
 on the reply queue.
+
+Each sample starts from a quiet system: a pause of `QUIET_SECONDS` comes before it. The transport
+defers work past the end of a call (deletes linger to batch, then go out), and without the pause
+that work lands inside whichever figure is timed next, charging one figure's cost to another (the
+figure after the 2025 call would absorb two deletes made in the process that also runs the worker).
 """
 
 from __future__ import annotations
@@ -32,7 +37,10 @@ from asyncmcp.bench.harness import proxy_process, raw_sqs
 from asyncmcp.client.replies import ReplyRouter
 from asyncmcp.sqs import SqsClientConfig, SqsWorker, sqs_client, sqs_reply_queue
 
-__all__ = ["IdleResult", "RoundTrips", "SqsStack", "measure_idle", "measure_round_trips", "sqs_stack"]
+__all__ = ["QUIET_SECONDS", "IdleResult", "RoundTrips", "SqsStack", "measure_idle", "measure_round_trips", "sqs_stack"]
+
+QUIET_SECONDS = 0.04
+"""Pause before each timed call: longer than a delete's linger (20 ms) plus the delete call itself."""
 
 _ECHO_ARGS = {"text": "x" * 64}
 _RAW_BODY = json.dumps(
@@ -140,6 +148,7 @@ async def measure_round_trips(
             figures += [("http-raw", ping), ("http", lambda: _echo(streamable))]
         for iteration in range(warmup + samples):
             for name, action in figures:
+                await anyio.sleep(QUIET_SECONDS)
                 seconds = await _timed(action)
                 if iteration >= warmup:
                     out.add(name, seconds)
@@ -169,7 +178,9 @@ async def _http_server(server: Any) -> AsyncIterator[str]:
 
     app = server.streamable_http_app()
     app.router.routes.append(Route("/bench-ping", bench_ping, methods=["POST"]))
-    sock = socket.socket()
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and
+    # without it the response body waits for a delayed ACK (40 ms) whenever calls come back to back.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
     config = uvicorn.Config(app, log_level="error", lifespan="on", access_log=False)
