@@ -4,7 +4,9 @@ This machine's speed drifts by 10-30% within minutes, so a floor measured a minu
 figure it judges would move the ratio more than the transport does. Every iteration of the loop
 therefore takes one sample of each figure back to back: a raw SQS round trip (the floor), a
 tools/call over SQS in the 2026-07-28 era, one in the 2025-11-25 era, one through the proxy (judged
-against the direct 2026 call of the same iteration), and, for comparison, a
+against the direct 2026 call of the same iteration; the proxy runs in its own process, as deployed,
+with its own temporary reply queue) next to a bare GET of the proxy's `/healthz` (the price of
+reaching that process over HTTP at all), and, for comparison, a
 tools/call over direct Streamable HTTP next to a plain HTTP POST on the same server (its floor).
 The report compares medians of these paired series.
 
@@ -135,8 +137,14 @@ async def measure_round_trips(
             ("legacy", lambda: _echo(stack.legacy)),
         ]
         if proxy:
-            through_proxy = await exits.enter_async_context(_proxy_client(stack.config.read_queue_url))
-            figures.append(("proxy", lambda: _echo(through_proxy)))
+            proxy_url = await exits.enter_async_context(proxy_process(stack.config.read_queue_url))
+            through_proxy = await exits.enter_async_context(Client(proxy_url))
+            proxy_plain = await exits.enter_async_context(httpx2.AsyncClient(base_url=proxy_url.removesuffix("/mcp")))
+
+            async def proxy_ping() -> None:
+                (await proxy_plain.get("/healthz")).raise_for_status()
+
+            figures += [("proxy", lambda: _echo(through_proxy)), ("proxy-raw", proxy_ping)]
         if http:
             base = await exits.enter_async_context(_http_server(stack.worker.server))
             plain = await exits.enter_async_context(httpx2.AsyncClient(base_url=base))
@@ -153,16 +161,6 @@ async def measure_round_trips(
                 if iteration >= warmup:
                     out.add(name, seconds)
     return out
-
-
-@asynccontextmanager
-async def _proxy_client(request_url: str) -> AsyncIterator[Client]:
-    """A Streamable HTTP `Client` (2026-07-28) through an `asyncmcp proxy` process to the same worker.
-
-    The proxy runs in its own process, as deployed; it makes its own temporary reply queue.
-    """
-    async with proxy_process(request_url) as url, Client(url) as client:
-        yield client
 
 
 @asynccontextmanager
