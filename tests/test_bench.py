@@ -29,10 +29,13 @@ async def test_round_trips_render_a_table(queues):
         "modern": 3,
         "legacy": 3,
         "proxy": 3,
+        "proxy-raw": 3,
+        "proxy-stdio": 3,
     }
     text = render(Report(machine={"cores": "2"}, quick=True, round_trips=trips))
     assert "| figure | samples | p50 | p90 | p99 | floor | median / floor |" in text
     assert "tools/call `echo` over SQS, 2025-11-25" in text
     assert "through the proxy" in text
-    assert "| proxy adds <= 3 ms p50 |" in text
+    assert "| proxy adds <= 3 ms p50 (Streamable HTTP front) |" in text
+    assert "| proxy adds <= 3 ms p50 (stdio front) |" in text
     assert "## Targets" in text

@@ -6,7 +6,8 @@ therefore takes one sample of each figure back to back: a raw SQS round trip (th
 tools/call over SQS in the 2026-07-28 era, one in the 2025-11-25 era, one through the proxy (judged
 against the direct 2026 call of the same iteration; the proxy runs in its own process, as deployed,
 with its own temporary reply queue) next to a bare GET of the proxy's `/healthz` (the price of
-reaching that process over HTTP at all), and, for comparison, a
+reaching that process over HTTP at all), one through the proxy's stdio front (a child process, as a
+desktop client runs it), and, for comparison, a
 tools/call over direct Streamable HTTP next to a plain HTTP POST on the same server (its floor).
 The report compares medians of these paired series.
 
@@ -23,7 +24,9 @@ figure after the 2025 call would absorb two deletes made in the process that als
 from __future__ import annotations
 
 import json
+import os
 import socket
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,7 +36,7 @@ from typing import Any
 
 import anyio
 import httpx2
-from mcp import Client
+from mcp import Client, StdioServerParameters
 
 from asyncmcp.bench.harness import proxy_process, raw_sqs
 from asyncmcp.client.replies import ReplyRouter
@@ -144,7 +147,13 @@ async def measure_round_trips(
             async def proxy_ping() -> None:
                 (await proxy_plain.get("/healthz")).raise_for_status()
 
-            figures += [("proxy", lambda: _echo(through_proxy)), ("proxy-raw", proxy_ping)]
+            # The stdio front, as a desktop client launches it (`command` + `args`).
+            stdio_proxy = await exits.enter_async_context(Client(_stdio_proxy(stack.config.read_queue_url)))
+            figures += [
+                ("proxy", lambda: _echo(through_proxy)),
+                ("proxy-raw", proxy_ping),
+                ("proxy-stdio", lambda: _echo(stdio_proxy)),
+            ]
         if http:
             base = await exits.enter_async_context(_http_server(stack.worker.server))
             plain = await exits.enter_async_context(httpx2.AsyncClient(base_url=base))
@@ -161,6 +170,12 @@ async def measure_round_trips(
                 if iteration >= warmup:
                     out.add(name, seconds)
     return out
+
+
+def _stdio_proxy(request_url: str) -> StdioServerParameters:
+    """`asyncmcp proxy --stdio` as an MCP client launches it; it makes its own temporary reply queue."""
+    args = ["-m", "asyncmcp", "proxy", "--stdio", "--request-queue-url", request_url]
+    return StdioServerParameters(command=sys.executable, args=args, env=dict(os.environ))
 
 
 @asynccontextmanager
