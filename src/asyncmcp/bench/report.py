@@ -42,6 +42,12 @@ def _ms(seconds: float) -> str:
     return "-" if math.isnan(seconds) else f"{seconds * 1000:.1f} ms"
 
 
+def _delta_ms(seconds: float) -> str:
+    """A signed difference in ms; one that rounds to zero reads `+0.0 ms`, never `-0.0 ms`."""
+    milliseconds = round(seconds * 1000, 1)
+    return f"{milliseconds + 0.0:+.1f} ms"
+
+
 def _x(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.2f}x"
 
@@ -271,14 +277,14 @@ def render(report: Report) -> str:
             "",
             f"Proxy overhead, p50 through the proxy minus p50 direct (both 2026-07-28, interleaved call by call, "
             f"same worker, the proxy in its own process): {_ms(proxied)} - {_ms(direct)} = "
-            f"**{overhead * 1000:+.1f} ms**. "
+            f"**{_delta_ms(overhead)}**. "
             "The queue hops are the same; the proxy adds one Streamable HTTP exchange on 127.0.0.1 (client and "
             "server side of the SDK's HTTP stack) and a process hop, on a 2-core machine that the broker, the "
             "worker and the client share.",
             "",
         ]
         targets.append(
-            ["proxy adds <= 3 ms p50 (Streamable HTTP front)", f"{overhead * 1000:+.1f} ms", _met(overhead <= 0.003)]
+            ["proxy adds <= 3 ms p50 (Streamable HTTP front)", f"{_delta_ms(overhead)}", _met(overhead <= 0.003)]
         )
         if series.get("http") and series.get("http-raw") and series.get("proxy-raw"):
             exchange = median(series["http"]) - median(series["http-raw"])
@@ -293,23 +299,23 @@ def render(report: Report) -> str:
                 "direct Streamable HTTP tools/call minus a bare POST to the same server; an upper estimate, as it "
                 "also includes the server running the tool, which the worker does on both paths).",
                 "",
-                f"Together {_ms(hop + exchange)}. The proxy's overhead beyond that is {beyond * 1000:+.1f} ms: its "
+                f"Together {_ms(hop + exchange)}. The proxy's overhead beyond that is {_delta_ms(beyond)}: its "
                 "forwarding middleware and backend link, less the direct client's transport work that the "
                 "link does in its place.",
                 "",
             ]
             targets.append(
                 ["… beyond one HTTP hop to another process and the SDK's own HTTP exchange",
-                 f"{beyond * 1000:+.1f} ms", "(reading aid)"]
+                 f"{_delta_ms(beyond)}", "(reading aid)"]
             )  # fmt: skip
         if series.get("proxy-stdio"):
             stdio = median(series["proxy-stdio"]) - direct
             out += [
                 f"Through the stdio front (the proxy as a child process on pipes, as Claude Desktop runs it): "
-                f"{_ms(median(series['proxy-stdio']))} - {_ms(direct)} = **{stdio * 1000:+.1f} ms**.",
+                f"{_ms(median(series['proxy-stdio']))} - {_ms(direct)} = **{_delta_ms(stdio)}**.",
                 "",
             ]
-            targets.append(["proxy adds <= 3 ms p50 (stdio front)", f"{stdio * 1000:+.1f} ms", _met(stdio <= 0.003)])
+            targets.append(["proxy adds <= 3 ms p50 (stdio front)", f"{_delta_ms(stdio)}", _met(stdio <= 0.003)])
     else:
         out += ["## Proxy", "", f"Proxy overhead (tools/call through the proxy vs direct): {NOT_YET}.", ""]
         targets.append(["proxy adds <= 3 ms p50", NOT_YET, _met(None)])
