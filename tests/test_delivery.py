@@ -404,6 +404,49 @@ async def test_duplicate_request_while_running_runs_once(queues):
     assert servers.CALLS.count("slow") == 1
 
 
+async def test_an_answer_the_broker_refuses_for_a_while_is_resent_and_the_tool_runs_once(queues, endpoint):
+    """Every send of the answer is throttled through the worker's first round of tries: the worker
+    keeps the answer, hands the request back, and on its redelivery sends the kept answer."""
+    import os
+
+    from aiobotocore.session import get_session
+    from botocore.config import Config
+
+    from asyncmcp.server.engine import SEND_ATTEMPTS
+    from tests.faults import faulty_endpoint
+
+    raw_replies = queues.create(f"raw-replies-{_suffix()}")
+    refusals = {"left": SEND_ATTEMPTS}
+
+    def refuse_the_answer(operation: str, body: bytes) -> bool:
+        if operation.startswith("AmazonSQS.SendMessage") and b"kept-answer" in body and refusals["left"] > 0:
+            refusals["left"] -= 1
+            return True
+        return False
+
+    body = _tool_call(7, "echo", {"text": "kept-answer"})
+    attributes = {"mcp-reply-to": raw_replies, "mcp-client-id": "throttled-client"}
+    no_retries = Config(retries={"mode": "standard", "max_attempts": 1})
+    with anyio.fail_after(40):
+        async with (
+            faulty_endpoint(endpoint.url, refuse_the_answer) as (url, forwarder),
+            get_session().create_client(
+                "sqs", endpoint_url=url, region_name=os.environ["AWS_REGION"], config=no_retries
+            ) as worker_sqs,
+            running_worker(build_server(), SqsServerConfig(read_queue_url=queues.request), sqs_client=worker_sqs) as w,
+        ):
+            await send_raw(queues.request, body, attributes)
+            (reply,) = await receive_raw(raw_replies, 1, within=25)
+            assert reply.json["id"] == 7
+            assert reply.json["result"]["content"][0]["text"] == "kept-answer"
+            await wait_for_async(lambda: queue_counts(queues.request) == (0, 0))
+            assert w.engine.stats["answered"] == 1
+    assert len(forwarder.failed) == SEND_ATTEMPTS
+    assert all(operation.startswith("AmazonSQS.SendMessage") for operation in forwarder.failed)
+    assert servers.CALLS.count("echo:kept-answer") == 1
+    assert await drain_raw(raw_replies) == []
+
+
 # -- 8. client timeout -----------------------------------------------------------------------
 
 

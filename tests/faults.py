@@ -1,0 +1,80 @@
+"""An HTTP endpoint in front of the moto server that fails chosen AWS calls, for transport tests.
+
+moto cannot be told to throttle, so this forwards every request to it unchanged (over real HTTP)
+except those `should_fail` picks, which get the error SQS answers a throttled call with. The
+client under test talks to this endpoint with a real aiobotocore client; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+import httpx2
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+ShouldFail = Callable[[str, bytes], bool]
+"""Given the call's `X-Amz-Target` (for example `AmazonSQS.SendMessage`) and its body: fail it?"""
+
+THROTTLED = json.dumps({"__type": "com.amazonaws.sqs#RequestThrottled", "message": "Request is throttled."})
+
+
+class FaultyForwarder:
+    """ASGI app: forward to `target`, or answer 400 RequestThrottled when `should_fail` says so."""
+
+    def __init__(self, target: str, should_fail: ShouldFail) -> None:
+        self.target = target
+        self.should_fail = should_fail
+        self.failed: list[str] = []
+        self._client = httpx2.AsyncClient(timeout=60)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        body = await request.body()
+        operation = request.headers.get("x-amz-target", "")
+        if self.should_fail(operation, body):
+            self.failed.append(operation)
+            response = Response(
+                THROTTLED,
+                status_code=400,
+                media_type="application/x-amz-json-1.0",
+                headers={"x-amzn-query-error": "AWS.SimpleQueueService.RequestThrottled;Sender"},
+            )
+        else:
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+            upstream = await self._client.request(
+                request.method, f"{self.target}{request.url.path}", content=body, headers=headers
+            )
+            dropped = ("content-length", "transfer-encoding", "connection", "content-encoding")
+            kept = {k: v for k, v in upstream.headers.items() if k.lower() not in dropped}
+            response = Response(upstream.content, status_code=upstream.status_code, headers=kept)
+        await response(scope, receive, send)
+
+
+@asynccontextmanager
+async def faulty_endpoint(target: str, should_fail: ShouldFail) -> AsyncIterator[tuple[str, FaultyForwarder]]:
+    """Serve a `FaultyForwarder` to `target` on 127.0.0.1; yields its URL and the forwarder."""
+    app = FaultyForwarder(target, should_fail)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off", access_log=False))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, [sock])
+        with anyio.fail_after(10):
+            while not server.started:  # noqa: ASYNC110  (uvicorn offers a flag, not an event)
+                await anyio.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{port}", app
+        finally:
+            server.should_exit = True
+            await app._client.aclose()  # pyright: ignore[reportPrivateUsage]
+    sock.close()
