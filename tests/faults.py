@@ -11,6 +11,7 @@ import json
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import httpx2
@@ -32,6 +33,8 @@ class FaultyForwarder:
         self.target = target
         self.should_fail = should_fail
         self.failed: list[str] = []
+        self.worker: Any = None
+        """Set by tests that put a worker behind this endpoint."""
         self._client = httpx2.AsyncClient(timeout=60)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

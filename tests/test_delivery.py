@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import pytest
@@ -404,46 +407,94 @@ async def test_duplicate_request_while_running_runs_once(queues):
     assert servers.CALLS.count("slow") == 1
 
 
-async def test_an_answer_the_broker_refuses_for_a_while_is_resent_and_the_tool_runs_once(queues, endpoint):
-    """Every send of the answer is throttled through the worker's first round of tries: the worker
-    keeps the answer, hands the request back, and on its redelivery sends the kept answer."""
+@asynccontextmanager
+async def _worker_behind(endpoint_url: str, should_fail: Any, config: SqsServerConfig) -> AsyncIterator[Any]:
+    """A worker whose SQS calls go through a `faulty_endpoint` (no botocore retries); yields the forwarder."""
     import os
 
     from aiobotocore.session import get_session
     from botocore.config import Config
 
-    from asyncmcp.server.engine import SEND_ATTEMPTS
     from tests.faults import faulty_endpoint
 
-    raw_replies = queues.create(f"raw-replies-{_suffix()}")
-    refusals = {"left": SEND_ATTEMPTS}
+    no_retries = Config(retries={"mode": "standard", "max_attempts": 1})
+    async with (
+        faulty_endpoint(endpoint_url, should_fail) as (url, forwarder),
+        get_session().create_client(
+            "sqs", endpoint_url=url, region_name=os.environ["AWS_REGION"], config=no_retries
+        ) as worker_sqs,
+        running_worker(build_server(), config, sqs_client=worker_sqs) as worker,
+    ):
+        forwarder.worker = worker
+        yield forwarder
 
-    def refuse_the_answer(operation: str, body: bytes) -> bool:
-        if operation.startswith("AmazonSQS.SendMessage") and b"kept-answer" in body and refusals["left"] > 0:
-            refusals["left"] -= 1
+
+def _first(count: int, operation: str, marker: bytes = b"") -> Any:
+    """A `should_fail` that refuses the first `count` calls of `operation` (or its batch form) whose
+    body holds `marker`."""
+    left = {"count": count}
+
+    def should_fail(called: str, body: bytes) -> bool:
+        if called.startswith(f"AmazonSQS.{operation}") and marker in body and left["count"] > 0:
+            left["count"] -= 1
             return True
         return False
 
+    return should_fail
+
+
+async def test_an_answer_the_broker_refuses_for_a_while_is_resent_and_the_tool_runs_once(queues, endpoint):
+    """Every send of the answer is throttled through the worker's first round of tries: the worker
+    keeps the answer, hands the request back, and on its redelivery sends the kept answer."""
+    from asyncmcp.server.engine import SEND_ATTEMPTS
+
+    raw_replies = queues.create(f"raw-replies-{_suffix()}")
     body = _tool_call(7, "echo", {"text": "kept-answer"})
     attributes = {"mcp-reply-to": raw_replies, "mcp-client-id": "throttled-client"}
-    no_retries = Config(retries={"mode": "standard", "max_attempts": 1})
+    refuse = _first(SEND_ATTEMPTS, "SendMessage", b"kept-answer")
     with anyio.fail_after(40):
-        async with (
-            faulty_endpoint(endpoint.url, refuse_the_answer) as (url, forwarder),
-            get_session().create_client(
-                "sqs", endpoint_url=url, region_name=os.environ["AWS_REGION"], config=no_retries
-            ) as worker_sqs,
-            running_worker(build_server(), SqsServerConfig(read_queue_url=queues.request), sqs_client=worker_sqs) as w,
-        ):
+        async with _worker_behind(endpoint.url, refuse, SqsServerConfig(read_queue_url=queues.request)) as forwarder:
             await send_raw(queues.request, body, attributes)
             (reply,) = await receive_raw(raw_replies, 1, within=25)
             assert reply.json["id"] == 7
             assert reply.json["result"]["content"][0]["text"] == "kept-answer"
             await wait_for_async(lambda: queue_counts(queues.request) == (0, 0))
-            assert w.engine.stats["answered"] == 1
+            assert forwarder.worker.engine.stats["answered"] == 1
     assert len(forwarder.failed) == SEND_ATTEMPTS
     assert all(operation.startswith("AmazonSQS.SendMessage") for operation in forwarder.failed)
     assert servers.CALLS.count("echo:kept-answer") == 1
+    assert await drain_raw(raw_replies) == []
+
+
+async def test_a_worker_whose_receives_fail_for_a_while_backs_off_and_serves(queues, endpoint):
+    raw_replies = queues.create(f"raw-replies-{_suffix()}")
+    attributes = {"mcp-reply-to": raw_replies, "mcp-client-id": "patient-client"}
+    with anyio.fail_after(30):
+        config = SqsServerConfig(read_queue_url=queues.request, wait_time_seconds=1)
+        async with _worker_behind(endpoint.url, _first(3, "ReceiveMessage"), config) as forwarder:
+            await send_raw(queues.request, _tool_call(8, "echo", {"text": "after-throttling"}), attributes)
+            (reply,) = await receive_raw(raw_replies, 1)
+            assert reply.json["result"]["content"][0]["text"] == "after-throttling"
+    assert forwarder.failed == ["AmazonSQS.ReceiveMessage"] * 3
+
+
+async def test_a_request_whose_delete_failed_comes_back_and_is_not_run_again(queues, endpoint):
+    """The delete after the answer is refused; the request reappears after its visibility timeout
+    and the worker's dedupe acknowledges it without running the tool or answering twice."""
+    request_queue = queues.create(f"refused-delete-{_suffix()}")
+    raw_replies = queues.create(f"raw-replies-{_suffix()}")
+    attributes = {"mcp-reply-to": raw_replies, "mcp-client-id": "once-client"}
+    refuse = _first(1, "DeleteMessage", request_queue.encode())
+    with anyio.fail_after(40):
+        config = SqsServerConfig(read_queue_url=request_queue, visibility_timeout_seconds=2)
+        async with _worker_behind(endpoint.url, refuse, config) as forwarder:
+            await send_raw(request_queue, _tool_call(9, "echo", {"text": "deleted-late"}), attributes)
+            (reply,) = await receive_raw(raw_replies, 1)
+            assert reply.json["result"]["content"][0]["text"] == "deleted-late"
+            await wait_for(lambda: forwarder.worker.engine.stats["duplicates"] >= 1, within=20)
+            await wait_for_async(lambda: queue_counts(request_queue) == (0, 0))
+    assert forwarder.failed and all("DeleteMessage" in operation for operation in forwarder.failed)
+    assert servers.CALLS.count("echo:deleted-late") == 1
     assert await drain_raw(raw_replies) == []
 
 
