@@ -8,6 +8,7 @@ client under test talks to this endpoint with a real aiobotocore client; nothing
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -81,3 +82,22 @@ async def faulty_endpoint(target: str, should_fail: ShouldFail) -> AsyncIterator
             server.should_exit = True
             await app._client.aclose()  # pyright: ignore[reportPrivateUsage]
     sock.close()
+
+
+@asynccontextmanager
+async def sqs_behind_faults(target: str, should_fail: ShouldFail) -> AsyncIterator[tuple[Any, FaultyForwarder]]:
+    """An aiobotocore SQS client whose calls go through a `faulty_endpoint` to `target`.
+
+    botocore's own retries are off, so each refused call surfaces to asyncmcp as it happens.
+    """
+    from aiobotocore.session import get_session
+    from botocore.config import Config
+
+    no_retries = Config(retries={"mode": "standard", "max_attempts": 1})
+    async with (
+        faulty_endpoint(target, should_fail) as (url, forwarder),
+        get_session().create_client(
+            "sqs", endpoint_url=url, region_name=os.environ["AWS_REGION"], config=no_retries
+        ) as client,
+    ):
+        yield client, forwarder

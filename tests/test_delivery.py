@@ -23,6 +23,7 @@ from asyncmcp.server.sessions import LegacySession
 from asyncmcp.server.state_key import StateKey
 from asyncmcp.sqs import sqs_client
 from tests import servers
+from tests.faults import sqs_behind_faults
 from tests.servers import build_server
 from tests.sqs_helpers import (
     drain_raw,
@@ -30,6 +31,7 @@ from tests.sqs_helpers import (
     receive_raw,
     running_worker,
     send_raw,
+    serving,
     sqs,
     visible_bodies,
     wait_for,
@@ -409,20 +411,9 @@ async def test_duplicate_request_while_running_runs_once(queues):
 
 @asynccontextmanager
 async def _worker_behind(endpoint_url: str, should_fail: Any, config: SqsServerConfig) -> AsyncIterator[Any]:
-    """A worker whose SQS calls go through a `faulty_endpoint` (no botocore retries); yields the forwarder."""
-    import os
-
-    from aiobotocore.session import get_session
-    from botocore.config import Config
-
-    from tests.faults import faulty_endpoint
-
-    no_retries = Config(retries={"mode": "standard", "max_attempts": 1})
+    """A worker whose SQS calls go through a faulty endpoint; yields the forwarder (`.worker` set)."""
     async with (
-        faulty_endpoint(endpoint_url, should_fail) as (url, forwarder),
-        get_session().create_client(
-            "sqs", endpoint_url=url, region_name=os.environ["AWS_REGION"], config=no_retries
-        ) as worker_sqs,
+        sqs_behind_faults(endpoint_url, should_fail) as (worker_sqs, forwarder),
         running_worker(build_server(), config, sqs_client=worker_sqs) as worker,
     ):
         forwarder.worker = worker
@@ -496,6 +487,25 @@ async def test_a_request_whose_delete_failed_comes_back_and_is_not_run_again(que
     assert forwarder.failed and all("DeleteMessage" in operation for operation in forwarder.failed)
     assert servers.CALLS.count("echo:deleted-late") == 1
     assert await drain_raw(raw_replies) == []
+
+
+async def test_a_request_the_broker_refuses_fails_that_call_with_an_error_naming_the_queue(queues, endpoint):
+    refuse = _first(1, "SendMessage", b"refused-once")
+    config = SqsClientConfig(read_queue_url=queues.request, response_queue_url=queues.reply)
+    with anyio.fail_after(30):
+        async with (
+            serving(queues),
+            sqs_behind_faults(endpoint.url, refuse) as (client_sqs, forwarder),
+            Client(sqs_client(config, client_sqs)) as client,
+        ):
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool("echo", {"text": "refused-once"})
+            assert queues.request in refused.value.error.message
+            assert "RequestThrottled" in refused.value.error.message
+            result = await client.call_tool("echo", {"text": "refused-once"})  # the next try goes through
+            assert result.content[0].text == "refused-once"
+    assert len(forwarder.failed) == 1
+    assert servers.CALLS.count("echo:refused-once") == 1
 
 
 # -- 8. client timeout -----------------------------------------------------------------------
