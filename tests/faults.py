@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,9 +35,12 @@ class FaultyForwarder:
         self.target = target
         self.should_fail = should_fail
         self.failed: list[str] = []
+        self.failed_at: list[float] = []
+        """`time.monotonic()` of each refusal, in order."""
         self.worker: Any = None
         """Set by tests that put a worker behind this endpoint."""
-        self._client = httpx2.AsyncClient(timeout=60)
+        # trust_env=False: an HTTP_PROXY on the machine must not capture 127.0.0.1 traffic.
+        self.client = httpx2.AsyncClient(timeout=60, trust_env=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,6 +50,7 @@ class FaultyForwarder:
         operation = request.headers.get("x-amz-target", "")
         if self.should_fail(operation, body):
             self.failed.append(operation)
+            self.failed_at.append(time.monotonic())
             response = Response(
                 THROTTLED,
                 status_code=400,
@@ -54,8 +59,9 @@ class FaultyForwarder:
             )
         else:
             headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
-            upstream = await self._client.request(
-                request.method, f"{self.target}{request.url.path}", content=body, headers=headers
+            query = f"?{request.url.query}" if request.url.query else ""
+            upstream = await self.client.request(
+                request.method, f"{self.target}{request.url.path}{query}", content=body, headers=headers
             )
             dropped = ("content-length", "transfer-encoding", "connection", "content-encoding")
             kept = {k: v for k, v in upstream.headers.items() if k.lower() not in dropped}
@@ -67,21 +73,22 @@ class FaultyForwarder:
 async def faulty_endpoint(target: str, should_fail: ShouldFail) -> AsyncIterator[tuple[str, FaultyForwarder]]:
     """Serve a `FaultyForwarder` to `target` on 127.0.0.1; yields its URL and the forwarder."""
     app = FaultyForwarder(target, should_fail)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off", access_log=False))
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve, [sock])
-        with anyio.fail_after(10):
-            while not server.started:  # noqa: ASYNC110  (uvicorn offers a flag, not an event)
-                await anyio.sleep(0.01)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+        server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off", access_log=False))
         try:
-            yield f"http://127.0.0.1:{port}", app
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(server.serve, [sock])
+                with anyio.fail_after(10):
+                    while not server.started:  # noqa: ASYNC110  (uvicorn offers a flag, not an event)
+                        await anyio.sleep(0.01)
+                try:
+                    yield f"http://127.0.0.1:{port}", app
+                finally:
+                    server.should_exit = True
         finally:
-            server.should_exit = True
-            await app._client.aclose()  # pyright: ignore[reportPrivateUsage]
-    sock.close()
+            await app.client.aclose()
 
 
 @asynccontextmanager

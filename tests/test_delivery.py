@@ -6,6 +6,7 @@ Each test drives real queues: raw messages are sent and read with boto3, servers
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -458,6 +459,8 @@ async def test_an_answer_the_broker_refuses_for_a_while_is_resent_and_the_tool_r
 
 
 async def test_a_worker_whose_receives_fail_for_a_while_backs_off_and_serves(queues, endpoint):
+    from asyncmcp.receiving import BACKOFF_FIRST
+
     raw_replies = queues.create(f"raw-replies-{_suffix()}")
     attributes = {"mcp-reply-to": raw_replies, "mcp-client-id": "patient-client"}
     with anyio.fail_after(30):
@@ -467,6 +470,9 @@ async def test_a_worker_whose_receives_fail_for_a_while_backs_off_and_serves(que
             (reply,) = await receive_raw(raw_replies, 1)
             assert reply.json["result"]["content"][0]["text"] == "after-throttling"
     assert forwarder.failed == ["AmazonSQS.ReceiveMessage"] * 3
+    first_gap, second_gap = (b - a for a, b in itertools.pairwise(forwarder.failed_at))
+    assert first_gap >= BACKOFF_FIRST * 0.9  # backing off, doubling: not a tight retry loop
+    assert second_gap >= 2 * BACKOFF_FIRST * 0.9
 
 
 async def test_a_request_whose_delete_failed_comes_back_and_is_not_run_again(queues, endpoint):

@@ -41,9 +41,9 @@ RESUME_AFTER_FRAMES_SECONDS = 0.001
 
 Building a request costs the broker client about a millisecond of CPU on this event loop, and the
 frames just received are waiting for that same loop: their handlers, and for a client the answer it
-is waiting to return. A sleep lets every task that is ready run first (timers fire only once the
-ready queue is empty). Nothing is lost meanwhile: a frame that arrives in the gap is taken by the
-next poll at once."""
+is waiting to return. A 1 ms timer lets the tasks that are ready now, and in practice the chain of
+work they start, run first. Nothing is lost meanwhile: a frame that arrives in the gap is taken by
+the next poll at once."""
 
 WAKE_TTL_SECONDS = 10.0
 """A wake frame older than this has outlived the receiver that sent it and is deleted by anyone."""
