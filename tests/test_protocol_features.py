@@ -24,16 +24,14 @@ from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ToolsListChanged
 from mcp.types import (
-    CreateMessageRequestParams,
-    CreateMessageResult,
     ElicitRequestParams,
     ElicitResult,
     LoggingMessageNotificationParams,
-    TextContent,
 )
 
 from asyncmcp import SqsClientConfig, SqsServerConfig
 from asyncmcp.sqs import sqs_client, sqs_reply_queue, sqs_server
+from tests.client_answers import elicit_blue, sample_hello, text_of
 from tests.servers import CALLS, ProgressProbe, build_server
 from tests.sqs_helpers import serving
 
@@ -79,13 +77,6 @@ async def connect(era: str, config: SqsClientConfig, *, replies: Any = None, **c
 def client_config(queues: Any, **fields: Any) -> SqsClientConfig:
     fields.setdefault("response_queue_url", queues.reply)
     return SqsClientConfig(read_queue_url=queues.request, **fields)
-
-
-def text_of(result: Any) -> str:
-    assert not result.is_error, result
-    content = result.content[0]
-    assert isinstance(content, TextContent)
-    return content.text
 
 
 async def wait_until(condition: Callable[[], bool], step: float = 0.02) -> None:
@@ -279,19 +270,6 @@ async def test_a_modern_client_that_did_not_opt_in_gets_no_log_messages(queues):
 
 
 # -- 5. sampling and elicitation ----------------------------------------------------------------
-
-
-async def elicit_blue(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
-    assert params.message == "Which colour?"
-    return ElicitResult(action="accept", content={"colour": "blue"})
-
-
-async def sample_hello(context: ClientRequestContext, params: CreateMessageRequestParams) -> CreateMessageResult:
-    asked = params.messages[0].content
-    assert isinstance(asked, TextContent)
-    return CreateMessageResult(
-        role="assistant", content=TextContent(type="text", text=f"hello ({asked.text})"), model="test-model"
-    )
 
 
 @pytest.mark.parametrize("era", ["legacy", "raw"])

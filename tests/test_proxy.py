@@ -30,16 +30,14 @@ from mcp.client import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
-    CreateMessageRequestParams,
-    CreateMessageResult,
     ElicitRequestParams,
     ElicitResult,
-    TextContent,
 )
 
 from asyncmcp import SqsClientConfig, SqsServerConfig
 from asyncmcp.proxy import ProxyServer, create_proxy_server
 from asyncmcp.sqs import serve_sqs
+from tests.client_answers import elicit_blue, sample_hello, text_of
 from tests.servers import CALLS, ProgressProbe, build_server
 from tests.sqs_helpers import serving, wait_for
 
@@ -89,13 +87,6 @@ async def stack(queues: Any, **options: Any) -> AsyncIterator[ProxyServer]:
     """Backend server plus proxy; yields the proxy."""
     async with backend(queues), proxied(queues, **options) as proxy:
         yield proxy
-
-
-def text_of(result: Any) -> str:
-    assert not result.is_error, result
-    content = result.content[0]
-    assert isinstance(content, TextContent)
-    return content.text
 
 
 def initialize_body(request_id: int = 1) -> dict[str, Any]:
@@ -279,19 +270,6 @@ async def test_cancelling_a_front_call_ends_the_backend_handler(queues, era):
 
 
 # -- 4. sampling and elicitation -----------------------------------------------------------------
-
-
-async def elicit_blue(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
-    assert params.message == "Which colour?"
-    return ElicitResult(action="accept", content={"colour": "blue"})
-
-
-async def sample_hello(context: ClientRequestContext, params: CreateMessageRequestParams) -> CreateMessageResult:
-    asked = params.messages[0].content
-    assert isinstance(asked, TextContent)
-    return CreateMessageResult(
-        role="assistant", content=TextContent(type="text", text=f"hello ({asked.text})"), model="test-model"
-    )
 
 
 async def test_backend_elicitation_reaches_the_legacy_front_client(queues):
