@@ -297,6 +297,40 @@ async def test_an_oversized_frame_does_not_sink_frames_batched_with_it(queues):
     assert [r.body for r in await drain_raw(small_queue)] == ["small body"]
 
 
+async def test_a_throttled_batch_is_not_resent_frame_by_frame(queues, endpoint):
+    """A batch refused for a transient reason fails every frame (their senders retry); splitting it
+    into single sends, as for one bad entry, would only multiply the calls being throttled."""
+    from asyncmcp.codec import Frame
+    from asyncmcp.errors import ChannelError
+    from asyncmcp.sqs.api import SqsApi
+    from asyncmcp.sqs.channel import SqsChannel
+
+    outcomes: list[BaseException | None] = []
+
+    async def send(channel: SqsChannel, body: str) -> None:
+        try:
+            await channel.send(queues.reply, Frame(body))
+            outcomes.append(None)
+        except Exception as exc:
+            outcomes.append(exc)
+
+    with anyio.fail_after(15):
+        async with (
+            sqs_behind_faults(endpoint.url, _first(1, "SendMessageBatch")) as (client, forwarder),
+            SqsApi(client) as api,
+            SqsChannel(api, wait_time_seconds=1) as channel,
+        ):
+            async with anyio.create_task_group() as tg:  # submitted together: one batch call
+                tg.start_soon(send, channel, "one")
+                tg.start_soon(send, channel, "two")
+            assert api.calls["SendMessageBatch"] == 1
+            assert api.calls["SendMessage"] == 0
+    assert forwarder.failed == ["AmazonSQS.SendMessageBatch"]
+    assert all(isinstance(outcome, ChannelError) and not outcome.permanent for outcome in outcomes), outcomes
+    assert len(outcomes) == 2
+    assert await drain_raw(queues.reply) == []
+
+
 # -- 5. reply allowlist ----------------------------------------------------------------------
 
 
@@ -456,6 +490,25 @@ async def test_an_answer_the_broker_refuses_for_a_while_is_resent_and_the_tool_r
     assert all(operation.startswith("AmazonSQS.SendMessage") for operation in forwarder.failed)
     assert servers.CALLS.count("echo:kept-answer") == 1
     assert await drain_raw(raw_replies) == []
+
+
+async def test_an_answer_still_being_sent_when_the_request_timeout_passes_is_not_lost(queues, endpoint):
+    """The tool finishes just inside `transport_timeout_seconds`; the broker refuses the answer twice,
+    so the worker's retries carry the send past the timeout. The answer must still go out, once."""
+    raw_replies = queues.create(f"raw-replies-{_suffix()}")
+    attributes = {"mcp-reply-to": raw_replies, "mcp-client-id": "late-answer-client"}
+    config = SqsServerConfig(read_queue_url=queues.request, transport_timeout_seconds=1.0)
+    with anyio.fail_after(30):
+        async with _worker_behind(endpoint.url, _first(2, "SendMessage", b"done 3"), config) as forwarder:
+            await send_raw(queues.request, _tool_call(10, "slow", {"steps": 3, "delay": 0.25}), attributes)
+            replies = await receive_raw(raw_replies, 1)
+            await wait_for_async(lambda: queue_counts(queues.request) == (0, 0))
+            replies += await drain_raw(raw_replies)
+    answers = [r.json for r in replies if r.json.get("id") == 10]
+    assert [a.get("result", a.get("error")) for a in answers] == [answers[0]["result"]], answers
+    assert answers[0]["result"]["content"][0]["text"] == "done 3"
+    assert len(forwarder.failed) == 2
+    assert servers.CALLS.count("slow") == 1
 
 
 async def test_a_worker_whose_receives_fail_for_a_while_backs_off_and_serves(queues, endpoint):

@@ -495,8 +495,6 @@ class _RequestRun:
         self.session = session
         self.settled = False
         """The request is finished with: answered, or cancelled by the client (acknowledge it)."""
-        self.done = False
-        """The request's final message came out of the SDK loop (sent or not)."""
         self.unsent: tuple[str, Frame] | None = None
         """The final answer, when the broker would not take it (re-sent on redelivery)."""
         self.back_route_ids: list[str] = []
@@ -526,12 +524,18 @@ class _RequestRun:
             tg.start_soon(self._serve_loop, inbound_receive, outbound_send)
             await inbound_send.send(SessionMessage(self.message, metadata))
             async with outbound_receive:
+                final: JSONRPCMessage | None = None
                 with anyio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
                     async for item in outbound_receive:
-                        await self._forward(item.message)
-                        if self.done or self.settled:
+                        if self._is_final(item.message):
+                            final = item.message  # sent outside the timeout: a cut-off send would lose it
                             break
-                if scope.cancelled_caught and not (self.done or self.settled):
+                        await self._forward(item.message)
+                        if self.settled:
+                            break
+                if final is not None:
+                    await self._forward(final)
+                elif scope.cancelled_caught and not self.settled:
                     await self._forward(
                         _error(
                             self.message.id,
@@ -584,8 +588,12 @@ class _RequestRun:
         connection.session_id = self.envelope.session_id
         await serve_connection(server, dispatcher, connection=connection, lifespan_state=state)
 
+    def _is_final(self, message: JSONRPCMessage) -> bool:
+        """Whether `message` is the request's answer (its response or error)."""
+        return isinstance(message, JSONRPCResponse | JSONRPCError) and message.id == self.message.id
+
     async def _forward(self, message: JSONRPCMessage) -> None:
-        final = isinstance(message, JSONRPCResponse | JSONRPCError) and message.id == self.message.id
+        final = self._is_final(message)
         attributes: dict[str, str] = {}
         if self.envelope.client_id:
             attributes[ATTR_CLIENT_ID] = self.envelope.client_id
@@ -599,7 +607,6 @@ class _RequestRun:
         if not final:
             await self._send_notice(frame)
             return
-        self.done = True
         try:
             await self._send_answer(frame)
         except FrameTooLargeError as exc:

@@ -182,6 +182,11 @@ class SqsChannel:
         except ChannelError as exc:
             if exc.code in _WHOLE_QUEUE_ERRORS:
                 raise
+            entry_problem = exc.permanent or "TooLong" in (exc.code or "") or _TOO_LONG.search(str(exc))
+            if not entry_problem:
+                # Throttling, a 5xx, a dropped connection: every frame failed the same way, and the
+                # senders' own retries apply. Ten single sends would only add to the throttling.
+                return [exc] * len(frames)
             # SQS rejects a whole batch for one bad entry (one too long, say): send them one by
             # one so only the offending frame fails.
             logger.debug("batch to %s refused (%s); sending its %d frames singly", address, exc.code, len(frames))
