@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcp.types import JSONRPCMessage, JSONRPCNotification, jsonrpc_message_adapter
-from mcp_types import INVALID_REQUEST, PARSE_ERROR
+from mcp_types import INVALID_REQUEST, PARSE_ERROR, PROTOCOL_VERSION_META_KEY
 from pydantic import ValidationError
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "FrameDecodeError",
     "decode_message",
     "encode_message",
+    "has_modern_envelope",
     "request_id_of_raw",
     "seed_reply_address",
     "wake_frame",
@@ -196,3 +197,9 @@ def request_id_of_raw(body: str | bytes) -> str | int | None:
         if isinstance(rid, str | int) and not isinstance(rid, bool):
             return rid
     return None
+
+
+def has_modern_envelope(params: Mapping[str, Any] | None) -> bool:
+    """Whether a request's params carry the 2026-07-28 per-request envelope (`_meta` protocol version)."""
+    meta = (params or {}).get("_meta")
+    return isinstance(meta, Mapping) and PROTOCOL_VERSION_META_KEY in meta

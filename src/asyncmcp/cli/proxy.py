@@ -1,7 +1,8 @@
 """`asyncmcp proxy` (also `python -m asyncmcp.proxy`): a Streamable HTTP or stdio front for a queue-backed server.
 
-Every flag has an environment variable, so the same image runs anywhere (the original
-documents' Docker example sets BACKEND_TRANSPORT and AWS_REGION).
+Every setting a container needs has an environment variable, so the same image runs anywhere (the
+original documents' Docker example sets BACKEND_TRANSPORT and AWS_REGION); the allowlists and
+`--stdio` are flags only.
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ from typing import Any
 from mcp.server import Server, ServerRequestContext
 from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult
-from mcp_types import PROTOCOL_VERSION_META_KEY
 
+from asyncmcp.codec import has_modern_envelope
 from asyncmcp.proxy.backend import Backend, BackendLink, BackendOpener
 
 __all__ = ["build_proxy_server"]
@@ -47,11 +47,6 @@ def _front_connection(ctx: ServerRequestContext[Any, Any]) -> Connection:
     return ctx.session._connection  # pyright: ignore[reportPrivateUsage]
 
 
-def _is_modern(params: Mapping[str, Any] | None) -> bool:
-    meta = (params or {}).get("_meta")
-    return isinstance(meta, Mapping) and PROTOCOL_VERSION_META_KEY in meta
-
-
 class ForwardingMiddleware:
     """Sends every front request to the backend and returns its raw answer."""
 
@@ -68,7 +63,7 @@ class ForwardingMiddleware:
         return await link.request(ctx.method, ctx.params, on_progress=relay_progress)
 
     async def _link_for(self, ctx: ServerRequestContext[Any, Any], backend: Backend) -> BackendLink:
-        if ctx.method != "initialize" and _is_modern(ctx.params):
+        if ctx.method != "initialize" and has_modern_envelope(ctx.params):
             return backend.shared
         connection = _front_connection(ctx)
         link = connection.state.get(_LINK_KEY)

@@ -54,7 +54,6 @@ from mcp.types import (
 from mcp_types import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
-    PROTOCOL_VERSION_META_KEY,
     REQUEST_TIMEOUT,
     UNSUPPORTED_PROTOCOL_VERSION,
 )
@@ -68,6 +67,7 @@ from asyncmcp.codec import (
     Envelope,
     Frame,
     encode_message,
+    has_modern_envelope,
     seed_reply_address,
 )
 from asyncmcp.errors import ChannelError, FrameTooLargeError
@@ -146,11 +146,6 @@ class RequestFacts:
     session_id: str | None
     attributes: Mapping[str, str]
     receive_count: int
-
-
-def _has_modern_envelope(params: Mapping[str, Any] | None) -> bool:
-    meta = (params or {}).get("_meta")
-    return isinstance(meta, Mapping) and PROTOCOL_VERSION_META_KEY in meta
 
 
 class ServerEngine:
@@ -349,7 +344,7 @@ class ServerEngine:
             return
         version = envelope.protocol_version
         known = (*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS)
-        if version is not None and version not in known and not _has_modern_envelope(message.params):
+        if version is not None and version not in known and not has_modern_envelope(message.params):
             await self._refuse(
                 delivery,
                 envelope,
@@ -501,7 +496,7 @@ class _RequestRun:
         self._inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception] | None = None
         if message.method == "initialize":
             self.era: Literal["modern", "initialize", "legacy"] = "initialize"
-        elif _has_modern_envelope(message.params):
+        elif has_modern_envelope(message.params):
             self.era = "modern"
         else:
             self.era = "legacy"

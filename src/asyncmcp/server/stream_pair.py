@@ -48,8 +48,9 @@ class _Route:
 
 
 class _Connection:
-    def __init__(self, channel: Channel, address: str, policy: ReplyPolicy, delete_bad: bool) -> None:
+    def __init__(self, channel: Channel, address: str, policy: ReplyPolicy, delete_bad: bool, max_batch: int) -> None:
         self.channel = channel
+        self.max_batch = max_batch
         self.address = address
         self.policy = policy
         self.delete_bad = delete_bad
@@ -81,7 +82,7 @@ class _Connection:
     async def receive(self, inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception]) -> None:
         poller = Poller(self.channel, self.address, wake_token=self.wake_token)
         while True:
-            for delivery in await poller.next_batch(10):
+            for delivery in await poller.next_batch(self.max_batch):
                 await self._accept(delivery, inbound)
 
     async def _accept(
@@ -179,12 +180,12 @@ class _Connection:
 
 @asynccontextmanager
 async def serve_stream_pair(
-    channel: Channel, address: str, *, policy: ReplyPolicy, delete_bad_messages: bool = True
+    channel: Channel, address: str, *, policy: ReplyPolicy, delete_bad_messages: bool = True, max_batch: int = 10
 ) -> AsyncIterator[
     tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]
 ]:
     """Yield the `(read, write)` pair of one server connection fed from `address`."""
-    connection = _Connection(channel, address, policy, delete_bad_messages)
+    connection = _Connection(channel, address, policy, delete_bad_messages, max_batch)
     read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](64)
     write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](64)
     async with anyio.create_task_group() as tg:

@@ -66,6 +66,7 @@ async def sqs_client(
             client_id=config.client_id,
             timeout_seconds=config.transport_timeout_seconds,
             router=replies,
+            receive_batch=config.max_messages,
         ) as streams,
     ):
         yield streams
@@ -108,7 +109,11 @@ async def sqs_server(config: SqsServerConfig, sqs_client: Any = None) -> AsyncIt
     async with SqsApi(sqs_client) as api, SqsChannel.from_config(api, config) as channel:
         policy = SqsReplyPolicy(config.read_queue_url, config.allowed_reply_queues)
         async with serve_stream_pair(
-            channel, config.read_queue_url, policy=policy, delete_bad_messages=config.on_bad_message == "delete"
+            channel,
+            config.read_queue_url,
+            policy=policy,
+            delete_bad_messages=config.on_bad_message == "delete",
+            max_batch=config.max_messages,
         ) as streams:
             yield streams
 

@@ -32,7 +32,8 @@ class SqsPolling(BaseModel):
     max_messages: int = Field(default=10, ge=1, le=10)
     """Maximum messages to retrieve per poll (1-10)."""
     wait_time_seconds: int = Field(default=20, ge=0, le=20)
-    """Long-poll duration. With a value above 0 the receiver polls back to back and never sleeps."""
+    """Long-poll duration. With a value above 0 the receiver polls back to back (pausing 1 ms only
+    after a poll that returned frames, so they are handled first)."""
     visibility_timeout_seconds: int = Field(default=30, ge=1, le=43200)
     """Seconds a received message stays invisible; a heartbeat extends it while a handler runs."""
     poll_interval_seconds: float = Field(default=5.0, ge=0)
