@@ -21,14 +21,14 @@ test: lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: $(STAMP)
-	$(BIN)/pyright src
+	$(BIN)/pyright src benchmarks
 
 bench: $(STAMP)
-	$(BIN)/asyncmcp bench --output docs/benchmarks.md
+	$(BIN)/python -m benchmarks --output docs/benchmarks.md
 
 local: $(STAMP)
 	$(BIN)/asyncmcp local

@@ -12,8 +12,12 @@ from dataclasses import dataclass
 
 import boto3
 import pytest
+from hypothesis import settings
 
 from asyncmcp.local.endpoint import LocalEndpoint
+
+settings.register_profile("asyncmcp", deadline=None, max_examples=150)
+settings.load_profile("asyncmcp")
 
 
 @pytest.fixture

@@ -1,17 +1,21 @@
 """asyncmcp: the Model Context Protocol over asynchronous channels (AWS SQS, SNS+SQS, webhooks).
 
-The public names most users need are re-exported here; each channel lives in its own subpackage
-(`asyncmcp.sqs`).
+The public names most users need are re-exported here. They are loaded on first use, so
+`import asyncmcp` imports no broker library, web server or MCP server stack: each channel lives in
+its own subpackage (`asyncmcp.channels.sqs`) and its seed-named face (`asyncmcp.sqs`) is imported
+only when asked for.
 """
 
-from asyncmcp.errors import (
-    AddressNotFoundError,
-    AsyncMcpError,
-    ChannelError,
-    FrameTooLargeError,
-)
-from asyncmcp.server.engine import RequestFacts
-from asyncmcp.sqs.config import SqsClientConfig, SqsServerConfig
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from asyncmcp.errors import AddressNotFoundError, AsyncMcpError, ChannelError, FrameTooLargeError
+
+if TYPE_CHECKING:
+    from asyncmcp.channels.sqs.config import SqsClientConfig, SqsServerConfig
+    from asyncmcp.server.engine import RequestFacts
 
 __all__ = [
     "AddressNotFoundError",
@@ -24,3 +28,22 @@ __all__ = [
 ]
 
 __version__ = "0.3.0"
+
+_LAZY = {
+    "RequestFacts": "asyncmcp.server.engine",
+    "SqsClientConfig": "asyncmcp.channels.sqs.config",
+    "SqsServerConfig": "asyncmcp.channels.sqs.config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'asyncmcp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -6,7 +6,9 @@ Routing facts (who sent it, where replies go, which legacy session) travel besid
 attributes, never inside it, so the server can route a reply without trusting or rewriting the
 payload, and so a channel can filter on them (SNS filter policies, SQS consoles).
 
-Everything here is pure and property-tested; channels map `Frame` onto their own envelope.
+Everything here is pure and property-tested; channels map `Frame` onto their own envelope. It
+imports `mcp_types` only (not `mcp`, whose package imports the whole server stack), so a channel
+module stays light.
 """
 
 from __future__ import annotations
@@ -16,8 +18,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp.types import JSONRPCMessage, JSONRPCNotification, jsonrpc_message_adapter
-from mcp_types import INVALID_REQUEST, PARSE_ERROR, PROTOCOL_VERSION_META_KEY
+from mcp_types import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    PROTOCOL_VERSION_META_KEY,
+    ErrorData,
+    JSONRPCError,
+    JSONRPCMessage,
+    JSONRPCNotification,
+    RequestId,
+    jsonrpc_message_adapter,
+)
 from pydantic import ValidationError
 
 __all__ = [
@@ -36,6 +47,7 @@ __all__ = [
     "decode_message",
     "encode_message",
     "has_modern_envelope",
+    "jsonrpc_error",
     "request_id_of_raw",
     "seed_reply_address",
     "wake_frame",
@@ -78,21 +90,15 @@ _ENVELOPE_ATTRIBUTES = {
 class Frame:
     """One message on a channel: the body and its routing attributes.
 
-    `ordering_key` and `dedupe_key` are channel-neutral hints; the SQS channel maps them to
-    `MessageGroupId` / `MessageDeduplicationId` on FIFO queues and ignores them elsewhere.
+    `ordering_key` and `dedupe_key` are channel-neutral hints; a broker with ordered groups and
+    deduplication (SQS FIFO queues) maps them onto those, others ignore them. How many bytes a
+    frame counts against a destination's limit is the channel's rule (`Channel.frame_size`).
     """
 
     body: str
     attributes: Mapping[str, str] = field(default_factory=dict[str, str])
     ordering_key: str | None = None
     dedupe_key: str | None = None
-
-    def size(self) -> int:
-        """Bytes the frame counts against a queue's size limit (SQS counts attributes too)."""
-        total = len(self.body.encode())
-        for name, value in self.attributes.items():
-            total += len(name.encode()) + len("String") + len(value.encode())
-        return total
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,12 @@ class FrameDecodeError(ValueError):
         super().__init__(message)
         self.code = code
         self.request_id = request_id
+
+
+def jsonrpc_error(request_id: RequestId | None, code: int, message: str, data: Any = None) -> JSONRPCError:
+    """A JSON-RPC error answer; `data` is left off the wire when None."""
+    error = ErrorData(code=code, message=message) if data is None else ErrorData(code=code, message=message, data=data)
+    return JSONRPCError(jsonrpc="2.0", id=request_id, error=error)
 
 
 def encode_message(message: JSONRPCMessage) -> str:

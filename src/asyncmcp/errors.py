@@ -1,20 +1,13 @@
 """Exceptions asyncmcp raises, each named for what went wrong and worded to say what to do.
 
 They all derive from `AsyncMcpError` so callers can catch the library's failures in one place
-without catching unrelated bugs.
+without catching unrelated bugs. Whether a channel failure is worth retrying is decided by the
+channel that raised it (`ChannelError.permanent`): only it knows its broker's error codes.
 """
 
 from __future__ import annotations
 
-_PERMANENT_CODES = frozenset(
-    {
-        "AccessDenied",
-        "AccessDeniedException",
-        "InvalidParameterValue",
-        "InvalidMessageContents",
-        "KMS.AccessDeniedException",
-    }
-)
+__all__ = ["AddressNotFoundError", "AsyncMcpError", "ChannelError", "FrameTooLargeError"]
 
 
 class AsyncMcpError(Exception):
@@ -24,45 +17,38 @@ class AsyncMcpError(Exception):
 class ChannelError(AsyncMcpError):
     """The channel (queue, topic, HTTP endpoint) refused or failed an operation.
 
-    `address` is the queue URL / topic / URL involved and `code` the service's error code when
-    it gave one, so logs and callers can tell a missing queue from a throttle.
+    `address` is the queue URL / topic / URL involved and `code` the service's error code when it
+    gave one, so logs and callers can tell a missing queue from a throttle. `permanent` says that
+    trying again cannot help (no permission, a malformed message); anything else (throttling, a
+    5xx, a dropped connection) may pass, so the caller retries or hands the work back.
     """
 
-    def __init__(self, message: str, *, address: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, address: str | None = None, code: str | None = None, permanent: bool = False
+    ) -> None:
         super().__init__(message)
         self.address = address
         self.code = code
-
-    @property
-    def permanent(self) -> bool:
-        """Whether trying again cannot help (a missing queue, no permission, a malformed message).
-
-        Anything else (throttling, a 5xx, a dropped connection) may pass: retry or hand back.
-        """
-        return (self.code or "") in _PERMANENT_CODES
+        self.permanent = permanent
 
 
 class AddressNotFoundError(ChannelError):
-    """The queue or endpoint does not exist (or the credentials cannot see it)."""
+    """The queue or endpoint does not exist (or the credentials cannot see it); always permanent."""
 
-    @property
-    def permanent(self) -> bool:
-        return True
+    def __init__(self, message: str, *, address: str | None = None, code: str | None = None) -> None:
+        super().__init__(message, address=address, code=code, permanent=True)
 
 
 class FrameTooLargeError(ChannelError):
-    """A frame is larger than the destination accepts, attributes included."""
+    """A frame is larger than the destination accepts; always permanent."""
 
-    @property
-    def permanent(self) -> bool:
-        return True
-
-    def __init__(self, *, size: int, limit: int, address: str) -> None:
+    def __init__(self, *, size: int, limit: int, address: str, hint: str = "") -> None:
         super().__init__(
-            f"message of {size} bytes (body plus attributes) exceeds the {limit}-byte limit of {address}; "
-            "send smaller payloads (for example page large results) or raise the queue's MaximumMessageSize",
+            f"message of {size} bytes exceeds the {limit}-byte limit of {address}; "
+            + (hint or "send smaller payloads (for example page large results)"),
             address=address,
             code="FrameTooLarge",
+            permanent=True,
         )
         self.size = size
         self.limit = limit

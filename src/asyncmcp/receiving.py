@@ -1,14 +1,16 @@
-"""What every receiver does with the channel, written once: poll with backoff, open each frame.
+"""What every receiver does with the channel, written once: poll with backoff, open each frame,
+hand back what belongs to someone else, stop without losing a frame.
 
 The server engine, the single-connection server and the client's reply router all poll an
 address back to back and turn deliveries into JSON-RPC messages; the rules (wake frames are
 consumed silently, undecodable bodies become the JSON-RPC error to answer with, a failing broker
-is retried with capped backoff, a missing queue is fatal) live here.
+is retried with capped backoff, a missing queue is fatal, a stray frame is offered back for a
+bounded time) live here, and each asks the channel's `Capabilities` rather than assuming a broker.
 
-Closing receivers end their own long poll with a wake frame instead of abandoning it: an abandoned
-poll stays open at the broker and may take the next message, hiding it for a whole visibility
-timeout. Several receivers may share a queue, so each wake names its sender's token and the
-others hand it back.
+On a channel whose abandoned receives stay open at the broker (`Capabilities.wake_frames`: SQS),
+closing receivers end their own long poll with a wake frame instead of abandoning it: an abandoned
+poll may take the next message and hide it for a whole visibility timeout. Several receivers may
+share a queue, so each wake names its sender's token and the others hand it back.
 """
 
 from __future__ import annotations
@@ -18,13 +20,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import anyio
-from mcp.types import ErrorData, JSONRPCError, JSONRPCMessage
+from mcp_types import JSONRPCError, JSONRPCMessage
 
-from asyncmcp.channel import Channel, Delivery
-from asyncmcp.codec import CONTROL_WAKE, Envelope, FrameDecodeError, decode_message, wake_frame
+from asyncmcp.channels.base import Channel, Delivery
+from asyncmcp.codec import CONTROL_WAKE, Envelope, FrameDecodeError, decode_message, jsonrpc_error, wake_frame
 from asyncmcp.errors import AddressNotFoundError, ChannelError
 
-__all__ = ["Opened", "Poller", "handback_delay", "open_delivery", "send_wake", "settle_wake"]
+__all__ = [
+    "HANDBACK_TTL_SECONDS",
+    "STOP_WAKE_GRACE",
+    "Opened",
+    "Poller",
+    "hand_back",
+    "handback_delay",
+    "open_delivery",
+    "send_wake",
+    "settle_wake",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +59,16 @@ the next poll at once."""
 
 WAKE_TTL_SECONDS = 10.0
 """A wake frame older than this has outlived the receiver that sent it and is deleted by anyone."""
+
+STOP_WAKE_GRACE = 2.0
+"""On a graceful stop, how long to wait for our own wake frame to end the outstanding long poll
+before cancelling it. A cancelled poll may still take one message at the broker and hide it for a
+visibility timeout; when another receiver takes the wake first it hands it back, which a long poll
+may notice only a moment later."""
+
+HANDBACK_TTL_SECONDS = 900.0
+"""A frame meant for another receiver that nobody claimed for this long belongs to a receiver that
+is gone (a handler that finished, a client that closed); it is dropped instead of offered again."""
 
 
 def settle_wake(delivery: Delivery, envelope: Envelope, own_token: str) -> None:
@@ -83,19 +105,33 @@ def handback_delay(delivery: Delivery) -> int:
     return min(int(delivery.age_seconds // HANDBACK_FREE_SECONDS), 30)
 
 
+def hand_back(delivery: Delivery, channel: Channel, *, min_delay: float = 0) -> bool:
+    """Offer a frame meant for another receiver of the address back to the channel; False when dropped.
+
+    It is dropped (acknowledged) once it is older than `HANDBACK_TTL_SECONDS`, and at once on a
+    channel where nobody else can take it (no redelivery, or one receiver per address).
+    """
+    capabilities = channel.capabilities
+    if not (capabilities.redelivers and capabilities.shared_addresses) or delivery.age_seconds > HANDBACK_TTL_SECONDS:
+        delivery.ack()
+        return False
+    delivery.release(max(min_delay, handback_delay(delivery)))
+    return True
+
+
 class Poller:
     """Receives from one address; transient broker failures are logged and retried with backoff.
 
-    When cancelled in the middle of a long poll it sends a wake frame (shielded, bounded) before
-    letting the cancellation through: the poll it abandons is still open at the broker and takes
-    the next message, so it had better be that wake than a request or another client's reply.
-    `wake_token=None` skips this, for queues about to be deleted.
+    On a channel with `wake_frames`, when cancelled in the middle of a long poll it sends a wake
+    frame (shielded, bounded) before letting the cancellation through: the poll it abandons is still
+    open at the broker and takes the next message, so it had better be that wake than a request or
+    another client's reply. `wake_token=None` skips this, for queues about to be deleted.
     """
 
     def __init__(self, channel: Channel, address: str, *, wake_token: str | None) -> None:
         self.channel = channel
         self.address = address
-        self.wake_token = wake_token
+        self.wake_token = wake_token if channel.capabilities.wake_frames else None
         self._backoff = 0.0
         self._polls = 0
         self._woken_poll = -1
@@ -106,6 +142,15 @@ class Poller:
         if self.wake_token is not None and self._woken_poll != self._polls:
             self._woken_poll = self._polls
             await send_wake(self.channel, self.address, self.wake_token)
+
+    async def stop(self, finished: anyio.Event) -> None:
+        """End the outstanding poll gracefully before the caller cancels it: send the wake frame and
+        wait, up to `STOP_WAKE_GRACE`, for the receiving loop to report `finished`."""
+        if self.wake_token is None:
+            return
+        with anyio.move_on_after(STOP_WAKE_GRACE, shield=True):
+            await self.wake()
+            await finished.wait()
 
     async def next_batch(self, max_frames: int) -> Sequence[Delivery]:
         """One successful receive (maybe empty). Raises `AddressNotFoundError` if the queue is gone."""
@@ -152,5 +197,4 @@ def open_delivery(delivery: Delivery, wake_token: str) -> Opened | None:
         return Opened(envelope, decode_message(delivery.frame.body), None)
     except FrameDecodeError as exc:
         logger.warning("undecodable message from client %s: %s", envelope.client_id or "?", exc)
-        error = JSONRPCError(jsonrpc="2.0", id=exc.request_id, error=ErrorData(code=exc.code, message=str(exc)))
-        return Opened(envelope, None, error)
+        return Opened(envelope, None, jsonrpc_error(exc.request_id, exc.code, str(exc)))

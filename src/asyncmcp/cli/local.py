@@ -7,8 +7,6 @@ import signal
 import threading
 from typing import Any
 
-import boto3
-
 from asyncmcp.local.endpoint import LocalEndpoint
 
 __all__ = ["add_parser", "create_demo_queues"]
@@ -23,6 +21,8 @@ def add_parser(commands: Any) -> None:
 
 
 def create_demo_queues(endpoint: LocalEndpoint, request_name: str, reply_name: str) -> tuple[str, str]:
+    import boto3
+
     env = endpoint.environment()
     sqs = boto3.client(
         "sqs",

@@ -1,67 +1,68 @@
-"""`asyncmcp proxy` (also `python -m asyncmcp.proxy`): a Streamable HTTP or stdio front for a queue-backed server.
+"""`asyncmcp proxy` (also `python -m asyncmcp.proxy`): a Streamable HTTP or stdio front for a server behind a channel.
 
-Every setting a container needs has an environment variable, so the same image runs anywhere (the
-original documents' Docker example sets BACKEND_TRANSPORT and AWS_REGION); the allowlists and
-`--stdio` are flags only.
+The backend is chosen with `--backend` from the registry, and its own flags (for SQS:
+`--request-queue-url`, `--response-queue-url`) come with it. Every setting a container needs has
+an environment variable, so the same image runs anywhere (the original documents' Docker example
+sets BACKEND_TRANSPORT and AWS_REGION); the allowlists and `--stdio` are flags only.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import signal
+from collections.abc import Sequence
 from typing import Any
 
-import anyio
-import anyio.abc
+from asyncmcp.channels import registry
+from asyncmcp.channels.base import ChannelTransport
+from asyncmcp.cli.options import UsageError, add_channel_options, channel_values, env_value, peek
+from asyncmcp.cli.running import run_service
+from asyncmcp.cli.serve import validated
 
-__all__ = ["add_arguments", "add_parser", "run"]
+__all__ = ["add_arguments", "add_parser", "chosen_backend", "run"]
 
-
-def _env(*names: str, default: str | None = None) -> str | None:
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return default
+BACKEND_ENV = "BACKEND_TRANSPORT"
+DEFAULT_TIMEOUT_SECONDS = 300.0
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def chosen_backend(argv: Sequence[str]) -> tuple[str, bool]:
+    """The transport named on the command line, else in the environment, else the default; and
+    whether it came from the environment (the parser validates only what the command line says)."""
+    given = peek(argv, "--backend")
+    if given:
+        return given, False
+    found = env_value(BACKEND_ENV)
+    return (found[1], True) if found else (registry.DEFAULT_TRANSPORT, False)
+
+
+def _number(name: str, parse: type[int] | type[float], default: float, *env: str) -> Any:
+    found = env_value(*env)
+    if found is None:
+        return default
+    try:
+        return parse(found[1])
+    except ValueError:
+        raise UsageError(f"{found[0]}={found[1]!r} is not a number; {name} takes one") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser, transport: ChannelTransport) -> None:
     parser.add_argument(
         "--backend",
-        default=_env("BACKEND_TRANSPORT", default="sqs"),
-        choices=["sqs"],
-        help="backend transport (env BACKEND_TRANSPORT)",
+        default=transport.name,
+        choices=registry.names(cli_only=True),
+        help=f"backend transport (env {BACKEND_ENV}; default {registry.DEFAULT_TRANSPORT})",
     )
+    parser.add_argument("--host", default=None, help="address to bind (env PROXY_HOST; default 127.0.0.1)")
     parser.add_argument(
-        "--host", default=_env("PROXY_HOST", default="127.0.0.1"), help="address to bind (env PROXY_HOST)"
+        "--port", type=int, default=None, help="port to listen on (env PROXY_PORT or PORT; default 8080)"
     )
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=int(_env("PROXY_PORT", "PORT", default="8080") or 8080),
-        help="port to listen on (env PROXY_PORT or PORT)",
-    )
-    parser.add_argument(
-        "--auth-token",
-        default=_env("AUTH_TOKEN", "ASYNCMCP_PROXY_TOKEN"),
-        help="require 'Authorization: Bearer TOKEN' (env AUTH_TOKEN)",
-    )
-    parser.add_argument(
-        "--request-queue-url",
-        default=_env("REQUEST_QUEUE_URL", "ASYNCMCP_REQUEST_QUEUE_URL"),
-        help="the backend server's request queue (env REQUEST_QUEUE_URL)",
-    )
-    parser.add_argument(
-        "--response-queue-url",
-        default=_env("RESPONSE_QUEUE_URL", "ASYNCMCP_REPLY_QUEUE_URL"),
-        help="reply queue shared by all sessions; default: a temporary queue (env RESPONSE_QUEUE_URL)",
-    )
+    parser.add_argument("--auth-token", default=None, help="require 'Authorization: Bearer TOKEN' (env AUTH_TOKEN)")
+    add_channel_options(parser.add_argument_group(f"{transport.name} backend options"), transport.client_options)
     parser.add_argument(
         "--timeout",
         type=float,
-        default=float(_env("PROXY_TIMEOUT", default="300") or 300),
-        help="seconds a backend request may go without progress or answer (env PROXY_TIMEOUT)",
+        default=None,
+        help=f"seconds a backend request may go without progress or answer (env PROXY_TIMEOUT; "
+        f"default {DEFAULT_TIMEOUT_SECONDS:g})",
     )
     parser.add_argument(
         "--allowed-host",
@@ -76,51 +77,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stdio", action="store_true", help="serve one client on stdin/stdout instead of HTTP")
 
 
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("proxy", help="let standard MCP clients reach a server behind a queue")
-    add_arguments(parser)
+def add_parser(commands: Any, transport: ChannelTransport) -> None:
+    parser = commands.add_parser("proxy", help="let standard MCP clients reach a server behind a channel")
+    add_arguments(parser, transport)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from asyncmcp.proxy import create_proxy_server
-    from asyncmcp.sqs.config import SqsClientConfig
 
-    if not args.request_queue_url:
-        raise SystemExit("asyncmcp proxy: give --request-queue-url (or set REQUEST_QUEUE_URL)")
-    config = SqsClientConfig(
-        read_queue_url=args.request_queue_url,
-        response_queue_url=args.response_queue_url,
-        transport_timeout_seconds=args.timeout,
+    transport = registry.get(args.backend)
+    values = channel_values(args, transport.client_options)
+    timeout = (
+        args.timeout
+        if args.timeout is not None
+        else _number("--timeout", float, DEFAULT_TIMEOUT_SECONDS, "PROXY_TIMEOUT")
     )
+    values["transport_timeout_seconds"] = timeout
+    config = validated(transport.client_config, values, transport.client_options, "asyncmcp proxy")
+    found_host = env_value("PROXY_HOST")
+    found_token = env_value("AUTH_TOKEN", "ASYNCMCP_PROXY_TOKEN")
     proxy = create_proxy_server(
-        backend_transport=args.backend,
+        backend_transport=transport.name,
         backend_config=config,
-        port=args.port,
-        auth_token=args.auth_token,
-        host=args.host,
+        port=args.port if args.port is not None else _number("--port", int, 8080, "PROXY_PORT", "PORT"),
+        auth_token=args.auth_token or (found_token[1] if found_token else None),
+        host=args.host or (found_host[1] if found_host else "127.0.0.1"),
         allowed_hosts=args.allowed_host,
         allowed_origins=args.allowed_origin,
     )
     if args.stdio:
+        import anyio
+
         anyio.run(proxy.run_stdio)
         return 0
 
-    async def main() -> None:
-        async with anyio.create_task_group() as tg:
+    def announce(url: Any) -> None:
+        print(f"asyncmcp proxy: {url} -> {transport.name} {config.server_address}", flush=True)
 
-            async def serve(*, task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
-                await proxy.run(task_status=task_status)
-                tg.cancel_scope.cancel()
-
-            async def watch_signals() -> None:
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    async for _ in signals:
-                        proxy.stop()
-
-            tg.start_soon(watch_signals)
-            url = await tg.start(serve)
-            print(f"asyncmcp proxy: {url} -> {args.backend} {args.request_queue_url}", flush=True)
-
-    anyio.run(main)
+    run_service(proxy.run, proxy.stop, announce)
     return 0

@@ -1,10 +1,12 @@
-"""`asyncmcp serve`: put an MCP server object behind a request queue, with N worker processes.
+"""`asyncmcp serve`: put an MCP server object behind a channel, with N worker processes.
 
-With `--workers N` (N > 1) this process becomes a supervisor: it starts N single-worker
-processes that share one state key (generated here when the operator gave none, so 2025 sessions
-and 2026 requestState verify on every worker), forwards SIGINT/SIGTERM to them and exits when
-they have. SIGINT/SIGTERM make a worker stop receiving and finish in-flight requests within
-`--grace` seconds; whatever is unfinished then goes back to the queue for another worker.
+The channel is chosen with `--transport` from the registry, and its own flags (for SQS:
+`--request-queue-url`, `--allow-reply-queue`, `--visibility-timeout`) come with it. With
+`--workers N` (N > 1) this process becomes a supervisor: it starts N single-worker processes that
+share one state key (generated here when the operator gave none, so 2025 sessions and 2026
+requestState verify on every worker), forwards SIGINT/SIGTERM to them and exits when they have.
+SIGINT/SIGTERM make a worker stop receiving and finish in-flight requests within `--grace` seconds;
+whatever is unfinished then goes back to the channel for another worker.
 """
 
 from __future__ import annotations
@@ -17,102 +19,136 @@ import secrets
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from typing import Any
 
-import anyio
-import anyio.abc
+from pydantic import ValidationError
 
-from asyncmcp.server.state_key import STATE_KEY_ENV
+from asyncmcp.channels import registry
+from asyncmcp.channels.base import ChannelTransport
+from asyncmcp.cli.options import UsageError, add_channel_options, channel_values, env_value, peek
+from asyncmcp.cli.running import run_service
 
-__all__ = ["add_parser", "load_server"]
+__all__ = ["add_parser", "build_config", "load_server"]
 
 logger = logging.getLogger(__name__)
 
+TRANSPORT_ENV = "ASYNCMCP_TRANSPORT"
 
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("serve", help="serve an MCP server object on a request queue")
-    parser.add_argument("target", metavar="module:attribute", help="the Server or MCPServer to serve, e.g. app:server")
-    parser.add_argument("--transport", choices=["sqs"], default="sqs")
-    parser.add_argument(
-        "--request-queue-url",
-        default=os.environ.get("ASYNCMCP_REQUEST_QUEUE_URL"),
-        help="the queue to read requests from (env ASYNCMCP_REQUEST_QUEUE_URL)",
+
+def add_parser(commands: Any, transport: ChannelTransport) -> None:
+    parser = commands.add_parser(
+        "serve",
+        help="serve an MCP server object on a channel",
+        description=f"Serve an MCP server on a channel. Options below are those of --transport {transport.name}; "
+        "`asyncmcp serve --transport NAME --help` lists another transport's.",
     )
+    parser.add_argument("target", metavar="module:attribute", help="the Server or MCPServer to serve, e.g. app:server")
+    parser.add_argument(
+        "--transport",
+        choices=registry.names(cli_only=True),
+        default=transport.name,
+        help=f"the channel (env {TRANSPORT_ENV}; default {registry.DEFAULT_TRANSPORT})",
+    )
+    add_channel_options(parser.add_argument_group(f"{transport.name} options"), transport.server_options)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--max-in-flight", type=int, default=64, help="requests one worker runs at once")
-    parser.add_argument(
-        "--allow-reply-queue",
-        action="append",
-        default=None,
-        metavar="GLOB",
-        help="reply queue URLs the server may answer (repeatable); default: same account and region",
-    )
     parser.add_argument("--on-bad-message", choices=["delete", "dead-letter"], default="delete")
-    parser.add_argument("--visibility-timeout", type=int, default=30)
     parser.add_argument("--grace", type=float, default=10.0, help="seconds to finish in-flight requests on stop")
     parser.set_defaults(run=run)
 
 
+def chosen_transport(argv: Sequence[str]) -> tuple[str, bool]:
+    """The transport named on the command line, else in the environment, else the default; and
+    whether it came from the environment (the parser validates only what the command line says)."""
+    given = peek(argv, "--transport")
+    if given:
+        return given, False
+    found = env_value(TRANSPORT_ENV)
+    return (found[1], True) if found else (registry.DEFAULT_TRANSPORT, False)
+
+
 def load_server(target: str) -> Any:
     """Import `module:attribute`; the current directory is importable, as with uvicorn."""
+    if "://" in target:
+        raise UsageError(
+            f"asyncmcp serve: {target!r} is a URL; serving a Streamable HTTP server by URL is not supported yet. "
+            "Serve a Python MCP server object instead (module:attribute, for example app:server)."
+        )
     module_name, _, attribute = target.partition(":")
-    if not module_name or not attribute:
-        raise SystemExit(f"asyncmcp serve: expected module:attribute (for example app:server), got {target!r}")
+    if not module_name or not attribute or " " in target:
+        raise UsageError(
+            f"asyncmcp serve: expected module:attribute (for example app:server), got {target!r}; "
+            "serving a stdio command is not supported yet"
+        )
     sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise SystemExit(f"asyncmcp serve: cannot import {module_name!r}: {exc}") from exc
+        raise UsageError(f"asyncmcp serve: cannot import {module_name!r}: {exc}") from exc
     try:
         server = getattr(module, attribute)
     except AttributeError:
-        raise SystemExit(f"asyncmcp serve: {module_name!r} has no attribute {attribute!r}") from None
-    return server() if callable(server) and not hasattr(server, "run") else server
+        raise UsageError(f"asyncmcp serve: {module_name!r} has no attribute {attribute!r}") from None
+    if callable(server) and not hasattr(server, "run") and not hasattr(server, "_lowlevel_server"):
+        server = server()
+    from asyncmcp.server.engine import lowlevel_server
+
+    try:
+        lowlevel_server(server)
+    except TypeError:
+        raise UsageError(
+            f"asyncmcp serve: {target} is a {type(server).__name__}, not an MCP Server or MCPServer"
+        ) from None
+    return server
+
+
+def build_config(transport: ChannelTransport, args: argparse.Namespace) -> Any:
+    """The transport's server config from the flags and the environment."""
+    values = channel_values(args, transport.server_options)
+    values.update(max_in_flight=args.max_in_flight, on_bad_message=args.on_bad_message)
+    return validated(transport.server_config, values, transport.server_options, "asyncmcp serve")
+
+
+def validated(config_type: type[Any], values: dict[str, Any], options: Sequence[Any], command: str) -> Any:
+    """Build a config; a validation error becomes a one-line `UsageError` naming the flag."""
+    try:
+        return config_type(**values)
+    except ValidationError as exc:
+        flags = {option.field: option for option in options}
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first.get("loc") else "?"
+        option = flags.get(field)
+        if option is None:
+            raise UsageError(f"{command}: {field}: {first['msg']}") from None
+        where = option.flag + (f" (or set {option.env[0]})" if option.env else "")
+        if first.get("type") == "missing":
+            raise UsageError(f"{command}: give {where}") from None
+        raise UsageError(f"{command}: {option.flag}: {first['msg']}") from None
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.request_queue_url:
-        raise SystemExit("asyncmcp serve: give --request-queue-url (or set ASYNCMCP_REQUEST_QUEUE_URL)")
+    transport = registry.get(args.transport)
+    config = build_config(transport, args)
+    if args.workers < 1:
+        raise UsageError("asyncmcp serve: --workers must be 1 or more")
     if args.workers > 1:
+        load_server(args.target)  # fail here, once, rather than in every worker
         return _supervise(args)
-    from asyncmcp.sqs import SqsServerConfig, SqsWorker
+    from asyncmcp.serving import Worker
 
-    config = SqsServerConfig(
-        read_queue_url=args.request_queue_url,
-        max_in_flight=args.max_in_flight,
-        allowed_reply_queues=tuple(args.allow_reply_queue) if args.allow_reply_queue else None,
-        on_bad_message=args.on_bad_message,
-        visibility_timeout_seconds=args.visibility_timeout,
-    )
-    worker = SqsWorker(load_server(args.target), config, shutdown_grace_seconds=args.grace)
+    worker = Worker(load_server(args.target), config, shutdown_grace_seconds=args.grace)
 
-    async def main() -> None:
-        async with anyio.create_task_group() as tg:
+    def announce(_: Any) -> None:
+        print(f"asyncmcp: serving {args.target} on {config.request_address} (pid {os.getpid()})", flush=True)
 
-            async def watch_signals() -> None:
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    count = 0
-                    async for _ in signals:
-                        count += 1
-                        if count == 1:
-                            logger.info("stopping: finishing in-flight requests (signal again to abort)")
-                            worker.stop()
-                        else:
-                            tg.cancel_scope.cancel()
-
-            async def run_worker(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-                await worker.run(task_status=task_status)
-                tg.cancel_scope.cancel()  # stopped and drained
-
-            tg.start_soon(watch_signals)
-            await tg.start(run_worker)
-            print(f"asyncmcp: serving {args.target} on {args.request_queue_url} (pid {os.getpid()})", flush=True)
-
-    anyio.run(main)
+    run_service(worker.run, worker.stop, announce)
     return 0
 
 
 def _supervise(args: argparse.Namespace) -> int:
+    from asyncmcp.server.state_key import STATE_KEY_ENV
+
     env = dict(os.environ)
     env.setdefault(STATE_KEY_ENV, secrets.token_hex(32))
     child_args = [sys.executable, "-m", "asyncmcp", *_without_workers(sys.argv[1:]), "--workers", "1"]

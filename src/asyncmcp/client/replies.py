@@ -5,8 +5,9 @@ carries its client's id; a `ReplyRouter` reads the queue once and hands each fra
 Clients of one process should share one router (pass it to each transport): one long poll
 serves them all and every receive returns up to ten replies. A frame for a client this router
 does not know belongs to another process sharing the queue and is handed back (at once while it is
-fresh, then backing off with its age, `receiving.handback_delay`); a frame for a client that
-closed here, or one older than `ORPHAN_TTL_SECONDS`, is deleted so it cannot circulate forever.
+fresh, then backing off with its age, `receiving.hand_back`); a frame for a client that closed
+here, or one nobody claimed for `receiving.HANDBACK_TTL_SECONDS`, is deleted so it cannot
+circulate forever.
 """
 
 from __future__ import annotations
@@ -18,24 +19,15 @@ from collections.abc import Callable
 import anyio
 import anyio.abc
 
-from asyncmcp.channel import Channel, Delivery
+from asyncmcp.channels.base import Channel, ClientBinding, Delivery
 from asyncmcp.codec import CONTROL_WAKE, Envelope
 from asyncmcp.errors import AddressNotFoundError
 from asyncmcp.expiring import ExpiringSet
-from asyncmcp.receiving import Poller, handback_delay, settle_wake
+from asyncmcp.receiving import HANDBACK_TTL_SECONDS, Poller, hand_back, settle_wake
 
 __all__ = ["ReplyRouter"]
 
 logger = logging.getLogger(__name__)
-
-ORPHAN_TTL_SECONDS = 900.0
-"""A reply nobody claimed for this long belongs to a client that is gone; it is deleted."""
-
-CLOSE_WAKE_GRACE = 2.0
-"""On close of a shared reply queue, how long to wait for our own wake frame to end the
-outstanding long poll before cancelling it. A cancelled poll may still take one message
-server-side and hide it for a visibility timeout, delaying another client's reply. When another
-receiver takes the wake first it hands it back, which a long poll may notice only a moment later."""
 
 ReplyHandler = Callable[[Delivery, Envelope], None]
 """Called for each frame of a registered client; must not block (it hands the frame on)."""
@@ -46,23 +38,45 @@ class ReplyRouter:
     """Reads `address` and dispatches each frame to the registered client it names.
 
     Use as `async with ReplyRouter(channel, address) as router`. `private=True` marks a queue only
-    one client reads (a temporary queue): closing then simply cancels the poll.
+    one client reads (a temporary queue): closing then simply cancels the poll. `reply_to` is what
+    clients name as their reply address (`address` unless the channel feeds `address` from another,
+    as SNS feeds a queue from a topic).
     """
 
-    def __init__(self, channel: Channel, address: str, *, private: bool = False, max_frames: int = 10) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        address: str,
+        *,
+        reply_to: str | None = None,
+        private: bool = False,
+        max_frames: int = 10,
+    ) -> None:
         self.channel = channel
         self.address = address
+        self.reply_to = reply_to or address
         self.private = private
         self.max_frames = max_frames
         self.failure: Exception | None = None
         """Why the router stopped reading (its queue is gone), or None while it reads."""
         self._clients: dict[str, tuple[ReplyHandler, FailureHandler]] = {}
-        self._closed_clients = ExpiringSet(ORPHAN_TTL_SECONDS, 10_000)
+        self._closed_clients = ExpiringSet(HANDBACK_TTL_SECONDS, 10_000)
         self._tg: anyio.abc.TaskGroup | None = None
         self._stopping = False
         self._stopped = anyio.Event()
         self._wake_token = uuid.uuid4().hex
         self._poller = Poller(channel, address, wake_token=None if private else self._wake_token)
+
+    @classmethod
+    def for_binding(cls, binding: ClientBinding, *, max_frames: int = 10) -> ReplyRouter:
+        """The router of a client binding's reply address."""
+        return cls(
+            binding.channel,
+            binding.receive_address,
+            reply_to=binding.reply_to,
+            private=binding.private,
+            max_frames=max_frames,
+        )
 
     def register(self, client_id: str, on_frame: ReplyHandler, on_failure: FailureHandler) -> None:
         if client_id in self._clients:
@@ -82,10 +96,7 @@ class ReplyRouter:
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._tg is not None
         self._stopping = True
-        if not self.private:
-            with anyio.move_on_after(CLOSE_WAKE_GRACE, shield=True):
-                await self._poller.wake()
-                await self._stopped.wait()
+        await self._poller.stop(self._stopped)
         self._tg.cancel_scope.cancel()
         await self._tg.__aexit__(None, None, None)
 
@@ -116,8 +127,8 @@ class ReplyRouter:
             entry = next(iter(self._clients.values()))  # an unlabelled reply on a private queue
         if entry is not None:
             entry[0](delivery, envelope)
-        elif envelope.client_id in self._closed_clients or delivery.age_seconds > ORPHAN_TTL_SECONDS:
+        elif envelope.client_id in self._closed_clients:
             delivery.ack()
         else:
             # Another process's client shares this queue; hand it back, backing off if nobody takes it.
-            delivery.release(handback_delay(delivery))
+            hand_back(delivery, self.channel)

@@ -1,8 +1,9 @@
 """The client transport: an MCP stream pair over any `Channel`.
 
-`client_streams(...)` yields the `(read, write)` pair that `mcp.ClientSession` takes, and
-`ChannelClientTransport` is the same thing shaped as an `mcp.client.Transport` for
-`mcp.Client(transport)`. Both MCP eras pass through untouched: the transport only adds routing
+`client_streams(...)` yields the `(read, write)` pair that `mcp.ClientSession` takes (and that
+`mcp.Client` accepts as a transport); its replies come from a `ReplyRouter`, which may serve many
+client transports of one process (`connecting.py` opens both from a config). Both MCP eras pass
+through untouched: the transport only adds routing
 attributes (client id, reply address, the 2025 session id once the server minted one, and the
 SDK's `mcp-*` headers) and, on `initialize`, the original asyncmcp `_meta.responseQueueUrl`
 handshake so servers of either generation can answer.
@@ -29,17 +30,17 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
-from mcp.types import (
-    ErrorData,
+from mcp_types import (
+    INTERNAL_ERROR,
+    REQUEST_TIMEOUT,
     JSONRPCError,
     JSONRPCNotification,
     JSONRPCRequest,
     JSONRPCResponse,
     RequestId,
 )
-from mcp_types import INTERNAL_ERROR, REQUEST_TIMEOUT
 
-from asyncmcp.channel import Channel, Delivery
+from asyncmcp.channels.base import Channel, Delivery
 from asyncmcp.client.replies import ReplyRouter
 from asyncmcp.codec import (
     ATTR_CLIENT_ID,
@@ -54,19 +55,17 @@ from asyncmcp.codec import (
     FrameDecodeError,
     decode_message,
     encode_message,
+    jsonrpc_error,
 )
 from asyncmcp.errors import ChannelError
 from asyncmcp.expiring import ExpiringSet
 
-__all__ = ["ChannelClientTransport", "client_streams"]
+__all__ = ["client_streams"]
 
 logger = logging.getLogger(__name__)
 
 INBOX_SIZE = 1024
 """Frames buffered for a client that is slow to read; past that its frames go back to the queue."""
-
-DELETE_TIMEOUT = 5.0
-"""Bound on deleting a temporary reply queue when the client closes."""
 
 _HEADER_ATTRIBUTES = {"mcp-protocol-version": ATTR_PROTOCOL_VERSION, "mcp-method": ATTR_METHOD, "mcp-name": ATTR_NAME}
 
@@ -183,7 +182,7 @@ class _ClientSide:
         """The error that ends a pending request, or None when it is no longer pending."""
         if self.pending.pop(request_id, None) is None:
             return None
-        return SessionMessage(JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=reason)))
+        return SessionMessage(jsonrpc_error(request_id, code, reason))
 
     async def fail(self, request_id: RequestId, reason: str, *, code: int = REQUEST_TIMEOUT) -> None:
         failure = self._failure(request_id, reason, code)
@@ -257,39 +256,25 @@ class _Inbound:
 
 @asynccontextmanager
 async def client_streams(
-    channel: Channel,
     server_address: str,
+    router: ReplyRouter,
     *,
-    reply_address: str | None = None,
     client_id: str | None = None,
     timeout_seconds: float | None = None,
-    router: ReplyRouter | None = None,
-    receive_batch: int = 10,
 ) -> AsyncIterator[
     tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]
 ]:
-    """Connect to the server reading `server_address`; yields the SDK's `(read, write)` streams.
-
-    Replies arrive at `reply_address`, or at `router.address` when a shared `ReplyRouter` is given,
-    or else at a temporary address created now and deleted on exit.
-    """
+    """Connect to the server reading `server_address` over `router`'s channel; yields the SDK's
+    `(read, write)` streams. Replies arrive through `router`, named on every frame as `router.reply_to`."""
     # A configured id gets a per-connection suffix: JSON-RPC ids restart at 1 in every session, and
     # the server's redelivery dedupe (and FIFO deduplication) key on (client id, request id), so a
     # restarted or second client with the same configured id must not look like the first.
     client_id = f"{client_id}.{uuid.uuid4().hex[:8]}" if client_id else uuid.uuid4().hex
     async with AsyncExitStack() as stack:
-        if router is None:
-            private = reply_address is None
-            if reply_address is None:
-                reply_address = await channel.create_reply_address(f"asyncmcp-reply-{client_id}")
-                stack.push_async_callback(delete_reply_address_quietly, channel, reply_address)
-            router = await stack.enter_async_context(
-                ReplyRouter(channel, reply_address, private=private, max_frames=receive_batch)
-            )
         read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](INBOX_SIZE)
         write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](INBOX_SIZE)
         raw_send, raw_receive = anyio.create_memory_object_stream[Any](INBOX_SIZE)
-        side = _ClientSide(channel, server_address, router.address, client_id, timeout_seconds, raw_send)
+        side = _ClientSide(router.channel, server_address, router.reply_to, client_id, timeout_seconds, raw_send)
         router.register(client_id, side.on_frame, side.on_failure)
         stack.callback(router.unregister, client_id)
 
@@ -314,25 +299,3 @@ async def client_streams(
             yield read_receive, write_send
         finally:
             tg.cancel_scope.cancel()
-
-
-async def delete_reply_address_quietly(channel: Channel, address: str) -> None:
-    """Delete a temporary reply address, bounded in time and never raising (used on close)."""
-    with anyio.move_on_after(DELETE_TIMEOUT, shield=True):
-        try:
-            await channel.delete_reply_address(address)
-        except ChannelError as exc:
-            logger.warning("could not delete temporary reply queue %s: %s", address, exc)
-
-
-class ChannelClientTransport:
-    """`client_streams` as an `mcp.client.Transport`: `mcp.Client(ChannelClientTransport(...))`."""
-
-    def __init__(self, channel: Channel, server_address: str, **options: Any) -> None:
-        self._cm = client_streams(channel, server_address, **options)
-
-    async def __aenter__(self) -> tuple[Any, Any]:
-        return await self._cm.__aenter__()
-
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
-        return await self._cm.__aexit__(*exc_info)

@@ -2,7 +2,7 @@
 
 ```python
 proxy = create_proxy_server(
-    backend_transport="sqs",
+    backend_transport="sqs",                      # any registered channel
     backend_config=SqsClientConfig(read_queue_url=..., response_queue_url=...),
     backend_clients={"sqs_client": boto3.client("sqs")},
     port=8080,
@@ -11,8 +11,8 @@ proxy = create_proxy_server(
 await proxy.run()          # clients connect to http://127.0.0.1:8080/mcp
 ```
 
-Every front session shares one backend reply queue; replies are routed by client id, so sessions
-never see each other's messages. See docs/proxy.md.
+Every front session shares one backend reply address; replies are routed by client id, so
+sessions never see each other's messages. See docs/proxy.md.
 """
 
 from __future__ import annotations
@@ -28,30 +28,13 @@ import uvicorn
 from asyncmcp.proxy.backend import BackendOpener
 from asyncmcp.proxy.forwarding import build_proxy_server
 from asyncmcp.proxy.http import FrontSecurity, build_http_app
-from asyncmcp.proxy.sqs_backend import SqsBackendOpener
-from asyncmcp.sqs.config import SqsClientConfig
 
-__all__ = ["ProxyServer", "create_proxy_server", "open_backend"]
+__all__ = ["ProxyServer", "create_proxy_server"]
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("sqs",)
-"""Backend transports available now; `sns_sqs`, `webhook` and `hybrid` plug in as openers later."""
-
 GRACEFUL_SHUTDOWN_SECONDS = 10.0
 """On stop, how long in-flight calls may finish before connections are closed."""
-
-
-def open_backend(
-    backend_transport: str, backend_config: Any, backend_clients: Mapping[str, Any] | None
-) -> BackendOpener:
-    """The backend opener for `backend_transport`, with a message naming what is wrong otherwise."""
-    clients = dict(backend_clients or {})
-    if backend_transport == "sqs":
-        if not isinstance(backend_config, SqsClientConfig):
-            raise TypeError(f"backend_transport='sqs' takes an SqsClientConfig, got {type(backend_config).__name__}")
-        return SqsBackendOpener(backend_config, clients.get("sqs_client"))
-    raise ValueError(f"backend_transport {backend_transport!r} is not available; choose one of {list(BACKENDS)}")
 
 
 class ProxyServer:
@@ -138,8 +121,13 @@ def create_proxy_server(
     allowed_origins: Sequence[str] | None = None,
     max_body_bytes: int = 4 * 1024 * 1024,
 ) -> ProxyServer:
-    """Build a proxy in front of a server reached over `backend_transport` (the original asyncmcp API)."""
-    opener = open_backend(backend_transport, backend_config, backend_clients)
+    """Build a proxy in front of a server reached over `backend_transport` (the original asyncmcp API).
+
+    `backend_transport` is a registered channel name (`asyncmcp.channels.registry.names()`),
+    `backend_config` that channel's client config, `backend_clients` its broker clients by name
+    (for SQS: `{"sqs_client": boto3.client("sqs")}`; optional).
+    """
+    opener = BackendOpener(backend_transport, backend_config, backend_clients)
     security = FrontSecurity(
         auth_token=auth_token,
         allowed_hosts=allowed_hosts,

@@ -13,8 +13,9 @@ sent raw (method and params as the front client wrote them), progress is matched
 token rewritten to the backend request id, and server-to-client requests and notifications from
 the backend are handed to callbacks the front session installs.
 
-The backend transport is chosen by a `BackendOpener`; SQS is the first, and SNS+SQS or webhook
-backends plug in by providing their own opener, with no change to the proxy.
+The backend is any registered channel (`channels.registry`): `BackendOpener` opens it through
+the generic assembly (`connecting.open_binding`), so a new channel is a proxy backend as soon as
+it is registered, with no change here.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import itertools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -35,8 +36,12 @@ from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp.shared.transport_context import TransportContext
 from mcp_types import METHOD_NOT_FOUND
 
+from asyncmcp.channels import registry
+from asyncmcp.channels.base import ChannelTransport, ClientBinding
+from asyncmcp.channels.config import ClientSettings
 from asyncmcp.client.replies import ReplyRouter
 from asyncmcp.client.transport import client_streams
+from asyncmcp.connecting import open_binding
 from asyncmcp.server.engine import UNKNOWN_SESSION_REASON
 
 __all__ = ["Backend", "BackendLink", "BackendOpener", "ProgressFn"]
@@ -55,19 +60,47 @@ LINK_CLOSE_TIMEOUT = 5.0
 class BackendTarget:
     """Where the backend server listens and how long a request may wait for signs of life."""
 
-    channel: Any
     server_address: str
     timeout_seconds: float | None
 
 
-class BackendOpener(Protocol):
-    """Opens the transport-specific part of a backend: yields the channel target and the shared reply router."""
+class BackendOpener:
+    """Opens the backend channel named `transport` from a client config of that channel: the
+    configured reply address, or one temporary address (`asyncmcp-proxy-*`) for the whole proxy."""
 
-    def __call__(self) -> AbstractAsyncContextManager[tuple[BackendTarget, ReplyRouter]]: ...
+    def __init__(self, transport: str, config: ClientSettings, clients: Mapping[str, Any] | None = None) -> None:
+        self.transport: ChannelTransport = registry.get(transport)
+        if not isinstance(config, self.transport.client_config):
+            raise TypeError(
+                f"backend_transport={transport!r} takes a {self.transport.client_config.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        unknown = sorted(set(clients or {}) - set(self.transport.client_names))
+        if unknown:
+            raise ValueError(
+                f"backend_clients for {transport!r} takes {list(self.transport.client_names)}, not {unknown}"
+            )
+        self.config = config
+        self.clients = dict(clients or {})
+        self._binding: ClientBinding | None = None
+        self._router: ReplyRouter | None = None
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[tuple[BackendTarget, ReplyRouter]]:
+        async with open_binding(self.config, self.clients, purpose="proxy") as (binding, router):
+            self._binding, self._router = binding, router
+            try:
+                yield BackendTarget(binding.server_address, self.config.transport_timeout_seconds), router
+            finally:
+                self._binding = self._router = None
 
     async def check_ready(self) -> None:
         """Raise if the backend cannot be reached (used by /readyz)."""
-        ...
+        if self._binding is None or self._router is None:
+            raise RuntimeError("the backend is not running")
+        if self._router.failure is not None:
+            raise self._router.failure  # the reply address is gone: no answer can come back
+        await self.transport.check_ready(self._binding)
 
 
 class BackendLink:
@@ -94,11 +127,7 @@ class BackendLink:
         target, router = self.backend.target, self.backend.router
         try:
             async with client_streams(
-                target.channel,
-                target.server_address,
-                client_id=self.client_id,
-                timeout_seconds=target.timeout_seconds,
-                router=router,
+                target.server_address, router, client_id=self.client_id, timeout_seconds=target.timeout_seconds
             ) as (read, write):
                 dispatcher: JSONRPCDispatcher[TransportContext] = JSONRPCDispatcher(read, write)
                 self._dispatcher = dispatcher

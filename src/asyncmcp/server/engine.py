@@ -12,15 +12,17 @@ can answer any request and no two clients ever share an SDK stream pair:
   needs no memory of the `initialize`.
 
 Delivery is at-least-once: a request's message is acknowledged only after its answer was sent
-(or after the client cancelled it); while the handler runs the channel keeps the message hidden
-from other workers (SQS visibility heartbeat). If the worker dies the message reappears and
-another worker serves it. A worker remembers what it answered for `dedupe_window_seconds`, so a
-redelivered request is never run twice by the worker that saw it.
+(or after the client cancelled it; `answering.py` says what a failed send costs); while the
+handler runs the channel keeps the message hidden from other workers where it can
+(`Capabilities.holds_deliveries`: SQS's visibility heartbeat). If the worker dies the message
+reappears and another worker serves it. A worker remembers what it answered for
+`dedupe_window_seconds`, so a redelivered request is never run twice by the worker that saw it.
 
 Server-to-client requests of the 2025 era (sampling, elicitation) are renumbered with this
 worker's tag before they leave, so the client's answer, which arrives on the shared request
 queue, is recognised by the worker whose handler waits for it; another worker hands it back to
-the queue for the right one to take.
+the queue for the right one to take (`receiving.hand_back`). On a channel that cannot redeliver
+nothing is ever handed back: the engine relies only on what the channel declares.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from collections import OrderedDict
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -42,8 +44,10 @@ from mcp.shared.dispatcher import coerce_request_id
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp.shared.transport_context import TransportContext
-from mcp.types import (
-    ErrorData,
+from mcp_types import (
+    INVALID_REQUEST,
+    REQUEST_TIMEOUT,
+    UNSUPPORTED_PROTOCOL_VERSION,
     JSONRPCError,
     JSONRPCMessage,
     JSONRPCNotification,
@@ -51,28 +55,22 @@ from mcp.types import (
     JSONRPCResponse,
     RequestId,
 )
-from mcp_types import (
-    INTERNAL_ERROR,
-    INVALID_REQUEST,
-    REQUEST_TIMEOUT,
-    UNSUPPORTED_PROTOCOL_VERSION,
-)
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 
-from asyncmcp.channel import Channel, Delivery, ReplyPolicy
+from asyncmcp.channels.base import Channel, Delivery, ReplyPolicy
+from asyncmcp.channels.config import ServerSettings
 from asyncmcp.codec import (
-    ATTR_CLIENT_ID,
+    ATTR_REPLY_TO,
     ATTR_SESSION_ID,
     SEED_REPLY_META_KEY,
     Envelope,
-    Frame,
-    encode_message,
     has_modern_envelope,
+    jsonrpc_error,
     seed_reply_address,
 )
-from asyncmcp.errors import ChannelError, FrameTooLargeError
 from asyncmcp.expiring import ExpiringSet
-from asyncmcp.receiving import Poller, handback_delay, open_delivery
+from asyncmcp.receiving import Poller, hand_back, open_delivery
+from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, reply_frame
 from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner
 
 __all__ = ["UNKNOWN_SESSION_REASON", "EngineOptions", "RequestFacts", "ServerEngine", "lowlevel_server"]
@@ -82,25 +80,8 @@ logger = logging.getLogger(__name__)
 UNKNOWN_SESSION_REASON = "unknown-session"
 """`error.data.reason` of the answer to a request whose 2025 session id this fleet cannot verify."""
 
-HANDBACK_TTL_SECONDS = 900.0
-"""A client's answer (or a cancel) that no worker claimed for this long is dropped: its handler is gone."""
-
-MAX_UNDELIVERED = 10_000
-"""Answers kept for re-sending at most (oldest forgotten first)."""
-
-UNSENT_RETRY_DELAY = 5.0
-"""Seconds before a request whose answer could not be sent is offered again (its answer is re-sent)."""
-
-SEND_ATTEMPTS = 3
-"""Tries for an answer when the broker fails transiently (botocore has already retried each call)."""
-
-
 CANCEL_RETRY_DELAY = 1
 """Seconds before a cancellation for a request this worker is not running is offered again."""
-
-
-STOP_WAKE_GRACE = 2.0
-"""On stop, how long to wait for the wake frame to end the outstanding long poll."""
 
 
 def lowlevel_server(app: Any) -> Server[Any]:
@@ -115,7 +96,7 @@ def lowlevel_server(app: Any) -> Server[Any]:
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """How a worker receives and serves; channel configs (for example `SqsServerConfig`) fill these in."""
+    """How a worker receives and serves; a channel's server config fills these in (`from_settings`)."""
 
     max_in_flight: int = 64
     """Requests served at once; at the limit the worker stops receiving so others take the work."""
@@ -132,6 +113,17 @@ class EngineOptions:
     worker_tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     """Names this worker in server-to-client request ids and its wake frames."""
 
+    @classmethod
+    def from_settings(cls, settings: ServerSettings, *, shutdown_grace_seconds: float = 0.0) -> EngineOptions:
+        return cls(
+            max_in_flight=settings.max_in_flight,
+            max_batch=settings.max_messages,
+            on_bad_message=settings.on_bad_message,
+            dedupe_window_seconds=settings.dedupe_window_seconds,
+            request_timeout_seconds=settings.transport_timeout_seconds,
+            shutdown_grace_seconds=shutdown_grace_seconds,
+        )
+
 
 @dataclass(frozen=True)
 class RequestFacts:
@@ -146,6 +138,17 @@ class RequestFacts:
     session_id: str | None
     attributes: Mapping[str, str]
     receive_count: int
+
+    @classmethod
+    def of(cls, address: str, delivery: Delivery, envelope: Envelope, reply_to: str) -> RequestFacts:
+        return cls(
+            address=address,
+            client_id=envelope.client_id,
+            reply_to=reply_to,
+            session_id=envelope.session_id,
+            attributes=dict(delivery.frame.attributes),
+            receive_count=delivery.receive_count,
+        )
 
 
 class ServerEngine:
@@ -167,11 +170,17 @@ class ServerEngine:
         self.policy = policy
         self.signer = signer
         self.options = options or EngineOptions()
+        if self.options.on_bad_message == "dead-letter" and not channel.capabilities.dead_letter:
+            raise ValueError(
+                f"on_bad_message='dead-letter' needs a channel with a dead-letter queue; {address} has none: "
+                "use on_bad_message='delete'"
+            )
+        self.stats: Counter[str] = Counter()
+        self.answers = Answers(channel, self.stats)
         self._runs: dict[tuple[str, RequestId], _RequestRun] = {}
         self._answered = ExpiringSet(self.options.dedupe_window_seconds)
         self._cancelled = ExpiringSet(max(self.options.dedupe_window_seconds, 60.0))
         self._back_routes: dict[str, tuple[_RequestRun, RequestId]] = {}
-        self._undelivered: OrderedDict[tuple[str, RequestId], tuple[str, Frame]] = OrderedDict()
         self._in_flight = 0
         self._slot_free = anyio.Event()
         self._receive_scope: anyio.CancelScope | None = None
@@ -180,7 +189,6 @@ class ServerEngine:
         self._receive_done = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
         self.lifespan_state: Any = None
-        self.stats: dict[str, int] = {"answered": 0, "cancelled": 0, "refused": 0, "duplicates": 0}
 
     @property
     def in_flight(self) -> int:
@@ -208,16 +216,9 @@ class ServerEngine:
         self._stop_requested.set()
 
     async def _stop_receiving(self) -> None:
-        """On `stop()`, end the outstanding long poll with a wake frame rather than abandon it.
-
-        An abandoned poll stays open at the broker and may take the next request, hiding it from
-        the other workers for a whole visibility timeout. Another worker that takes the wake hands
-        it back; if it still has not arrived after `STOP_WAKE_GRACE`, the poll is cancelled.
-        """
+        """On `stop()`, end the outstanding long poll (`Poller.stop`), then stop the receive loop."""
         await self._stop_requested.wait()
-        with anyio.move_on_after(STOP_WAKE_GRACE):
-            await self._poller.wake()
-            await self._receive_done.wait()
+        await self._poller.stop(self._receive_done)
         if self._receive_scope is not None:
             self._receive_scope.cancel()
 
@@ -269,20 +270,13 @@ class ServerEngine:
         self.stats["refused"] += 1
         if error is not None and reply_to and delivery.receive_count <= 1:
             if self.policy.allows(reply_to):
-                await self._send_quietly(reply_to, envelope.client_id, error)
+                await self.answers.send_quietly(reply_to, envelope.client_id, error)
             else:
                 logger.warning("not answering %s: reply address %s is not allowed", self.address, reply_to)
         if self.options.on_bad_message == "delete":
             delivery.ack()
         else:
-            delivery.release(None)  # let visibility lapse; the redrive policy moves it to the DLQ
-
-    async def _send_quietly(self, reply_to: str, client_id: str | None, message: JSONRPCMessage) -> None:
-        attributes = {ATTR_CLIENT_ID: client_id} if client_id else {}
-        try:
-            await self.channel.send(reply_to, Frame(encode_message(message), attributes, ordering_key=client_id))
-        except ChannelError as exc:
-            logger.warning("could not send an error reply to %s: %s", reply_to, exc)
+            delivery.release(None)  # let the hold lapse; the redrive policy moves it to the dead-letter queue
 
     def _reply_address(self, envelope: Envelope, message: JSONRPCRequest, session: LegacySession | None) -> str | None:
         if envelope.reply_to:
@@ -312,7 +306,7 @@ class ServerEngine:
                 message.id,
                 message.method,
                 self.address,
-                "mcp-reply-to",
+                ATTR_REPLY_TO,
                 SEED_REPLY_META_KEY,
                 "dropping it" if self.options.on_bad_message == "delete" else "leaving it for the dead-letter queue",
             )
@@ -332,7 +326,7 @@ class ServerEngine:
             await self._refuse(
                 delivery,
                 envelope,
-                _error(
+                jsonrpc_error(
                     message.id,
                     INVALID_REQUEST,
                     f"Unknown session ({session_error}). Initialize a new session; if several workers share "
@@ -348,7 +342,7 @@ class ServerEngine:
             await self._refuse(
                 delivery,
                 envelope,
-                _error(
+                jsonrpc_error(
                     message.id,
                     UNSUPPORTED_PROTOCOL_VERSION,
                     f"Unsupported protocol version {version!r}; this server speaks {', '.join(known)}",
@@ -359,8 +353,9 @@ class ServerEngine:
             return
 
         key = (envelope.client_id or reply_to, coerce_request_id(message.id))
-        if key in self._undelivered:
-            await self._resend_answer(delivery, key)
+        if self.answers.kept(key):
+            await self.answers.resend(key, delivery)
+            self._answered.add(key)
             return
         running = self._runs.get(key)
         if running is not None:
@@ -383,35 +378,11 @@ class ServerEngine:
                 self._back_routes.pop(route, None)
             if run.settled:
                 self._answered.add(key)
-            elif run.unsent is not None:
-                self._keep_undelivered(key, run.unsent)
             for each in run.deliveries:
                 if run.settled:
                     each.ack()
                 else:
-                    each.release(UNSENT_RETRY_DELAY if run.unsent is not None else 0)
-
-    def _keep_undelivered(self, key: tuple[str, RequestId], unsent: tuple[str, Frame]) -> None:
-        """Remember an answer the broker would not take, so the redelivered request re-sends it
-        instead of running the tool again."""
-        self._undelivered[key] = unsent
-        while len(self._undelivered) > MAX_UNDELIVERED:
-            self._undelivered.popitem(last=False)
-
-    async def _resend_answer(self, delivery: Delivery, key: tuple[str, RequestId]) -> None:
-        reply_to, frame = self._undelivered[key]
-        try:
-            await self.channel.send(reply_to, frame)
-        except ChannelError as exc:
-            if not exc.permanent:
-                logger.warning("answer to %r still cannot be sent to %s: %s", key[1], reply_to, exc)
-                delivery.release(UNSENT_RETRY_DELAY)
-                return
-            logger.error("giving up on the answer to %r for %s: %s", key[1], reply_to, exc)
-        del self._undelivered[key]
-        self._answered.add(key)
-        self.stats["answered"] += 1
-        delivery.ack()
+                    each.release(UNSENT_RETRY_DELAY if self.answers.kept(key) else 0)
 
     async def _on_notification(self, delivery: Delivery, envelope: Envelope, message: JSONRPCNotification) -> None:
         if message.method == "notifications/cancelled":
@@ -430,10 +401,7 @@ class ServerEngine:
                 # Not running here: maybe on another worker, maybe not yet received. Remember it
                 # so the request is never started here, and offer the cancel to the others.
                 self._cancelled.add(key)
-                if delivery.age_seconds < HANDBACK_TTL_SECONDS:
-                    delivery.release(max(CANCEL_RETRY_DELAY, handback_delay(delivery)))
-                else:
-                    delivery.ack()
+                hand_back(delivery, self.channel, min_delay=CANCEL_RETRY_DELAY)
             return
         if message.method != "notifications/initialized":
             logger.debug("ignoring notification %s from %s: sessions are stateless", message.method, envelope.client_id)
@@ -452,11 +420,11 @@ class ServerEngine:
             run, original_id = route
             await run.deliver(SessionMessage(message.model_copy(update={"id": original_id})))
             delivery.ack()
-        elif answer_id.startswith(self.options.worker_tag + ".") or delivery.age_seconds > HANDBACK_TTL_SECONDS:
+        elif answer_id.startswith(self.options.worker_tag + "."):
             logger.debug("dropping a late client answer %s", answer_id)
             delivery.ack()
-        else:
-            delivery.release(handback_delay(delivery))  # another worker's handler waits for it
+        elif not hand_back(delivery, self.channel):  # another worker's handler waits for it
+            logger.debug("dropped client answer %s: no receiver took it", answer_id)
 
     def back_route(self, run: _RequestRun, original_id: RequestId) -> str:
         """Give a server-to-client request an id that names this worker and cannot be guessed."""
@@ -464,10 +432,6 @@ class ServerEngine:
         self._back_routes[new_id] = (run, original_id)
         run.back_route_ids.append(new_id)
         return new_id
-
-
-def _error(request_id: RequestId | None, code: int, message: str, data: Any = None) -> JSONRPCError:
-    return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=message, data=data))
 
 
 class _RequestRun:
@@ -490,8 +454,7 @@ class _RequestRun:
         self.session = session
         self.settled = False
         """The request is finished with: answered, or cancelled by the client (acknowledge it)."""
-        self.unsent: tuple[str, Frame] | None = None
-        """The final answer, when the broker would not take it (re-sent on redelivery)."""
+        self.key: tuple[str, RequestId] = (envelope.client_id or reply_to, coerce_request_id(message.id))
         self.back_route_ids: list[str] = []
         self._inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception] | None = None
         if message.method == "initialize":
@@ -505,14 +468,7 @@ class _RequestRun:
         inbound_send, inbound_receive = anyio.create_memory_object_stream[SessionMessage | Exception](16)
         outbound_send, outbound_receive = anyio.create_memory_object_stream[SessionMessage](16)
         self._inbound = inbound_send
-        facts = RequestFacts(
-            address=self.engine.address,
-            client_id=self.envelope.client_id,
-            reply_to=self.reply_to,
-            session_id=self.envelope.session_id,
-            attributes=dict(self.deliveries[0].frame.attributes),
-            receive_count=self.deliveries[0].receive_count,
-        )
+        facts = RequestFacts.of(self.engine.address, self.deliveries[0], self.envelope, self.reply_to)
         metadata = ServerMessageMetadata(request_context=facts, on_request_unanswered=self._unanswered)
         timeout = self.engine.options.request_timeout_seconds
         async with anyio.create_task_group() as tg:
@@ -532,7 +488,7 @@ class _RequestRun:
                     await self._forward(final)
                 elif scope.cancelled_caught and not self.settled:
                     await self._forward(
-                        _error(
+                        jsonrpc_error(
                             self.message.id,
                             REQUEST_TIMEOUT,
                             f"{self.message.method} ran longer than the server's transport_timeout_seconds "
@@ -590,53 +546,19 @@ class _RequestRun:
     async def _forward(self, message: JSONRPCMessage) -> None:
         final = self._is_final(message)
         attributes: dict[str, str] = {}
-        if self.envelope.client_id:
-            attributes[ATTR_CLIENT_ID] = self.envelope.client_id
         if final and self.era == "initialize" and isinstance(message, JSONRPCResponse):
             attributes[ATTR_SESSION_ID] = self._mint_session(message)
         elif self.envelope.session_id:
             attributes[ATTR_SESSION_ID] = self.envelope.session_id
         if isinstance(message, JSONRPCRequest):
             message = message.model_copy(update={"id": self.engine.back_route(self, message.id)})
-        frame = Frame(encode_message(message), attributes, ordering_key=self.envelope.client_id or self.reply_to)
-        if not final:
-            await self._send_notice(frame)
-            return
-        try:
-            await self._send_answer(frame)
-        except FrameTooLargeError as exc:
-            logger.warning("reply to request %r does not fit %s: %s", self.message.id, self.reply_to, exc)
-            error = _error(self.message.id, INTERNAL_ERROR, str(exc), {"size": exc.size, "limit": exc.limit})
-            await self.engine._send_quietly(self.reply_to, self.envelope.client_id, error)  # pyright: ignore[reportPrivateUsage]
-        except ChannelError as exc:
-            if not exc.permanent:
-                # Keep the request and the answer: the redelivered request re-sends it, the tool does not run again.
-                logger.warning("answer to request %r not sent to %s yet: %s", self.message.id, self.reply_to, exc)
-                self.unsent = (self.reply_to, frame)
-                return
-            logger.error("could not reply to request %r at %s: %s", self.message.id, self.reply_to, exc)
-        self.settled = True
-        self.engine.stats["answered"] += 1
-
-    async def _send_answer(self, frame: Frame) -> None:
-        """Send the final answer, retrying transient broker failures a few times."""
-        for attempt in range(1, SEND_ATTEMPTS + 1):
-            try:
-                await self.engine.channel.send(self.reply_to, frame)
-                return
-            except FrameTooLargeError:
-                raise
-            except ChannelError as exc:
-                if exc.permanent or attempt == SEND_ATTEMPTS:
-                    raise
-                await anyio.sleep(0.5 * attempt)
-
-    async def _send_notice(self, frame: Frame) -> None:
-        """Send progress, logs and server-to-client requests; a failure is logged, never fatal."""
-        try:
-            await self.engine.channel.send(self.reply_to, frame)
-        except ChannelError as exc:
-            logger.warning("could not send a notice for request %r to %s: %s", self.message.id, self.reply_to, exc)
+        frame = reply_frame(message, self.envelope.client_id, attributes, group=self.reply_to)
+        if final:
+            self.settled = await self.engine.answers.send_final(
+                self.key, self.reply_to, frame, self.message.id, self.envelope.client_id
+            )
+        else:
+            await self.engine.answers.send_notice(self.reply_to, frame, self.message.id)
 
     def _mint_session(self, response: JSONRPCResponse) -> str:
         params = self.message.params or {}

@@ -2,82 +2,74 @@
 
 `async with sqs_server(config, client) as (read, write): await app.run(read, write, opts)` hands
 the SDK one stream pair, which the SDK locks to one client and one protocol era. That is the
-documented quick start, so it works, with the same delivery guarantees as the engine (a request
-is acknowledged after its answer went out, held while it runs). It serves one client: a second
-client id gets an error that points at the multi-client entry (`serve_sqs` / `asyncmcp serve`),
-never a reply mixed into another client's session.
+documented quick start, so it works, with the same delivery guarantees as the engine and through
+the same answer path (`answering.py`): a request is acknowledged after its answer went out and
+held while it runs; an answer the broker will not take yet is kept and re-sent when the request
+comes back, without running the tool again. It serves one client: a second client id gets an
+error that points at the multi-client entry (`serve_sqs` / `asyncmcp serve`), never a reply mixed
+into another client's session.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Literal
 
 import anyio
 import anyio.abc
+from mcp.shared.dispatcher import coerce_request_id
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
-from mcp.types import ErrorData, JSONRPCError, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse, RequestId
-from mcp_types import INVALID_REQUEST
+from mcp_types import INVALID_REQUEST, JSONRPCError, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse, RequestId
 
-from asyncmcp.channel import Channel, Delivery, ReplyPolicy
-from asyncmcp.codec import (
-    ATTR_CLIENT_ID,
-    Frame,
-    encode_message,
-    seed_reply_address,
-)
-from asyncmcp.errors import ChannelError, FrameTooLargeError
+from asyncmcp.channels.base import Channel, Delivery, ReplyPolicy
+from asyncmcp.codec import jsonrpc_error, seed_reply_address
 from asyncmcp.receiving import Poller, open_delivery
+from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, reply_frame
 from asyncmcp.server.engine import RequestFacts
 
 __all__ = ["serve_stream_pair"]
 
 logger = logging.getLogger(__name__)
 
-HAND_BACK_DELAY = 5
-"""Seconds before a request whose answer the broker would not take is delivered again."""
-
 
 @dataclass
 class _Route:
     reply_to: str
+    key: tuple[str, RequestId]
     deliveries: list[Delivery] = field(default_factory=list[Delivery])
 
 
 class _Connection:
-    def __init__(self, channel: Channel, address: str, policy: ReplyPolicy, delete_bad: bool, max_batch: int) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        address: str,
+        policy: ReplyPolicy,
+        on_bad_message: Literal["delete", "dead-letter"],
+        max_batch: int,
+    ) -> None:
         self.channel = channel
         self.max_batch = max_batch
         self.address = address
         self.policy = policy
-        self.delete_bad = delete_bad
+        self.on_bad_message = on_bad_message
         self.client_id: str | None = None
         self.reply_to: str | None = None
         self.routes: dict[RequestId, _Route] = {}
+        self.stats: Counter[str] = Counter()
+        self.answers = Answers(channel, self.stats)
         self.wake_token = uuid.uuid4().hex
 
     def dispose(self, delivery: Delivery) -> None:
-        if self.delete_bad:
+        if self.on_bad_message == "delete":
             delivery.ack()
         else:
             delivery.release(None)
-
-    async def send(self, reply_to: str, message: JSONRPCMessage, client_id: str | None) -> bool:
-        """Send; False when the broker failed transiently (the request should be handed back)."""
-        attributes = {ATTR_CLIENT_ID: client_id} if client_id else {}
-        try:
-            await self.channel.send(reply_to, Frame(encode_message(message), attributes, ordering_key=client_id))
-        except FrameTooLargeError as exc:
-            if isinstance(message, JSONRPCResponse | JSONRPCError):
-                error = ErrorData(code=-32603, message=str(exc), data={"size": exc.size, "limit": exc.limit})
-                return await self.send(reply_to, JSONRPCError(jsonrpc="2.0", id=message.id, error=error), client_id)
-        except ChannelError as exc:
-            logger.error("could not send to %s: %s", reply_to, exc)
-            return exc.permanent
-        return True
 
     async def receive(self, inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception]) -> None:
         poller = Poller(self.channel, self.address, wake_token=self.wake_token)
@@ -94,7 +86,7 @@ class _Connection:
         envelope, message = opened.envelope, opened.message
         if message is None:
             if opened.error is not None and envelope.reply_to and self.policy.allows(envelope.reply_to):
-                await self.send(envelope.reply_to, opened.error, envelope.client_id)
+                await self.answers.send_quietly(envelope.reply_to, envelope.client_id, opened.error)
             self.dispose(delivery)
             return
         reply_to = envelope.reply_to
@@ -114,78 +106,85 @@ class _Connection:
             self.client_id = envelope.client_id
         if envelope.client_id != self.client_id:
             if isinstance(message, JSONRPCRequest):
-                error = ErrorData(
-                    code=INVALID_REQUEST,
-                    message=f"{self.address} is served by a single-connection server that already carries another "
+                error = jsonrpc_error(
+                    message.id,
+                    INVALID_REQUEST,
+                    f"{self.address} is served by a single-connection server that already carries another "
                     "client; serve it with asyncmcp.sqs.serve_sqs() or `asyncmcp serve` for many clients",
                 )
-                await self.send(reply_to, JSONRPCError(jsonrpc="2.0", id=message.id, error=error), envelope.client_id)
+                await self.answers.send_quietly(reply_to, envelope.client_id, error)
             delivery.ack()
             return
         self.reply_to = reply_to
-        if isinstance(message, JSONRPCRequest):
-            route = self.routes.get(message.id)
-            if route is not None:
-                route.deliveries.append(delivery)  # redelivered while running
-                return
-            route = self.routes[message.id] = _Route(reply_to, [delivery])
-            facts = RequestFacts(
-                self.address,
-                envelope.client_id,
-                reply_to,
-                envelope.session_id,
-                dict(delivery.frame.attributes),
-                delivery.receive_count,
-            )
-
-            async def unanswered(request_id: RequestId = message.id) -> None:
-                self.settle(request_id)
-
-            metadata = ServerMessageMetadata(request_context=facts, on_request_unanswered=unanswered)
-            await inbound.send(SessionMessage(message, metadata))
-        else:
+        if not isinstance(message, JSONRPCRequest):
             await inbound.send(SessionMessage(message))
             delivery.ack()
+            return
+        key = (envelope.client_id or reply_to, coerce_request_id(message.id))
+        if self.answers.kept(key):
+            await self.answers.resend(key, delivery)  # answered before; only the answer was lost
+            return
+        route = self.routes.get(message.id)
+        if route is not None:
+            route.deliveries.append(delivery)  # redelivered while running
+            return
+        self.routes[message.id] = _Route(reply_to, key, [delivery])
 
-    def settle(self, request_id: RequestId) -> None:
+        async def unanswered(request_id: RequestId = message.id) -> None:
+            self.settle(request_id)
+
+        facts = RequestFacts.of(self.address, delivery, envelope, reply_to)
+        metadata = ServerMessageMetadata(request_context=facts, on_request_unanswered=unanswered)
+        await inbound.send(SessionMessage(message, metadata))
+
+    def settle(self, request_id: RequestId, *, done: bool = True) -> None:
+        """Acknowledge a finished request, or hand it back for its kept answer to be re-sent."""
         route = self.routes.pop(request_id, None)
         for delivery in route.deliveries if route else ():
-            delivery.ack()
-
-    def hand_back(self, request_id: RequestId) -> None:
-        route = self.routes.pop(request_id, None)
-        for delivery in route.deliveries if route else ():
-            delivery.release(HAND_BACK_DELAY)
+            if done:
+                delivery.ack()
+            else:
+                delivery.release(UNSENT_RETRY_DELAY)
 
     async def forward(self, outbound: anyio.abc.ObjectReceiveStream[SessionMessage]) -> None:
         async with outbound:
             async for item in outbound:
-                message = item.message
-                if isinstance(message, JSONRPCResponse | JSONRPCError):
-                    route = self.routes.get(message.id) if message.id is not None else None
-                    target = route.reply_to if route else self.reply_to
-                    sent = target is None or await self.send(target, message, self.client_id)
-                    if message.id is not None:
-                        if sent:
-                            self.settle(message.id)
-                        else:
-                            self.hand_back(message.id)  # redelivered: this mode re-runs the request
-                    continue
-                related = item.metadata.related_request_id if isinstance(item.metadata, ServerMessageMetadata) else None
-                route = self.routes.get(related) if related is not None else None
-                target = route.reply_to if route else self.reply_to
-                if target is not None:
-                    await self.send(target, message, self.client_id)
+                await self._forward(item)
+
+    async def _forward(self, item: SessionMessage) -> None:
+        message: JSONRPCMessage = item.message
+        if isinstance(message, JSONRPCResponse | JSONRPCError):
+            route = self.routes.get(message.id) if message.id is not None else None
+            target = route.reply_to if route else self.reply_to
+            if target is None:
+                return
+            frame = reply_frame(message, self.client_id, group=target)
+            if route is None or message.id is None:
+                await self.answers.send_notice(target, frame, message.id or "?")
+                return
+            done = await self.answers.send_final(route.key, target, frame, message.id, self.client_id)
+            self.settle(message.id, done=done)
+            return
+        related = item.metadata.related_request_id if isinstance(item.metadata, ServerMessageMetadata) else None
+        route = self.routes.get(related) if related is not None else None
+        target = route.reply_to if route else self.reply_to
+        if target is not None:
+            await self.answers.send_notice(target, reply_frame(message, self.client_id, group=target), related or "?")
 
 
 @asynccontextmanager
 async def serve_stream_pair(
-    channel: Channel, address: str, *, policy: ReplyPolicy, delete_bad_messages: bool = True, max_batch: int = 10
+    channel: Channel,
+    address: str,
+    *,
+    policy: ReplyPolicy,
+    on_bad_message: Literal["delete", "dead-letter"] = "delete",
+    max_batch: int = 10,
 ) -> AsyncIterator[
     tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]
 ]:
     """Yield the `(read, write)` pair of one server connection fed from `address`."""
-    connection = _Connection(channel, address, policy, delete_bad_messages, max_batch)
+    connection = _Connection(channel, address, policy, on_bad_message, max_batch)
     read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](64)
     write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](64)
     async with anyio.create_task_group() as tg:

@@ -1,0 +1,299 @@
+"""Round-trip latency, measured call by call against its floor, plus the idle poller and cold call.
+
+This machine's speed drifts by 10-30% within minutes, so a floor measured a minute apart from the
+figure it judges would move the ratio more than the transport does. Every iteration of the loop
+therefore takes one sample of each figure back to back: a raw SQS round trip (the floor), a
+tools/call over SQS in the 2026-07-28 era, one in the 2025-11-25 era, one through the proxy (judged
+against the direct 2026 call of the same iteration; the proxy runs in its own process, as deployed,
+with its own temporary reply queue) next to a bare GET of the proxy's `/healthz` (the price of
+reaching that process over HTTP at all), one through the proxy's stdio front (a child process, as a
+desktop client runs it), and, for comparison, a
+tools/call over direct Streamable HTTP next to a plain HTTP POST on the same server (its floor).
+The report compares medians of these paired series.
+
+The raw floor is what any request/response over SQS must pay with the same client library
+(aiobotocore) and no MCP: send, long-poll receive and delete on the request queue, then the same
+on the reply queue.
+
+Each sample starts from a quiet system: a pause of `QUIET_SECONDS` comes before it. The transport
+defers work past the end of a call (deletes linger to batch, then go out), and without the pause
+that work lands inside whichever figure is timed next, charging one figure's cost to another (the
+figure after the 2025 call would absorb two deletes made in the process that also runs the worker).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpx2
+from mcp import Client, StdioServerParameters
+
+from asyncmcp.client.replies import ReplyRouter
+from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO
+from asyncmcp.sqs import SqsClientConfig, SqsWorker, sqs_client, sqs_reply_queue
+from benchmarks.harness import proxy_process, raw_sqs
+
+__all__ = ["QUIET_SECONDS", "IdleResult", "RoundTrips", "SqsStack", "measure_idle", "measure_round_trips", "sqs_stack"]
+
+QUIET_SECONDS = 0.04
+"""Pause before each timed call: longer than a delete's linger (20 ms) plus the delete call itself."""
+
+_ECHO_ARGS = {"text": "x" * 64}
+_RAW_BODY = json.dumps(
+    {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": _ECHO_ARGS}}
+)
+_RAW_ATTRIBUTES = {
+    ATTR_CLIENT_ID: {"DataType": "String", "StringValue": "0" * 32},
+    ATTR_REPLY_TO: {"DataType": "String", "StringValue": "http://127.0.0.1/000000000000/bench-reply"},
+}
+"""The routing attributes an MCP request carries, so the floor moves as many bytes as the transport."""
+
+
+@dataclass
+class RoundTrips:
+    """Seconds per round trip, one list per figure, sample i of each taken in the same iteration."""
+
+    series: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.series.setdefault(name, []).append(seconds)
+
+
+@dataclass
+class SqsStack:
+    """An in-process worker and MCP clients of both eras sharing one reply queue."""
+
+    worker: SqsWorker
+    router: ReplyRouter
+    modern: Client
+    legacy: Client
+    config: SqsClientConfig
+    stack: AsyncExitStack
+
+    def calls(self) -> Counter[str]:
+        """Billable SQS calls so far, server side plus client side."""
+        assert self.worker.binding is not None
+        return self.worker.binding.channel.calls + self.router.channel.calls
+
+
+@asynccontextmanager
+async def sqs_stack(worker: SqsWorker, request_url: str, reply_url: str) -> AsyncIterator[SqsStack]:
+    config = SqsClientConfig(read_queue_url=request_url, response_queue_url=reply_url)
+    async with AsyncExitStack() as stack:
+        router = await stack.enter_async_context(sqs_reply_queue(config))
+        modern = await stack.enter_async_context(Client(sqs_client(config, replies=router)))
+        legacy = await stack.enter_async_context(Client(sqs_client(config, replies=router), mode="legacy"))
+        yield SqsStack(worker, router, modern, legacy, config, stack)
+
+
+async def _echo(client: Client) -> None:
+    result = await client.call_tool("echo", _ECHO_ARGS)
+    if result.is_error:
+        raise RuntimeError(f"echo failed: {result.content}")
+
+
+async def raw_round_trip(sqs: Any, request_url: str, reply_url: str) -> None:
+    """The floor: send, long-poll receive, delete, on the request queue and then on the reply queue."""
+    for url in (request_url, reply_url):
+        await sqs.send_message(QueueUrl=url, MessageBody=_RAW_BODY, MessageAttributes=_RAW_ATTRIBUTES)
+        messages: list[dict[str, Any]] = []
+        while not messages:
+            response = await sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=20, MessageAttributeNames=["All"]
+            )
+            messages = response.get("Messages", [])
+        for message in messages:
+            await sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+async def _timed(action: Callable[[], Awaitable[None]]) -> float:
+    start = time.perf_counter()
+    await action()
+    return time.perf_counter() - start
+
+
+async def measure_round_trips(
+    stack: SqsStack,
+    raw_request_url: str,
+    raw_reply_url: str,
+    *,
+    samples: int,
+    warmup: int = 5,
+    http: bool = True,
+    proxy: bool = True,
+) -> RoundTrips:
+    """Interleave one sample of every figure per iteration; `warmup` iterations are discarded."""
+    out = RoundTrips()
+    async with raw_sqs() as sqs, AsyncExitStack() as exits:
+        figures: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("raw", lambda: raw_round_trip(sqs, raw_request_url, raw_reply_url)),
+            ("modern", lambda: _echo(stack.modern)),
+            ("legacy", lambda: _echo(stack.legacy)),
+        ]
+        if proxy:
+            proxy_url = await exits.enter_async_context(proxy_process(stack.config.read_queue_url))
+            through_proxy = await exits.enter_async_context(Client(proxy_url))
+            proxy_plain = await exits.enter_async_context(httpx2.AsyncClient(base_url=proxy_url.removesuffix("/mcp")))
+
+            async def proxy_ping() -> None:
+                (await proxy_plain.get("/healthz")).raise_for_status()
+
+            # The stdio front, as a desktop client launches it (`command` + `args`).
+            stdio_proxy = await exits.enter_async_context(Client(_stdio_proxy(stack.config.read_queue_url)))
+            figures += [
+                ("proxy", lambda: _echo(through_proxy)),
+                ("proxy-raw", proxy_ping),
+                ("proxy-stdio", lambda: _echo(stdio_proxy)),
+            ]
+        if http:
+            base = await exits.enter_async_context(_http_server(stack.worker.server))
+            plain = await exits.enter_async_context(httpx2.AsyncClient(base_url=base))
+            streamable = await exits.enter_async_context(Client(f"{base}/mcp"))
+
+            async def ping() -> None:
+                (await plain.post("/bench-ping", content=_RAW_BODY)).raise_for_status()
+
+            figures += [("http-raw", ping), ("http", lambda: _echo(streamable))]
+        for iteration in range(warmup + samples):
+            for name, action in figures:
+                await anyio.sleep(QUIET_SECONDS)
+                seconds = await _timed(action)
+                if iteration >= warmup:
+                    out.add(name, seconds)
+    return out
+
+
+def _stdio_proxy(request_url: str) -> StdioServerParameters:
+    """`asyncmcp proxy --stdio` as an MCP client launches it; it makes its own temporary reply queue."""
+    args = ["-m", "asyncmcp", "proxy", "--stdio", "--request-queue-url", request_url]
+    return StdioServerParameters(command=sys.executable, args=args, env=dict(os.environ))
+
+
+@asynccontextmanager
+async def _http_server(server: Any) -> AsyncIterator[str]:
+    """Serve `server.streamable_http_app()` with uvicorn on 127.0.0.1, plus a bare POST route as its floor."""
+    import uvicorn
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def bench_ping(request: Request) -> Response:
+        return Response(await request.body(), media_type="application/json")
+
+    app = server.streamable_http_app()
+    app.router.routes.append(Route("/bench-ping", bench_ping, methods=["POST"]))
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and
+    # without it the response body waits for a delayed ACK (40 ms) whenever calls come back to back.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    config = uvicorn.Config(app, log_level="error", lifespan="on", access_log=False)
+    uv = uvicorn.Server(config)
+    done = anyio.Event()
+
+    async def serve() -> None:
+        try:
+            await uv.serve([sock])
+        finally:
+            done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(serve)
+        with anyio.fail_after(10):
+            while not uv.started:  # noqa: ASYNC110  (uvicorn offers a flag, not an event)
+                await anyio.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            uv.should_exit = True
+            with anyio.move_on_after(5, shield=True):
+                await done.wait()
+            tg.cancel_scope.cancel()
+    sock.close()
+
+
+@dataclass
+class IdleResult:
+    """What an idle client and worker cost, and how the first call after the pause compares."""
+
+    window_seconds: float
+    pollers: int
+    calls: Counter[str]
+    receive_intervals: list[float]
+    first_calls: list[float]
+    """The first call after each pause (the first pause is the counted window, later ones `pause_seconds`)."""
+    warm_after: list[float]
+    """Warm calls taken right after each first call: the floor the first calls are judged against."""
+    pause_seconds: float
+
+    def other_calls_per_minute(self) -> float:
+        """Calls other than long polls, per minute and poller (deletes, visibility changes)."""
+        others = sum(count for name, count in self.calls.items() if name != "ReceiveMessage")
+        return others / self.pollers / (self.window_seconds / 60)
+
+    def counted_per_minute(self) -> float:
+        """All calls in the window, per minute and poller (rounded by where the window cuts the polls)."""
+        return sum(self.calls.values()) / self.pollers / (self.window_seconds / 60)
+
+    def per_minute(self) -> float:
+        """Steady rate per poller: 60 s over the mean gap between long polls, plus any other calls.
+
+        Falls back to the count over the window when the window held fewer than two polls per poller.
+        """
+        if not self.receive_intervals:
+            return self.counted_per_minute()
+        gap = sum(self.receive_intervals) / len(self.receive_intervals)
+        return 60.0 / gap + self.other_calls_per_minute()
+
+
+async def measure_idle(
+    stack: SqsStack, *, idle_seconds: float, pauses: int = 1, pause_seconds: float = 31.0, warm_calls: int = 10
+) -> IdleResult:
+    """Stay idle for `idle_seconds`, counting every SQS call, then time one tools/call (2026 era).
+
+    Then `warm_calls` more calls give the warm median it is compared with, measured right next to
+    it. One first call against a median is one sample against a typical value, so `pauses - 1`
+    further pauses of `pause_seconds` add more first calls and the report takes their median.
+
+    Two pollers run while idle: the worker's receive loop and the client's shared reply receiver.
+    Counters are sampled every 50 ms so the gaps between consecutive long polls of each poller can
+    be read off, which gives the poll rate without the rounding of a count over a short window.
+    """
+    assert stack.worker.binding is not None
+    apis = [stack.worker.binding.channel, stack.router.channel]
+    await anyio.sleep(1.0)  # let the deletes of the last warm call flush
+    before = stack.calls()
+    last_count = [api.calls["ReceiveMessage"] for api in apis]
+    last_seen: list[float | None] = [None for _ in apis]
+    intervals: list[float] = []
+    start = time.monotonic()
+    while (now := time.monotonic()) - start < idle_seconds:
+        for index, api in enumerate(apis):
+            count = api.calls["ReceiveMessage"]
+            if count != last_count[index]:
+                seen = last_seen[index]
+                if seen is not None and count == last_count[index] + 1:
+                    intervals.append(now - seen)
+                last_seen[index] = now
+                last_count[index] = count
+        await anyio.sleep(0.05)
+    window = time.monotonic() - start
+    calls = stack.calls() - before
+    firsts: list[float] = []
+    warm: list[float] = []
+    for pause in range(pauses):
+        if pause:
+            await anyio.sleep(pause_seconds)
+        firsts.append(await _timed(lambda: _echo(stack.modern)))
+        warm += [await _timed(lambda: _echo(stack.modern)) for _ in range(warm_calls)]
+    return IdleResult(window, len(apis), calls, intervals, firsts, warm, pause_seconds if pauses > 1 else window)

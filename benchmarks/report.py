@@ -1,0 +1,329 @@
+"""The markdown report: machine, a table of medians from one run, targets met or not, and method.
+
+Rendering is separate from measuring so a partial run (the smoke test measures only round trips)
+renders whatever it has; every figure is printed next to the floor it is judged against and the
+ratio of the two, because on this machine only ratios survive the drift between minutes, and only
+ratios carry over from the embedded endpoint to real SQS.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from benchmarks.cost import PRICE_PER_MILLION_REQUESTS, CallCost
+from benchmarks.latency import QUIET_SECONDS, IdleResult, RoundTrips
+from benchmarks.memory import ClientMemory, ServerMemory
+from benchmarks.server import WORK_SECONDS
+from benchmarks.stats import median, percentile, ratio
+from benchmarks.throughput import Throughput
+
+__all__ = ["Report", "render"]
+
+NOT_YET = "not available yet"
+TOO_SHORT = "not judged (idle window too short: --quick)"
+
+
+@dataclass
+class Report:
+    machine: dict[str, str] = field(default_factory=dict)
+    quick: bool = False
+    seconds: float = math.nan
+    round_trips: RoundTrips | None = None
+    idle: IdleResult | None = None
+    cost: list[CallCost] = field(default_factory=list)
+    throughput: Throughput | None = None
+    server_memory: ServerMemory | None = None
+    client_memory: ClientMemory | None = None
+
+
+def _ms(seconds: float) -> str:
+    return "-" if math.isnan(seconds) else f"{seconds * 1000:.1f} ms"
+
+
+def _delta_ms(seconds: float) -> str:
+    """A signed difference in ms; one that rounds to zero reads `+0.0 ms`, never `-0.0 ms`."""
+    milliseconds = round(seconds * 1000, 1)
+    return f"{milliseconds + 0.0:+.1f} ms"
+
+
+def _x(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f}x"
+
+
+def _mb(size: float) -> str:
+    return f"{size / 1_048_576:.1f} MiB"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _met(ok: bool | None) -> str:
+    return NOT_YET if ok is None else ("**met**" if ok else "**not met**")
+
+
+def _latency_rows(trips: RoundTrips) -> list[list[str]]:
+    series = trips.series
+    raw = median(series.get("raw", []))
+    http_raw = median(series.get("http-raw", []))
+    rows: list[list[str]] = []
+
+    def row(label: str, name: str, floor_label: str, floor: float) -> None:
+        samples = series.get(name, [])
+        if not samples:
+            return
+        p50, p90, p99 = (percentile(samples, q) for q in (50, 90, 99))
+        rows.append(
+            [label, str(len(samples)), _ms(p50), _ms(p90), _ms(p99), floor_label, _x(ratio(median(samples), floor))]
+        )
+
+    row("SQS raw floor: send → long-poll receive → delete, request queue then reply queue (aiobotocore, no MCP)",
+        "raw", "itself", raw)  # fmt: skip
+    row("tools/call `echo` over SQS, 2026-07-28 (`Client` default mode)", "modern", "SQS raw floor", raw)
+    row('tools/call `echo` over SQS, 2025-11-25 (`mode="legacy"`)', "legacy", "SQS raw floor", raw)
+    row("tools/call `echo` over SQS through the proxy (`asyncmcp proxy` process, Streamable HTTP, 2026-07-28)", "proxy",
+        "SQS raw floor", raw)  # fmt: skip
+    if "proxy" in series and "modern" in series:
+        rows.append([
+            "… the same proxied tools/call against the direct SQS call (client transport, same worker)", "", "", "",
+            "", "direct 2026-07-28 call", _x(ratio(median(series["proxy"]), median(series["modern"]))),
+        ])  # fmt: skip
+    row("tools/call `echo` over SQS through the proxy's stdio front (`asyncmcp proxy --stdio` child process, "
+        "2026-07-28)", "proxy-stdio", "SQS raw floor", raw)  # fmt: skip
+    if "proxy-stdio" in series and "modern" in series:
+        rows.append([
+            "… the same stdio-proxied tools/call against the direct SQS call", "", "", "", "",
+            "direct 2026-07-28 call", _x(ratio(median(series["proxy-stdio"]), median(series["modern"]))),
+        ])  # fmt: skip
+    row("HTTP round trip to the proxy process, no MCP: GET `/healthz` (httpx2)", "proxy-raw", "itself",
+        median(series.get("proxy-raw", [])))  # fmt: skip
+    row(
+        "HTTP raw floor: plain POST to a bare route on the same uvicorn server (httpx2)", "http-raw", "itself", http_raw
+    )
+    row("tools/call `echo` over direct Streamable HTTP (same `MCPServer`, uvicorn, 127.0.0.1)",
+        "http", "HTTP raw floor", http_raw)  # fmt: skip
+    if "http" in series and raw:
+        rows.append([
+            "… the same Streamable HTTP tools/call against the SQS raw floor", "", "", "", "", "SQS raw floor",
+            _x(ratio(median(series["http"]), raw)),
+        ])  # fmt: skip
+    return rows
+
+
+def render(report: Report) -> str:
+    out: list[str] = ["# Benchmarks", ""]
+    mode = (
+        "`python -m benchmarks --quick` (few samples: a smoke run, not for reading)" if report.quick else "`make bench`"
+    )
+    out += [
+        f"Generated by {mode} in {report.seconds:.0f} s, on the embedded endpoint (moto in server mode, "
+        "its own process on 127.0.0.1). Medians and percentiles are from this one run.",
+        "",
+        "**Read the ratios, not the milliseconds.** moto's per-call cost grows with queue depth (every "
+        "send and receive scans the queue) and it shares two cores with the clients and workers, so "
+        "absolute numbers are those of the embedded endpoint; real SQS costs tens of milliseconds per "
+        "call over the network. What carries over to real SQS is each figure's ratio to its floor "
+        "measured in the same run. This machine's speed also drifts by 10-30% within minutes, so "
+        "each floor is measured interleaved with the figure it judges, call by call, and the ratio "
+        "is that of the two medians. None of these numbers are test assertions.",
+        "",
+        "## Machine",
+        "",
+    ]
+    out += _table(["", ""], [[key, value] for key, value in report.machine.items()])
+
+    targets: list[list[str]] = []
+    trips = report.round_trips
+    if trips is not None:
+        out += ["## Round trip (one client, sequential calls)", ""]
+        out += _table(["figure", "samples", "p50", "p90", "p99", "floor", "median / floor"], _latency_rows(trips))
+        out += [
+            "The raw floor makes six calls (send, receive, delete; twice) and awaits each before the next, as a "
+            "plain request/response would. The transport sends each hop's frame with one call, gets it with a long "
+            "poll already waiting, and hands deletes to a batcher off the reply path; that is how a tools/call can "
+            "come in under the floor. Clients of both eras share one reply queue and one in-process worker. "
+            f"Every timed call starts after a {QUIET_SECONDS * 1000:.0f} ms pause, so the deletes a call leaves "
+            "lingering (20 ms, to batch) are not charged to the figure timed after it; no MCP figure pays its "
+            "deletes inside its own timing, while the raw floor awaits its deletes inline.",
+            "",
+        ]
+        raw = median(trips.series.get("raw", []))
+        for name, era in (("modern", "2026-07-28"), ("legacy", "2025-11-25")):
+            if name in trips.series:
+                value = ratio(median(trips.series[name]), raw)
+                targets.append([f"tools/call p50 <= 1.0x raw SQS floor ({era})", _x(value), _met(value <= 1.0)])
+
+    if report.idle is not None:
+        idle = report.idle
+        warm = median(idle.warm_after)
+        first = median(idle.first_calls)
+        cold = ratio(first, warm)
+        monthly = idle.per_minute() * 60 * 24 * 30 * PRICE_PER_MILLION_REQUESTS / 1e6
+        pauses = len(idle.first_calls)
+        shortest = min(idle.window_seconds, idle.pause_seconds)
+        out += [f"## Idle: {idle.window_seconds:.0f} s without calls (counted), then first calls after pauses", ""]
+        out += _table(
+            ["figure", "value", "floor", "value / floor"],
+            [
+                [f"first tools/call (2026-07-28) after a pause: median of {pauses} pauses of >= {shortest:.0f} s "
+                 f"({', '.join(_ms(x) for x in idle.first_calls)})", _ms(first),
+                 f"median of {len(idle.warm_after)} warm calls taken right after each: {_ms(warm)}", _x(cold)],
+                ["SQS calls while idle (worker + client reply receiver)",
+                 ", ".join(f"{name} {count}" for name, count in sorted(idle.calls.items())) or "none", "", ""],
+                ["calls per minute per idle poller (steady: 60 s / mean gap between long polls, plus other calls)",
+                 f"{idle.per_minute():.2f}", f"{idle.pollers} pollers, 20 s long polls", ""],
+                ["calls per minute per idle poller (count over the window)",
+                 f"{idle.counted_per_minute():.2f}", "", ""],
+                ["cost of one idle poller", f"${monthly:.4f} per 30-day month", "", ""],
+            ],
+        )  # fmt: skip
+        pause = f"median of {pauses} pauses of >= {shortest:.0f} s"
+        long_enough = shortest >= 30
+        targets.append([f"first call after a 30 s idle pause <= 1.2x a warm call (paused {pause})", _x(cold),
+                        _met(cold <= 1.2) if long_enough else TOO_SHORT])  # fmt: skip
+        # The gaps between polls are read by sampling counters every 50 ms: on a 20 s gap that is
+        # 0.25% (0.0075 calls/min) of resolution, which the verdict allows for.
+        targets.append(["<= 3 calls per minute per idle poller", f"{idle.per_minute():.3f}",
+                        _met(idle.per_minute() <= 3 * 1.0025) if idle.receive_intervals else TOO_SHORT])  # fmt: skip
+
+    if report.cost:
+        out += ["## AWS cost: billable SQS calls per tools/call round trip (client side + server side)", ""]
+        rows = [
+            [c.label, str(c.tool_calls), ", ".join(f"{name} {count}" for name, count in sorted(c.calls.items())),
+             f"{c.per_call:.2f}", f"${c.dollars_per_million_calls:.2f}"]
+            for c in report.cost
+        ]  # fmt: skip
+        out += _table(
+            ["load", "tool calls", "SQS calls (all, both sides)", "per tools/call", "$ per million tools/call"], rows
+        )
+        out += [
+            f"Priced at ${PRICE_PER_MILLION_REQUESTS:.2f} per million requests (standard queues; FIFO is $0.50; the "
+            "first million a month is free). Every call counts, empty long polls included, and each 64 KiB chunk "
+            "of a payload is billed as one request (these echo messages are well under one chunk). A batch call "
+            "of up to 10 messages is one request. The counts include the long polls both sides made while the "
+            "calls ran.",
+            "",
+        ]
+        high = max(report.cost, key=lambda c: c.clients)
+        if high.clients > 1:
+            targets.append([f"<= 3 billable SQS calls per round trip with {high.clients} concurrent clients",
+                            f"{high.per_call:.2f}", _met(high.per_call <= 3)])  # fmt: skip
+
+    if report.throughput is not None:
+        tp = report.throughput
+        out += [
+            f"## Throughput: concurrent clients calling a {1000 * WORK_SECONDS:.0f} ms tool, workers in separate "
+            f"processes (`--max-in-flight {tp.max_in_flight}`)",
+            "",
+        ]
+        rows = []
+        worst = math.inf
+        for clients in sorted({c for c, _ in tp.rounds}):
+            one, two = median(tp.rounds.get((clients, 1), [])), median(tp.rounds.get((clients, 2), []))
+            scale = ratio(two, one)
+            worst = min(worst, scale)
+            rows.append([
+                str(clients), f"{one:.1f}/s", f"{two:.1f}/s", _x(scale),
+                f"{ratio(one, tp.ceiling(1)):.0%} / {ratio(two, tp.ceiling(2)):.0%}",
+                " · ".join(f"{r:.1f}" for r in tp.rounds.get((clients, 1), [])) + " vs "
+                + " · ".join(f"{r:.1f}" for r in tp.rounds.get((clients, 2), [])),
+            ])  # fmt: skip
+        out += _table(
+            ["clients", "1 worker (floor)", "2 workers", "2 workers / 1 worker", "of ceiling K/50 ms (1 w / 2 w)",
+             "rounds (calls/s, alternating)"],
+            rows,
+        )  # fmt: skip
+        out += [
+            f"Each round runs every client back to back for {tp.window_seconds:.0f} s after 1 s of warm-up; the "
+            "1-worker and 2-worker set-ups alternate round by round and the table shows the median round. "
+            f"K={tp.max_in_flight} so the per-worker limit binds: with K=2 or more on this 2-core machine the "
+            "embedded endpoint itself becomes the bottleneck (in development runs K=2 scaled only about 1.3x "
+            "and K=4 about 1.4x, both far below the K/50 ms ceiling).",
+            "",
+        ]
+        targets.append(["2 workers >= 1.8x the throughput of 1 worker (per-worker limit binding)",
+                        _x(worst), _met(worst >= 1.8)])  # fmt: skip
+
+    if report.server_memory is not None or report.client_memory is not None:
+        out += ["## Memory (RSS from /proc/<pid>/status)", ""]
+        rows = []
+        if (sm := report.server_memory) is not None:
+            rows.append([
+                f"worker process, before / after {sm.sessions:,} 2025-11-25 sessions initialized and left idle",
+                f"{_mb(sm.before)} / {_mb(sm.after)}", f"{(sm.after - sm.before) / 1024:+,.0f} KiB "
+                f"({(sm.after - sm.before) / sm.sessions:+,.0f} B per session)",
+            ])  # fmt: skip
+        if (cm := report.client_memory) is not None:
+            rows.append([
+                f"client process, {cm.calls:,} concurrent call_tool in flight ({cm.clients} clients, one shared reply "
+                f"queue; {cm.completed:,} completed)",
+                f"{_mb(cm.before)} before / {_mb(cm.peak)} peak",
+                f"{(cm.peak - cm.before) / 1024:+,.0f} KiB ({(cm.peak - cm.before) / cm.calls:+,.0f} B per call)",
+            ])  # fmt: skip
+        out += _table(["figure", "RSS", "difference"], rows)
+        out += [
+            "A worker keeps no per-session state: a 2025 session id is signed and carries what later requests "
+            "need, so any growth above is caches (answered-request dedupe window) and allocator noise.",
+            "",
+        ]
+
+    series = report.round_trips.series if report.round_trips else {}
+    if series.get("proxy") and series.get("modern"):
+        proxied, direct = median(series["proxy"]), median(series["modern"])
+        overhead = proxied - direct
+        out += [
+            "## Proxy",
+            "",
+            f"Proxy overhead, p50 through the proxy minus p50 direct (both 2026-07-28, interleaved call by call, "
+            f"same worker, the proxy in its own process): {_ms(proxied)} - {_ms(direct)} = "
+            f"**{_delta_ms(overhead)}**. "
+            "The queue hops are the same; the proxy adds one Streamable HTTP exchange on 127.0.0.1 (client and "
+            "server side of the SDK's HTTP stack) and a process hop, on a 2-core machine that the broker, the "
+            "worker and the client share.",
+            "",
+        ]
+        targets.append(
+            ["proxy adds <= 3 ms p50 (Streamable HTTP front)", f"{_delta_ms(overhead)}", _met(overhead <= 0.003)]
+        )
+        if series.get("http") and series.get("http-raw") and series.get("proxy-raw"):
+            exchange = median(series["http"]) - median(series["http-raw"])
+            hop = median(series["proxy-raw"])
+            beyond = overhead - (hop + exchange)
+            out += [
+                "What a proxy that is its own process and speaks Streamable HTTP through the SDK adds besides "
+                "its own work, measured in this run:",
+                "",
+                f"- an HTTP round trip to another process: {_ms(hop)} (GET `/healthz` on the proxy);",
+                f"- the SDK's MCP exchange over that HTTP, client and server side: at most {_ms(exchange)} (the "
+                "direct Streamable HTTP tools/call minus a bare POST to the same server; an upper estimate, as it "
+                "also includes the server running the tool, which the worker does on both paths).",
+                "",
+                f"Together at most {_ms(hop + exchange)}. The proxy's overhead beyond that, at least "
+                f"{_delta_ms(beyond)}, is its own share: its forwarding middleware and backend link, less the direct "
+                "client's transport work that the link does in its place. These are differences of medians of a "
+                "noisy machine; read them to the nearest half millisecond.",
+                "",
+            ]
+            targets.append(
+                ["… beyond one HTTP hop to another process and the SDK's own HTTP exchange",
+                 f"{_delta_ms(beyond)}", "(reading aid)"]
+            )  # fmt: skip
+        if series.get("proxy-stdio"):
+            stdio = median(series["proxy-stdio"]) - direct
+            out += [
+                f"Through the stdio front (the proxy as a child process on pipes, as Claude Desktop runs it): "
+                f"{_ms(median(series['proxy-stdio']))} - {_ms(direct)} = **{_delta_ms(stdio)}**.",
+                "",
+            ]
+            targets.append(["proxy adds <= 3 ms p50 (stdio front)", f"{_delta_ms(stdio)}", _met(stdio <= 0.003)])
+    else:
+        out += ["## Proxy", "", f"Proxy overhead (tools/call through the proxy vs direct): {NOT_YET}.", ""]
+        targets.append(["proxy adds <= 3 ms p50 (Streamable HTTP front)", NOT_YET, _met(None)])
+
+    out += ["## Targets", ""]
+    out += _table(["target", "measured", "verdict"], targets)
+    return "\n".join(out).rstrip() + "\n"

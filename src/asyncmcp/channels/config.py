@@ -1,0 +1,68 @@
+"""The settings every server and client config has, whatever its channel.
+
+A channel's config (for example `SqsServerConfig`) extends these with its own addresses and broker
+settings; the engine and the client transport read only what is declared here, so they serve any
+channel. Configs are frozen pydantic models validated at construction: a wrong value fails at
+start-up with a message naming the field, never deep inside a poll loop.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["FROZEN", "ClientSettings", "ServerSettings"]
+
+FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerSettings(BaseModel):
+    """How a server receives and serves, on any channel."""
+
+    model_config = FROZEN
+
+    transport: ClassVar[str] = ""
+    """The registry name of the channel this config belongs to (`registry.for_config`)."""
+
+    max_messages: int = Field(default=10, ge=1, le=1000)
+    """Frames asked for per receive call."""
+    transport_timeout_seconds: float | None = Field(default=None, gt=0)
+    """A handler still running after this is cancelled and answered with a timeout error. None (the
+    default) lets handlers run as long as they need; the channel keeps the request held meanwhile."""
+    max_in_flight: int = Field(default=64, ge=1, le=10000)
+    """Requests one worker handles at once; at the limit it stops receiving so other workers take the work."""
+    on_bad_message: Literal["delete", "dead-letter"] = "delete"
+    """What to do with a message that cannot be served (not JSON-RPC, no reply address, refused reply
+    address): delete it, or leave it for the channel's redrive policy to move to a dead-letter address."""
+    dedupe_window_seconds: float = Field(default=600.0, ge=0)
+    """How long a worker remembers answered requests, so a redelivery does not run a tool twice."""
+    state_key: str | None = None
+    """Secret shared by every worker of the fleet; seals MCP requestState and signs 2025 session ids.
+    Defaults to the ASYNCMCP_STATE_KEY environment variable (see server/state_key.py)."""
+
+    @property
+    def request_address(self) -> str:
+        """Where this server receives requests."""
+        raise NotImplementedError
+
+
+class ClientSettings(BaseModel):
+    """How a client sends and waits, on any channel."""
+
+    model_config = FROZEN
+
+    transport: ClassVar[str] = ""
+
+    max_messages: int = Field(default=10, ge=1, le=1000)
+    """Replies asked for per receive call."""
+    transport_timeout_seconds: float | None = Field(default=None, gt=0)
+    """How long a request may wait without any sign of life (progress or the answer) before it fails
+    with an error naming the server's address."""
+    client_id: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    """Client identifier (a per-connection suffix is added on the wire). Auto-generated if not provided."""
+
+    @property
+    def server_address(self) -> str:
+        """Where this client sends requests."""
+        raise NotImplementedError

@@ -1,0 +1,374 @@
+"""The SQS channel: long-poll receive, batched send/delete/visibility calls, visibility heartbeat.
+
+Costs and latency are set here. Each hop is one SendMessage (or one SendMessageBatch shared by
+every frame that became ready while the previous call was in flight) and one long-poll
+ReceiveMessage that returns as soon as a message lands. Deletes are handed to a batcher and never
+awaited on the reply path. A message held by a handler has its visibility extended only when it
+would otherwise expire, so quick requests cost no heartbeat calls at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from asyncmcp.channels.base import Capabilities
+from asyncmcp.channels.batching import Batcher, BatchOutcome
+from asyncmcp.channels.sqs.api import NOT_FOUND_CODES, SqsApi, is_permanent
+from asyncmcp.channels.sqs.config import SqsPolling
+from asyncmcp.codec import Frame
+from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
+
+__all__ = ["SQS_CAPABILITIES", "SQS_MAX_MESSAGE_BYTES", "SqsChannel", "SqsDelivery", "is_fifo", "sqs_frame_size"]
+
+logger = logging.getLogger(__name__)
+
+SQS_MAX_MESSAGE_BYTES = 1_048_576
+"""SQS's ceiling for one message, body and attributes together (and for one batch call)."""
+
+_TOO_LONG = re.compile(r"(too long|shorter than|exceeds)", re.IGNORECASE)
+_STATED_LIMIT = re.compile(r"shorter than (\d+) bytes", re.IGNORECASE)
+_QUEUE_NAME_OK = re.compile(r"[^A-Za-z0-9_-]")
+_WHOLE_QUEUE_ERRORS = NOT_FOUND_CODES | {"AccessDenied", "AccessDeniedException"}
+"""Batch failures that concern the queue, not one entry: sending singly would fail the same way."""
+
+SQS_CAPABILITIES = Capabilities(
+    redelivers=True,
+    delayed_release=True,
+    holds_deliveries=True,
+    dead_letter=True,
+    wake_frames=True,
+    shared_addresses=True,
+)
+"""SQS keeps a message until it is deleted, hides it while held (visibility), redelivers it when
+released or when its holder dies, has redrive policies, and an abandoned long poll stays open at
+the broker (so receivers end their own with a wake frame)."""
+
+_TOO_LARGE_HINT = "send smaller payloads (for example page large results) or raise the queue's MaximumMessageSize"
+
+
+def sqs_frame_size(frame: Frame) -> int:
+    """Bytes a frame counts against a queue's size limit: SQS counts attributes too (name, type, value)."""
+    total = len(frame.body.encode())
+    for name, value in frame.attributes.items():
+        total += len(name.encode()) + len("String") + len(value.encode())
+    return total
+
+
+def is_fifo(queue_url: str) -> bool:
+    """FIFO queue names must end in `.fifo`, so the URL says which kind a queue is."""
+    return queue_url.endswith(".fifo")
+
+
+def _to_sqs_attributes(attributes: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    return {name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()}
+
+
+def _from_sqs_attributes(raw: Mapping[str, Any] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in (raw or {}).items():
+        if isinstance(value, Mapping) and isinstance(value.get("StringValue"), str):
+            out[str(name)] = value["StringValue"]
+    return out
+
+
+@dataclass(eq=False)
+class SqsDelivery:
+    """A received SQS message, held (heartbeated) until acked or released."""
+
+    frame: Frame
+    receive_count: int
+    age_seconds: float
+    queue_url: str
+    receipt_handle: str
+    message_id: str
+    _channel: SqsChannel = field(repr=False)
+    visible_until: float = 0.0
+
+    def ack(self) -> None:
+        self._channel.settle(self, delete=True)
+
+    def release(self, delay_seconds: float | None = 0.0) -> None:
+        self._channel.settle(self, delete=False, delay_seconds=delay_seconds)
+
+
+class SqsChannel:
+    """`Channel` over SQS. Use as `async with SqsChannel(api, ...) as channel`."""
+
+    def __init__(
+        self,
+        api: SqsApi,
+        *,
+        wait_time_seconds: int = 20,
+        visibility_timeout_seconds: int = 30,
+        poll_interval_seconds: float = 5.0,
+        message_attributes: Mapping[str, str] | None = None,
+    ) -> None:
+        self.api = api
+        self._wait = wait_time_seconds
+        self._visibility = visibility_timeout_seconds
+        self._poll_interval = poll_interval_seconds
+        self._custom = dict(message_attributes or {})
+        self._limits: dict[str, int] = {}
+        self._held: dict[str, SqsDelivery] = {}
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._sender: Batcher[str, Frame] = Batcher(
+            self._send_batch, name="SendMessageBatch", max_weight=SQS_MAX_MESSAGE_BYTES
+        )
+        # Deletes linger a moment: they are off the reply path, so waiting for company is free.
+        self._deleter: Batcher[str, str] = Batcher(self._delete_batch, name="DeleteMessageBatch", linger_seconds=0.02)
+        self._visibility_batcher: Batcher[str, tuple[str, int]] = Batcher(
+            self._visibility_batch, name="ChangeMessageVisibilityBatch"
+        )
+
+    @classmethod
+    def from_config(cls, api: SqsApi, config: SqsPolling) -> SqsChannel:
+        """A channel with the polling settings of an `SqsServerConfig` or `SqsClientConfig`."""
+        return cls(
+            api,
+            wait_time_seconds=config.wait_time_seconds,
+            visibility_timeout_seconds=config.visibility_timeout_seconds,
+            poll_interval_seconds=config.poll_interval_seconds,
+            message_attributes=config.message_attributes,
+        )
+
+    async def __aenter__(self) -> SqsChannel:
+        await self._sender.__aenter__()
+        await self._deleter.__aenter__()
+        await self._visibility_batcher.__aenter__()
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._heartbeat)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        await self._tg.__aexit__(None, None, None)
+        await self._visibility_batcher.__aexit__(None, None, None)
+        await self._deleter.__aexit__(None, None, None)
+        await self._sender.__aexit__(None, None, None)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return SQS_CAPABILITIES
+
+    @property
+    def calls(self) -> Counter[str]:
+        return self.api.calls
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def frame_size(self, frame: Frame) -> int:
+        return sqs_frame_size(frame) + sum(len(k) + len(v) + 6 for k, v in self._custom.items())
+
+    def max_frame_size(self, address: str) -> int:
+        return self._limits.get(address, SQS_MAX_MESSAGE_BYTES)
+
+    def _entry(self, address: str, frame: Frame) -> dict[str, Any]:
+        attributes = {**self._custom, **frame.attributes}
+        entry: dict[str, Any] = {"MessageBody": frame.body}
+        if attributes:
+            entry["MessageAttributes"] = _to_sqs_attributes(attributes)
+        if is_fifo(address):
+            entry["MessageGroupId"] = frame.ordering_key or "asyncmcp"
+            dedupe = frame.dedupe_key or uuid.uuid4().hex
+            entry["MessageDeduplicationId"] = hashlib.sha256(dedupe.encode()).hexdigest()
+        return entry
+
+    async def send(self, address: str, frame: Frame, *, urgent: bool = False) -> None:
+        size = self.frame_size(frame)
+        limit = self.max_frame_size(address)
+        if size > limit:
+            raise FrameTooLargeError(size=size, limit=limit, address=address, hint=_TOO_LARGE_HINT)
+        if urgent:
+            (outcome,) = await self._send_batch(address, [frame])
+            if outcome is not None:
+                raise outcome
+            return
+        await self._sender.submit(address, frame, weight=size)
+
+    async def _send_batch(self, address: str, frames: Sequence[Frame]) -> Sequence[BatchOutcome]:
+        if len(frames) == 1:
+            try:
+                await self.api.call(
+                    "SendMessage", "send_message", address, QueueUrl=address, **self._entry(address, frames[0])
+                )
+            except AddressNotFoundError as exc:
+                return [exc]
+            except ChannelError as exc:
+                return [self._send_error(address, frames[0], exc.code, str(exc))]
+            return [None]
+        entries = [{"Id": str(i), **self._entry(address, frame)} for i, frame in enumerate(frames)]
+        try:
+            response = await self.api.call(
+                "SendMessageBatch", "send_message_batch", address, QueueUrl=address, Entries=entries
+            )
+        except ChannelError as exc:
+            if exc.code in _WHOLE_QUEUE_ERRORS:
+                raise
+            entry_problem = exc.permanent or "TooLong" in (exc.code or "") or _TOO_LONG.search(str(exc))
+            if not entry_problem:
+                # Throttling, a 5xx, a dropped connection: every frame failed the same way, and the
+                # senders' own retries apply. Ten single sends would only add to the throttling.
+                return [exc] * len(frames)
+            # SQS rejects a whole batch for one bad entry (one too long, say): send them one by
+            # one so only the offending frame fails.
+            logger.debug("batch to %s refused (%s); sending its %d frames singly", address, exc.code, len(frames))
+            return [outcome for frame in frames for outcome in await self._send_batch(address, [frame])]
+        outcomes: list[BatchOutcome] = [None] * len(frames)
+        for failed in response.get("Failed", []):
+            index = int(failed["Id"])
+            outcomes[index] = self._send_error(address, frames[index], failed.get("Code"), failed.get("Message", ""))
+        return outcomes
+
+    def _send_error(self, address: str, frame: Frame, code: str | None, message: str) -> Exception:
+        if _TOO_LONG.search(message or ""):
+            stated = _STATED_LIMIT.search(message)
+            if stated is not None:
+                self._limits[address] = int(stated.group(1))  # later frames fail before the call
+            return FrameTooLargeError(
+                size=self.frame_size(frame), limit=self.max_frame_size(address), address=address, hint=_TOO_LARGE_HINT
+            )
+        return ChannelError(
+            f"SQS refused a message for {address}: {code}: {message}",
+            address=address,
+            code=code,
+            permanent=is_permanent(code),
+        )
+
+    # -- receiving -------------------------------------------------------------------------
+
+    async def receive(self, address: str, max_frames: int) -> list[SqsDelivery]:
+        response = await self.api.call(
+            "ReceiveMessage",
+            "receive_message",
+            address,
+            QueueUrl=address,
+            MaxNumberOfMessages=max(1, min(10, max_frames)),
+            WaitTimeSeconds=self._wait,
+            VisibilityTimeout=self._visibility,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+        )
+        now_wall = time.time()
+        now = time.monotonic()
+        deliveries: list[SqsDelivery] = []
+        for message in response.get("Messages", []):
+            system = message.get("Attributes", {})
+            sent_ms = int(system.get("SentTimestamp", 0) or 0)
+            delivery = SqsDelivery(
+                frame=Frame(
+                    body=message.get("Body", ""), attributes=_from_sqs_attributes(message.get("MessageAttributes"))
+                ),
+                receive_count=int(system.get("ApproximateReceiveCount", 1) or 1),
+                age_seconds=max(0.0, now_wall - sent_ms / 1000) if sent_ms else 0.0,
+                queue_url=address,
+                receipt_handle=message["ReceiptHandle"],
+                message_id=message.get("MessageId", ""),
+                _channel=self,
+                visible_until=now + self._visibility,
+            )
+            self._held[delivery.receipt_handle] = delivery
+            deliveries.append(delivery)
+        if not deliveries and self._wait == 0 and self._poll_interval:
+            await anyio.sleep(self._poll_interval)  # short polling: the documented pause between polls
+        return deliveries
+
+    def settle(self, delivery: SqsDelivery, *, delete: bool, delay_seconds: float | None = 0.0) -> None:
+        """Stop holding `delivery`: delete it, or make it visible again after `delay_seconds` (None: let it lapse)."""
+        if self._held.pop(delivery.receipt_handle, None) is None or (not delete and delay_seconds is None):
+            return
+        try:
+            if delete:
+                self._deleter.submit_nowait(delivery.queue_url, delivery.receipt_handle)
+            else:
+                timeout = max(0, min(43200, round(delay_seconds or 0)))
+                self._visibility_batcher.submit_nowait(delivery.queue_url, (delivery.receipt_handle, timeout))
+        except anyio.ClosedResourceError:
+            logger.debug("channel closed before settling %s; SQS will redeliver it", delivery.message_id)
+
+    async def _delete_batch(self, address: str, handles: Sequence[str]) -> Sequence[BatchOutcome]:
+        if len(handles) == 1:
+            await self.api.call("DeleteMessage", "delete_message", address, QueueUrl=address, ReceiptHandle=handles[0])
+            return [None]
+        entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]
+        response = await self.api.call(
+            "DeleteMessageBatch", "delete_message_batch", address, QueueUrl=address, Entries=entries
+        )
+        return self._batch_outcomes(address, len(handles), response)
+
+    async def _visibility_batch(self, address: str, items: Sequence[tuple[str, int]]) -> Sequence[BatchOutcome]:
+        entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": t} for i, (h, t) in enumerate(items)]
+        response = await self.api.call(
+            "ChangeMessageVisibilityBatch",
+            "change_message_visibility_batch",
+            address,
+            QueueUrl=address,
+            Entries=entries,
+        )
+        return self._batch_outcomes(address, len(items), response)
+
+    @staticmethod
+    def _batch_outcomes(address: str, count: int, response: Mapping[str, Any]) -> list[BatchOutcome]:
+        outcomes: list[BatchOutcome] = [None] * count
+        for failed in response.get("Failed", []):
+            code = failed.get("Code")
+            outcomes[int(failed["Id"])] = ChannelError(
+                f"{code}: {failed.get('Message', '')}", address=address, code=code, permanent=is_permanent(code)
+            )
+        return outcomes
+
+    async def _heartbeat(self) -> None:
+        """Extend the visibility of held messages shortly before it would lapse."""
+        interval = max(1.0, self._visibility / 3)
+        while True:
+            await anyio.sleep(interval)
+            now = time.monotonic()
+            for delivery in list(self._held.values()):
+                if delivery.visible_until - now <= interval * 1.5:
+                    delivery.visible_until = now + self._visibility
+                    try:
+                        self._visibility_batcher.submit_nowait(
+                            delivery.queue_url, (delivery.receipt_handle, self._visibility)
+                        )
+                    except anyio.ClosedResourceError:
+                        return
+
+    # -- reply queues ----------------------------------------------------------------------
+
+    async def learn_limits(self, address: str) -> dict[str, str]:
+        """Read a queue's attributes once and remember its size limit; returns them."""
+        response = await self.api.call(
+            "GetQueueAttributes", "get_queue_attributes", address, QueueUrl=address, AttributeNames=["All"]
+        )
+        attributes: dict[str, str] = response.get("Attributes", {})
+        if "MaximumMessageSize" in attributes:
+            self._limits[address] = int(attributes["MaximumMessageSize"])
+        return attributes
+
+    async def create_reply_address(self, name_hint: str) -> str:
+        name = _QUEUE_NAME_OK.sub("-", name_hint)[:80]
+        response = await self.api.call(
+            "CreateQueue",
+            "create_queue",
+            None,
+            QueueName=name,
+            Attributes={"MessageRetentionPeriod": "3600", "VisibilityTimeout": str(self._visibility)},
+        )
+        return str(response["QueueUrl"])
+
+    async def delete_reply_address(self, address: str) -> None:
+        for batcher in (self._deleter, self._visibility_batcher):
+            batcher.discard(address)  # messages of a deleted queue need no deleting
+        await self.api.call("DeleteQueue", "delete_queue", address, QueueUrl=address)

@@ -1,0 +1,115 @@
+"""Configuration of the SQS channel, with the fields and defaults of the original asyncmcp documents.
+
+Both classes are frozen pydantic models validated at construction, so a wrong value fails at
+start-up with a message naming the field instead of deep inside a poll loop. The settings every
+channel shares (in-flight limit, dedupe window, client id, ...) come from `channels/config.py`.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, Field, field_validator
+
+from asyncmcp.channels.config import FROZEN, ClientSettings, ServerSettings
+
+__all__ = ["SqsClientConfig", "SqsPolling", "SqsServerConfig"]
+
+
+def _check_queue_url(value: str, field_name: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError(
+            f"{field_name} must be a queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/mcp-requests "
+            f"(got {value!r}); `aws sqs get-queue-url --queue-name NAME` prints it"
+        )
+    return value
+
+
+class SqsPolling(BaseModel):
+    """Polling settings shared by the server and client configs."""
+
+    model_config = FROZEN
+
+    max_messages: int = Field(default=10, ge=1, le=10)
+    """Maximum messages to retrieve per poll (1-10)."""
+    wait_time_seconds: int = Field(default=20, ge=0, le=20)
+    """Long-poll duration. With a value above 0 the receiver polls back to back (pausing 1 ms only
+    after a poll that returned frames, so they are handled first)."""
+    visibility_timeout_seconds: int = Field(default=30, ge=1, le=43200)
+    """Seconds a received message stays invisible; a heartbeat extends it while a handler runs."""
+    poll_interval_seconds: float = Field(default=5.0, ge=0)
+    """Pause between polls, used only for short polling (`wait_time_seconds=0`)."""
+    message_attributes: dict[str, str] | None = None
+    """Extra string attributes stamped on every message this side sends."""
+
+    @field_validator("message_attributes")
+    @classmethod
+    def _custom_attributes(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value and len(value) > 3:
+            raise ValueError(
+                "message_attributes takes at most 3 entries: SQS allows 10 attributes per message "
+                "and asyncmcp uses up to 7 for routing"
+            )
+        for name in value or {}:
+            if name.startswith("mcp-") or name.lower().startswith(("aws.", "amazon.")):
+                raise ValueError(f"message_attributes name {name!r} is reserved; choose another prefix")
+        return value
+
+
+class SqsServerConfig(SqsPolling, ServerSettings):
+    """Where a server reads requests and how it treats them (plus the `ServerSettings` every channel has).
+
+    `transport_timeout_seconds` bounds one request: a handler still running after it is
+    cancelled and the client gets a timeout error. None (the default) lets handlers run as long
+    as they need; the visibility heartbeat keeps the request from reaching another worker.
+    """
+
+    transport: ClassVar[str] = "sqs"
+
+    read_queue_url: str
+    """URL of the SQS queue where the server receives requests."""
+    allowed_reply_queues: tuple[str, ...] | None = None
+    """Glob patterns of reply queue URLs the server may send to. None: queues of the request queue's
+    own account and region only."""
+
+    @field_validator("read_queue_url")
+    @classmethod
+    def _read_queue_url(cls, value: str) -> str:
+        return _check_queue_url(value, "read_queue_url")
+
+    @property
+    def request_address(self) -> str:
+        return self.read_queue_url
+
+
+class SqsClientConfig(SqsPolling, ClientSettings):
+    """Where a client sends requests and where it reads replies (plus the `ClientSettings` every channel has).
+
+    `transport_timeout_seconds` bounds how long a request may wait without any sign of life
+    (progress or the answer) before it fails with an error naming the request queue.
+    """
+
+    transport: ClassVar[str] = "sqs"
+
+    read_queue_url: str
+    """URL of the server's request queue."""
+    response_queue_url: str | None = None
+    """URL of this client's reply queue, which other clients may share. None: a temporary queue is
+    created for this client and deleted when it closes."""
+    visibility_timeout_seconds: int = Field(default=5, ge=1, le=43200)
+    """Visibility of a received reply. Replies are deleted as soon as they are handed to the client, so
+    this only bounds how long a reply stays hidden if a receiver vanishes mid-poll; keep it short."""
+
+    @field_validator("read_queue_url")
+    @classmethod
+    def _read_queue_url(cls, value: str) -> str:
+        return _check_queue_url(value, "read_queue_url")
+
+    @field_validator("response_queue_url")
+    @classmethod
+    def _response_queue_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_queue_url(value, "response_queue_url")
+
+    @property
+    def server_address(self) -> str:
+        return self.read_queue_url

@@ -1,0 +1,131 @@
+"""The SQS channel as a registered transport: how a server or a client opens it from its config.
+
+This is the only place that knows how SQS access, the channel, the reply policy and a temporary
+reply queue go together; the generic assembly (`serving.py`, `connecting.py`), the proxy and the
+CLI ask it through the `ChannelTransport` interface. botocore is imported only when a channel is
+opened, so listing this transport's options (`asyncmcp --help`) loads no AWS library.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+
+from asyncmcp.channels.base import ChannelTransport, ClientBinding, Option, ServerBinding
+from asyncmcp.channels.sqs.config import SqsClientConfig, SqsServerConfig
+from asyncmcp.channels.sqs.policy import SqsReplyPolicy
+from asyncmcp.errors import ChannelError
+
+__all__ = ["SqsTransport"]
+
+logger = logging.getLogger(__name__)
+
+DELETE_TIMEOUT = 5.0
+"""Bound on deleting a temporary reply queue when its client closes."""
+
+_SERVER_OPTIONS = (
+    Option(
+        "--request-queue-url",
+        "read_queue_url",
+        "the SQS queue to read requests from",
+        env=("ASYNCMCP_REQUEST_QUEUE_URL",),
+        metavar="URL",
+    ),
+    Option(
+        "--allow-reply-queue",
+        "allowed_reply_queues",
+        "reply queue URL glob the server may answer (repeatable); default: the request queue's account and region",
+        repeat=True,
+        metavar="GLOB",
+    ),
+    Option(
+        "--visibility-timeout",
+        "visibility_timeout_seconds",
+        "seconds a received request stays hidden (extended while its handler runs)",
+        parse=int,
+        metavar="SECONDS",
+    ),
+)
+
+_CLIENT_OPTIONS = (
+    Option(
+        "--request-queue-url",
+        "read_queue_url",
+        "the backend server's SQS request queue",
+        env=("REQUEST_QUEUE_URL", "ASYNCMCP_REQUEST_QUEUE_URL"),
+        metavar="URL",
+    ),
+    Option(
+        "--response-queue-url",
+        "response_queue_url",
+        "reply queue shared by every session; default: a temporary queue",
+        env=("RESPONSE_QUEUE_URL",),
+        metavar="URL",
+    ),
+)
+
+
+class SqsTransport(ChannelTransport):
+    """`sqs`: a request queue per server, reply queues for clients."""
+
+    name = "sqs"
+    summary = "AWS SQS: a request queue per server, reply queues for clients"
+    server_config = SqsServerConfig
+    client_config = SqsClientConfig
+    client_names = ("sqs_client",)
+    server_options = _SERVER_OPTIONS
+    client_options = _CLIENT_OPTIONS
+
+    @asynccontextmanager
+    async def open_server(self, config: SqsServerConfig, clients: Mapping[str, Any]) -> AsyncIterator[ServerBinding]:
+        from asyncmcp.channels.sqs.api import SqsApi
+        from asyncmcp.channels.sqs.channel import SqsChannel
+
+        async with SqsApi(clients.get("sqs_client")) as api, SqsChannel.from_config(api, config) as channel:
+            attributes = await channel.learn_limits(config.read_queue_url)
+            if config.on_bad_message == "dead-letter" and "RedrivePolicy" not in attributes:
+                logger.warning(
+                    "on_bad_message='dead-letter' but %s has no RedrivePolicy: bad messages will be retried "
+                    "until they expire; attach a dead-letter queue",
+                    config.read_queue_url,
+                )
+            policy = SqsReplyPolicy(config.read_queue_url, config.allowed_reply_queues)
+            yield ServerBinding(channel, config.read_queue_url, policy)
+
+    @asynccontextmanager
+    async def open_client(
+        self, config: SqsClientConfig, clients: Mapping[str, Any], *, purpose: str = "reply"
+    ) -> AsyncIterator[ClientBinding]:
+        from asyncmcp.channels.sqs.api import SqsApi
+        from asyncmcp.channels.sqs.channel import SqsChannel
+
+        async with AsyncExitStack() as stack:
+            api = await stack.enter_async_context(SqsApi(clients.get("sqs_client")))
+            channel = await stack.enter_async_context(SqsChannel.from_config(api, config))
+            reply_queue = config.response_queue_url
+            private = reply_queue is None
+            if reply_queue is None:
+                reply_queue = await channel.create_reply_address(f"asyncmcp-{purpose}-{secrets.token_hex(8)}")
+                stack.push_async_callback(_delete_quietly, channel, reply_queue)
+            yield ClientBinding(channel, config.read_queue_url, reply_queue, reply_queue, private)
+
+    async def check_ready(self, binding: ClientBinding) -> None:
+        from asyncmcp.channels.sqs.channel import SqsChannel
+
+        channel = binding.channel
+        if isinstance(channel, SqsChannel):
+            await channel.learn_limits(binding.server_address)
+
+
+async def _delete_quietly(channel: Any, address: str) -> None:
+    """Delete a temporary reply queue, bounded in time and never raising (used on close)."""
+    with anyio.move_on_after(DELETE_TIMEOUT, shield=True):
+        try:
+            await channel.delete_reply_address(address)
+        except ChannelError as exc:
+            logger.warning("could not delete temporary reply queue %s: %s", address, exc)

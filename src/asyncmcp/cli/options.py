@@ -1,0 +1,86 @@
+"""Command-line options from the channel registry: each channel's `Option`s become flags.
+
+`asyncmcp serve --transport T` and `asyncmcp proxy --backend T` add the options of channel T (so a
+new channel brings its own flags), read the environment variables an option names when its flag is
+absent, and build that channel's config. A value that does not parse is a `UsageError` naming the
+flag or the variable, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from asyncmcp.channels.base import Option
+
+__all__ = ["UsageError", "add_channel_options", "channel_values", "env_value", "peek"]
+
+
+class UsageError(Exception):
+    """A mistake in the command line or the environment; printed as one line, with what to do."""
+
+
+def peek(argv: Sequence[str], flag: str) -> str | None:
+    """The value of `flag` in `argv` (`--flag V` or `--flag=V`) before the parser exists, else None."""
+    for index, item in enumerate(argv):
+        if item == "--":
+            return None
+        if item == flag and index + 1 < len(argv):
+            return argv[index + 1]
+        if item.startswith(flag + "="):
+            return item.split("=", 1)[1]
+    return None
+
+
+def env_value(*names: str) -> tuple[str, str] | None:
+    """The first of `names` set (non-empty) in the environment, as (name, value)."""
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return name, value
+    return None
+
+
+def add_channel_options(parser: argparse.ArgumentParser | Any, options: Sequence[Option]) -> None:
+    """Add one flag per option; defaults stay None so the environment and the config's own defaults apply."""
+    for option in options:
+        extra = f" (env {' or '.join(option.env)})" if option.env else ""
+        parser.add_argument(
+            option.flag,
+            dest=option.field,
+            action="append" if option.repeat else "store",
+            default=None,
+            choices=option.choices,
+            metavar=option.metavar,
+            help=option.help + extra,
+        )
+
+
+def _parse(option: Option, raw: str, source: str) -> Any:
+    try:
+        return option.parse(raw)
+    except (TypeError, ValueError):
+        raise UsageError(f"{source}={raw!r} is not valid for {option.flag}: {option.help}") from None
+
+
+def channel_values(args: argparse.Namespace, options: Sequence[Option]) -> dict[str, Any]:
+    """Config fields from the flags given, else from the environment; unset options are left out."""
+    values: dict[str, Any] = {}
+    for option in options:
+        given = getattr(args, option.field, None)
+        if given is not None:
+            if option.repeat:
+                values[option.field] = tuple(_parse(option, item, option.flag) for item in given)
+            else:
+                values[option.field] = _parse(option, given, option.flag)
+            continue
+        found = env_value(*option.env)
+        if found is not None:
+            name, raw = found
+            if option.repeat:
+                values[option.field] = tuple(_parse(option, item.strip(), name) for item in raw.split(",") if item)
+            else:
+                values[option.field] = _parse(option, raw, name)
+    return values

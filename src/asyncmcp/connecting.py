@@ -1,0 +1,78 @@
+"""Connecting a client to a server on any channel: the one assembly every client face uses.
+
+`connect(config)` opens the channel the config belongs to (`channels.registry`), its reply address
+(a temporary one when the config names none) and the client transport, and yields the SDK's
+`(read, write)` pair, which `mcp.Client` also accepts as a transport. Many clients of one process
+should share one receiver: `shared_replies(config)` opens it once and `connect(config,
+replies=router)` uses it. The seed-named modules (`asyncmcp.sqs`), the proxy's backend and the
+benchmark all come through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio.abc
+from mcp.shared.message import SessionMessage
+
+from asyncmcp.channels import registry
+from asyncmcp.channels.base import ClientBinding
+from asyncmcp.channels.config import ClientSettings
+from asyncmcp.client.replies import ReplyRouter
+from asyncmcp.client.transport import client_streams
+
+__all__ = ["connect", "open_binding", "shared_replies"]
+
+Streams = tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]
+
+
+def _given(clients: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {name: client for name, client in (clients or {}).items() if client is not None}
+
+
+@asynccontextmanager
+async def open_binding(
+    config: ClientSettings, clients: Mapping[str, Any] | None = None, *, purpose: str = "reply"
+) -> AsyncIterator[tuple[ClientBinding, ReplyRouter]]:
+    """The channel of `config` with the receiver of its reply address (the proxy keeps the binding
+    for readiness checks)."""
+    transport = registry.for_config(config)
+    async with (
+        transport.open_client(config, _given(clients), purpose=purpose) as binding,
+        ReplyRouter.for_binding(binding, max_frames=config.max_messages) as router,
+    ):
+        yield binding, router
+
+
+@asynccontextmanager
+async def shared_replies(
+    config: ClientSettings, clients: Mapping[str, Any] | None = None
+) -> AsyncIterator[ReplyRouter]:
+    """One receiver on `config`'s reply address, for every `connect(..., replies=router)` of this process."""
+    async with open_binding(config, clients) as (_, router):
+        yield router
+
+
+@asynccontextmanager
+async def connect(
+    config: ClientSettings, clients: Mapping[str, Any] | None = None, *, replies: ReplyRouter | None = None
+) -> AsyncIterator[Streams]:
+    """Connect to the server of `config`; yields the SDK's `(read, write)` streams.
+
+    With `replies` (from `shared_replies`) the client reads through that shared receiver and the
+    config's own reply address is ignored; otherwise its reply address is opened for this client.
+    """
+    async with AsyncExitStack() as stack:
+        if replies is None:
+            _, replies = await stack.enter_async_context(open_binding(config, clients))
+        streams = await stack.enter_async_context(
+            client_streams(
+                config.server_address,
+                replies,
+                client_id=config.client_id,
+                timeout_seconds=config.transport_timeout_seconds,
+            )
+        )
+        yield streams

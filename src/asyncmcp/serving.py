@@ -1,0 +1,129 @@
+"""Serving an MCP server on any channel: the one assembly every face uses.
+
+`Worker(server, config)` opens the channel the config belongs to (`channels.registry`), builds the
+engine with the fleet's state key and the channel's reply policy, and serves until stopped;
+`serve(...)` is the same as one call; `stream_pair(config)` is the original single-connection
+entry (`async with ... as (read, write): await app.run(read, write, opts)`). The seed-named modules
+(`asyncmcp.sqs`), `asyncmcp serve` and the benchmark all come through here, so a new channel is
+served by every one of them once it is registered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.abc
+from mcp.shared.message import SessionMessage
+from typing_extensions import Self
+
+from asyncmcp.channels import registry
+from asyncmcp.channels.base import ServerBinding
+from asyncmcp.channels.config import ServerSettings
+from asyncmcp.server.engine import EngineOptions, ServerEngine
+from asyncmcp.server.state_key import StateKey, share_request_state
+from asyncmcp.server.stream_pair import serve_stream_pair
+
+__all__ = ["Worker", "serve", "stream_pair"]
+
+logger = logging.getLogger(__name__)
+
+
+class Worker:
+    """One worker serving an MCP server on a channel; run several (processes) to scale out.
+
+    `await worker.run()` serves until cancelled; `worker.stop()` stops receiving and lets in-flight
+    requests finish within `shutdown_grace_seconds`, handing the rest back to the channel.
+    `async with Worker(...) as worker:` serves in the background for the body of the block.
+    `clients` maps the channel's client names (for example `"sqs_client"`) to broker clients.
+    """
+
+    def __init__(
+        self,
+        server: Any,
+        config: ServerSettings,
+        clients: Mapping[str, Any] | None = None,
+        *,
+        shutdown_grace_seconds: float = 0.0,
+    ) -> None:
+        self.server = server
+        self.config = config
+        self.transport = registry.for_config(config)
+        self._clients = {name: client for name, client in (clients or {}).items() if client is not None}
+        self._grace = shutdown_grace_seconds
+        self.engine: ServerEngine | None = None
+        self.binding: ServerBinding | None = None
+        self._stop_requested = False
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        config = self.config
+        key = StateKey.resolve(config.state_key)
+        share_request_state(self.server, key)
+        async with self.transport.open_server(config, self._clients) as binding:
+            self.binding = binding
+            self.engine = ServerEngine(
+                self.server,
+                binding.channel,
+                binding.address,
+                policy=binding.policy,
+                signer=key.signer(),
+                options=EngineOptions.from_settings(config, shutdown_grace_seconds=self._grace),
+            )
+            if self._stop_requested:
+                return
+            logger.info("serving %s on %s", self.engine.server.name, binding.address)
+            await self.engine.run(task_status=task_status)
+
+    def stop(self) -> None:
+        self._stop_requested = True
+        if self.engine is not None:
+            self.engine.stop()
+
+    async def __aenter__(self) -> Self:
+        """Serve in the background for the body of an `async with` block (tests, embedding)."""
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        await self._tg.start(self.run)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        await self._tg.__aexit__(None, None, None)
+
+
+async def serve(
+    server: Any,
+    config: ServerSettings,
+    clients: Mapping[str, Any] | None = None,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve `server` (an mcp `Server` or `MCPServer`) on `config`'s channel until cancelled."""
+    await Worker(server, config, clients).run(task_status=task_status)
+
+
+@asynccontextmanager
+async def stream_pair(
+    config: ServerSettings, clients: Mapping[str, Any] | None = None
+) -> AsyncIterator[
+    tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]
+]:
+    """The single-connection stream pair over `config`'s channel (serves one client)."""
+    transport = registry.for_config(config)
+    given = {name: client for name, client in (clients or {}).items() if client is not None}
+    async with (
+        transport.open_server(config, given) as binding,
+        serve_stream_pair(
+            binding.channel,
+            binding.address,
+            policy=binding.policy,
+            on_bad_message=config.on_bad_message,
+            max_batch=config.max_messages,
+        ) as streams,
+    ):
+        yield streams

@@ -1,0 +1,109 @@
+"""The proxy's edges: a graceful stop finishes in-flight calls, oversize bodies are refused, and a
+missing backend queue is a clear error rather than a hang."""
+
+from __future__ import annotations
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+
+from asyncmcp import SqsClientConfig
+from asyncmcp.proxy import create_proxy_server
+from tests.proxy.test_proxy import HANG_GUARD, RAW_HEADERS, backend, initialize_body, proxied, rpc_messages, stack, text_of
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_stopping_the_proxy_lets_an_in_flight_call_finish(queues):
+    with anyio.fail_after(HANG_GUARD):
+        async with backend(queues), proxied(queues) as proxy, Client(proxy.url) as client:
+            outcome: list[str] = []
+            started = anyio.Event()
+
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                started.set()
+
+            async def call() -> None:
+                result = await client.call_tool("slow", {"steps": 4, "delay": 0.25}, progress_callback=on_progress)
+                outcome.append(text_of(result))
+
+            await client.list_tools()  # the client checks results against the listed tools: list before stopping
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call)
+                await started.wait()
+                proxy.stop()  # graceful: the running call is allowed to finish
+            assert outcome == ["done 4"]
+
+
+async def test_a_body_over_the_limit_is_refused_with_413(queues):
+    with anyio.fail_after(HANG_GUARD):
+        async with stack(queues, max_body_bytes=2048) as proxy, httpx2.AsyncClient() as http:
+            body = initialize_body()
+            body["params"]["clientInfo"]["name"] = "x" * 4096
+            response = await http.post(proxy.url, json=body, headers=RAW_HEADERS)
+            assert response.status_code == 413
+            small = await http.post(proxy.url, json=initialize_body(), headers=RAW_HEADERS)
+            assert small.status_code == 200
+
+
+async def test_a_missing_backend_queue_is_a_clear_error_naming_it(queues):
+    missing = queues.request.rsplit("/", 1)[0] + "/no-such-queue"
+    config = SqsClientConfig(read_queue_url=missing, response_queue_url=queues.reply)
+    proxy = create_proxy_server(backend_transport="sqs", backend_config=config, port=0)
+    with anyio.fail_after(HANG_GUARD):
+        async with anyio.create_task_group() as tg, httpx2.AsyncClient() as http:
+            await tg.start(proxy.run)
+            try:
+                response = await http.post(proxy.url, json=initialize_body(), headers=RAW_HEADERS)
+                error = rpc_messages(response)[0]["error"]
+                assert "no-such-queue" in error["message"]
+                assert "does not exist" in error["message"]
+            finally:
+                proxy.stop()
+
+
+async def test_bound_beyond_loopback_without_allowlists_browser_origins_are_refused(queues):
+    # 127.0.0.2 is still this machine, but not a name the proxy treats as loopback: it takes the
+    # "real address, no allowlists" path, as 0.0.0.0 in a container would.
+    async with backend(queues), proxied(queues, host="127.0.0.2", auth_token="t") as proxy:
+        url = proxy.url
+        headers = {**RAW_HEADERS, "Authorization": "Bearer t"}
+        with anyio.fail_after(HANG_GUARD):
+            async with httpx2.AsyncClient() as http:
+                browser = await http.post(
+                    url, json=initialize_body(), headers={**headers, "Origin": "http://evil.example"}
+                )
+                assert browser.status_code == 403
+                tool = await http.post(url, json=initialize_body(), headers=headers)
+                assert tool.status_code == 200
+
+
+async def test_each_session_resumes_only_its_own_events():
+    from mcp.types import JSONRPCNotification
+
+    from asyncmcp.proxy.events import MemoryEventStore, SessionEventStores
+    from asyncmcp.proxy.forwarding import build_proxy_server
+
+    manager = SessionEventStores(app=build_proxy_server(None))  # type: ignore[arg-type]
+    first, second = manager._admit_session(None), manager._admit_session(None)
+    assert first is not None and second is not None
+    stores = [first._event_store, second._event_store]
+    assert all(isinstance(store, MemoryEventStore) for store in stores)
+    assert stores[0] is not stores[1]
+
+    def note(text: str) -> JSONRPCNotification:
+        return JSONRPCNotification(jsonrpc="2.0", method="notifications/message", params={"data": text})
+
+    # Both sessions name a stream "2" (the request id); each replays only its own events.
+    mine = await stores[0].store_event("2", note("a1"))
+    await stores[0].store_event("2", note("a2"))
+    await stores[1].store_event("2", note("b1"))
+    replayed: list[object] = []
+
+    async def collect(event: object) -> None:
+        replayed.append(event.message.params["data"])  # type: ignore[attr-defined]
+
+    assert await stores[0].replay_events_after(mine, collect) == "2"
+    assert replayed == ["a2"]
+    assert await stores[1].replay_events_after(mine, collect) is None
