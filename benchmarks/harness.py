@@ -9,7 +9,6 @@ terminated, then killed if they linger, so a failed run leaves no process behind
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import sys
@@ -20,10 +19,9 @@ from typing import Any
 
 import anyio
 import anyio.abc
-from aiobotocore.session import get_session
 from mcp import Client
 
-from asyncmcp.channels.sqs.api import default_client_config
+from asyncmcp.channels.sqs.api import create_sqs_client
 from asyncmcp.client.replies import ReplyRouter
 from asyncmcp.local.endpoint import LocalEndpoint
 from asyncmcp.server.state_key import STATE_KEY_ENV
@@ -57,8 +55,7 @@ def bench_endpoint() -> Iterator[LocalEndpoint]:
 @asynccontextmanager
 async def raw_sqs() -> AsyncIterator[Any]:
     """A plain aiobotocore SQS client from the environment, with asyncmcp's own botocore settings."""
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    async with get_session().create_client("sqs", region_name=region, config=default_client_config()) as client:
+    async with create_sqs_client() as client:
         yield client
 
 

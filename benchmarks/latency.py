@@ -63,7 +63,7 @@ _RAW_ATTRIBUTES = {
 class RoundTrips:
     """Seconds per round trip, one list per figure, sample i of each taken in the same iteration."""
 
-    series: dict[str, list[float]] = field(default_factory=dict)
+    series: dict[str, list[float]] = field(default_factory=dict[str, list[float]])
 
     def add(self, name: str, seconds: float) -> None:
         self.series.setdefault(name, []).append(seconds)
@@ -143,7 +143,8 @@ async def measure_round_trips(
         if proxy:
             proxy_url = await exits.enter_async_context(proxy_process(stack.config.read_queue_url))
             through_proxy = await exits.enter_async_context(Client(proxy_url))
-            proxy_plain = await exits.enter_async_context(httpx2.AsyncClient(base_url=proxy_url.removesuffix("/mcp")))
+            proxy_plain = httpx2.AsyncClient(base_url=proxy_url.removesuffix("/mcp"))
+            exits.push_async_callback(proxy_plain.aclose)
 
             async def proxy_ping() -> None:
                 (await proxy_plain.get("/healthz")).raise_for_status()
@@ -157,7 +158,8 @@ async def measure_round_trips(
             ]
         if http:
             base = await exits.enter_async_context(_http_server(stack.worker.server))
-            plain = await exits.enter_async_context(httpx2.AsyncClient(base_url=base))
+            plain = httpx2.AsyncClient(base_url=base)
+            exits.push_async_callback(plain.aclose)
             streamable = await exits.enter_async_context(Client(f"{base}/mcp"))
 
             async def ping() -> None:

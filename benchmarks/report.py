@@ -27,12 +27,12 @@ TOO_SHORT = "not judged (idle window too short: --quick)"
 
 @dataclass
 class Report:
-    machine: dict[str, str] = field(default_factory=dict)
+    machine: dict[str, str] = field(default_factory=dict[str, str])
     quick: bool = False
     seconds: float = math.nan
     round_trips: RoundTrips | None = None
     idle: IdleResult | None = None
-    cost: list[CallCost] = field(default_factory=list)
+    cost: list[CallCost] = field(default_factory=list[CallCost])
     throughput: Throughput | None = None
     server_memory: ServerMemory | None = None
     client_memory: ClientMemory | None = None
@@ -220,7 +220,7 @@ def render(report: Report) -> str:
             f"processes (`--max-in-flight {tp.max_in_flight}`)",
             "",
         ]
-        rows = []
+        rows: list[list[str]] = []
         worst = math.inf
         for clients in sorted({c for c, _ in tp.rounds}):
             one, two = median(tp.rounds.get((clients, 1), [])), median(tp.rounds.get((clients, 2), []))
@@ -250,7 +250,7 @@ def render(report: Report) -> str:
 
     if report.server_memory is not None or report.client_memory is not None:
         out += ["## Memory (RSS from /proc/<pid>/status)", ""]
-        rows = []
+        rows: list[list[str]] = []
         if (sm := report.server_memory) is not None:
             rows.append([
                 f"worker process, before / after {sm.sessions:,} 2025-11-25 sessions initialized and left idle",

@@ -28,7 +28,7 @@ class Throughput:
 
     max_in_flight: int
     window_seconds: float
-    rounds: dict[tuple[int, int], list[float]] = field(default_factory=dict)
+    rounds: dict[tuple[int, int], list[float]] = field(default_factory=dict[tuple[int, int], list[float]])
 
     def ceiling(self, workers: int) -> float:
         """What `workers` workers could do if only their in-flight limit mattered."""

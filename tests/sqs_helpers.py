@@ -14,6 +14,9 @@ import anyio
 import boto3
 
 from asyncmcp.sqs import SqsServerConfig, SqsWorker
+from tests.waiting import wait_for
+
+__all__ = ["wait_for"]
 
 
 def sqs() -> Any:
@@ -92,18 +95,6 @@ def visible_bodies(queue_url: str) -> list[str]:
     """Bodies of the messages visible now, peeked without hiding them (VisibilityTimeout=0)."""
     response = sqs().receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
     return [message["Body"] for message in response.get("Messages", [])]
-
-
-async def wait_for(condition: Callable[[], Any], *, within: float = 15.0, interval: float = 0.02) -> Any:
-    """Poll `condition` until it returns something truthy; fails after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {within} s")
-        await anyio.sleep(interval)
 
 
 async def wait_for_async(condition: Callable[[], Any], *, within: float = 15.0, interval: float = 0.05) -> Any:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from mcp_types import (
     INVALID_REQUEST,
@@ -44,6 +44,7 @@ __all__ = [
     "Envelope",
     "Frame",
     "FrameDecodeError",
+    "as_mapping",
     "decode_message",
     "encode_message",
     "has_modern_envelope",
@@ -132,10 +133,15 @@ class Envelope:
         return cls(**values)
 
 
+def as_mapping(value: object) -> Mapping[str, Any] | None:
+    """`value` as a string-keyed mapping when it is one (JSON objects are), else None."""
+    return cast("Mapping[str, Any]", value) if isinstance(value, Mapping) else None
+
+
 def seed_reply_address(params: Mapping[str, Any] | None) -> str | None:
     """The reply address an original-asyncmcp client names in `initialize` params `_meta`."""
-    meta = (params or {}).get("_meta")
-    value = meta.get(SEED_REPLY_META_KEY) if isinstance(meta, Mapping) else None
+    meta = as_mapping((params or {}).get("_meta"))
+    value = meta.get(SEED_REPLY_META_KEY) if meta is not None else None
     return value if isinstance(value, str) else None
 
 
@@ -204,14 +210,14 @@ def request_id_of_raw(body: str | bytes) -> str | int | None:
         raw: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
-    if isinstance(raw, dict):
-        rid = raw.get("id")  # pyright: ignore[reportUnknownMemberType]
-        if isinstance(rid, str | int) and not isinstance(rid, bool):
-            return rid
+    fields = as_mapping(raw)
+    rid = fields.get("id") if fields is not None else None
+    if isinstance(rid, str | int) and not isinstance(rid, bool):
+        return rid
     return None
 
 
 def has_modern_envelope(params: Mapping[str, Any] | None) -> bool:
     """Whether a request's params carry the 2026-07-28 per-request envelope (`_meta` protocol version)."""
-    meta = (params or {}).get("_meta")
-    return isinstance(meta, Mapping) and PROTOCOL_VERSION_META_KEY in meta
+    meta = as_mapping((params or {}).get("_meta"))
+    return meta is not None and PROTOCOL_VERSION_META_KEY in meta

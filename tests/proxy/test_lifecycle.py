@@ -10,7 +10,16 @@ from mcp import Client
 
 from asyncmcp import SqsClientConfig
 from asyncmcp.proxy import create_proxy_server
-from tests.proxy.test_proxy import HANG_GUARD, RAW_HEADERS, backend, initialize_body, proxied, rpc_messages, stack, text_of
+from tests.proxy.test_proxy import (
+    HANG_GUARD,
+    RAW_HEADERS,
+    backend,
+    initialize_body,
+    proxied,
+    rpc_messages,
+    stack,
+    text_of,
+)
 
 pytestmark = pytest.mark.anyio
 

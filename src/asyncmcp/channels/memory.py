@@ -40,11 +40,13 @@ from pydantic import ConfigDict, Field, field_validator
 
 from asyncmcp.channels.base import Capabilities, ChannelTransport, ClientBinding, ServerBinding
 from asyncmcp.channels.config import ClientSettings, ServerSettings
+from asyncmcp.channels.holding import Holds
 from asyncmcp.codec import Frame
 from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
 
 __all__ = [
     "MEMORY_CAPABILITIES",
+    "PUSH_CAPABILITIES",
     "MemoryBroker",
     "MemoryChannel",
     "MemoryClientConfig",
@@ -68,6 +70,17 @@ MEMORY_CAPABILITIES = Capabilities(
     wake_frames=False,
     shared_addresses=True,
 )
+
+PUSH_CAPABILITIES = Capabilities(
+    redelivers=False,
+    delayed_release=False,
+    holds_deliveries=False,
+    dead_letter=False,
+    wake_frames=False,
+    shared_addresses=False,
+)
+"""What a push channel (a webhook) declares; `MemoryChannel(push=True)` behaves so, for tests of the
+engine's push path: a released frame is dropped, nothing is ever redelivered."""
 
 
 def memory_address(name_or_address: str) -> str:
@@ -282,7 +295,6 @@ class MemoryDelivery:
     receipt: str
     message_id: str
     _channel: MemoryChannel = field(repr=False)
-    held_until: float = 0.0
 
     @property
     def age_seconds(self) -> float:
@@ -299,7 +311,9 @@ class MemoryChannel:
     """`Channel` over a `MemoryBroker`. Use as `async with MemoryChannel(broker) as channel`.
 
     `wait_seconds` is a receive's long poll; `visibility_timeout_seconds` how long a received frame
-    stays hidden, extended by a heartbeat while it is held (like the SQS channel's).
+    stays hidden, extended by a heartbeat while it is held (like the SQS channel's). `push=True`
+    makes it declare and behave like a push channel (`PUSH_CAPABILITIES`): a received frame is
+    gone from the queue at once, and releasing it drops it.
     """
 
     def __init__(
@@ -308,18 +322,20 @@ class MemoryChannel:
         *,
         wait_seconds: float = 1.0,
         visibility_timeout_seconds: float = 30.0,
+        push: bool = False,
     ) -> None:
         self.broker = broker or MemoryBroker.default()
+        self.push = push
         self._wait = wait_seconds
         self._visibility = visibility_timeout_seconds
-        self._held: dict[str, MemoryDelivery] = {}
+        self._held: Holds[MemoryDelivery] = Holds(visibility_timeout_seconds, min_interval=0.05)
         self._calls: Counter[str] = Counter()
         self._tg: anyio.abc.TaskGroup | None = None
 
     async def __aenter__(self) -> MemoryChannel:
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        self._tg.start_soon(self._heartbeat)
+        self._tg.start_soon(self._held.heartbeat, self._renew)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -330,7 +346,7 @@ class MemoryChannel:
 
     @property
     def capabilities(self) -> Capabilities:
-        return MEMORY_CAPABILITIES
+        return PUSH_CAPABILITIES if self.push else MEMORY_CAPABILITIES
 
     @property
     def calls(self) -> Counter[str]:
@@ -360,7 +376,6 @@ class MemoryChannel:
                 break
             await self.broker._wait(address, until)  # pyright: ignore[reportPrivateUsage]
         await anyio.lowlevel.checkpoint()
-        now = time.monotonic()
         deliveries: list[MemoryDelivery] = []
         for message in taken:
             assert message.receipt is not None
@@ -372,15 +387,17 @@ class MemoryChannel:
                 message.receipt,
                 message.message_id,
                 self,
-                held_until=now + self._visibility,
             )
-            self._held[delivery.receipt] = delivery
+            if self.push:
+                self.broker._settle(delivery.address, delivery.receipt, delete=True)  # pyright: ignore[reportPrivateUsage]
+            else:
+                self._held.add(delivery.receipt, delivery)
             deliveries.append(delivery)
         return deliveries
 
     def settle(self, delivery: MemoryDelivery, *, delete: bool, delay_seconds: float | None = 0.0) -> None:
         """Stop holding `delivery`: delete it, or make it visible after `delay_seconds` (None: let the hold lapse)."""
-        if self._held.pop(delivery.receipt, None) is None or (not delete and delay_seconds is None):
+        if self._held.pop(delivery.receipt) is None or (not delete and delay_seconds is None):
             return
         self._calls["delete" if delete else "change_visibility"] += 1
         try:
@@ -390,21 +407,12 @@ class MemoryChannel:
         except ChannelError:
             pass  # as on SQS, a failed delete means the frame comes back when its hold lapses
 
-    async def _heartbeat(self) -> None:
-        interval = max(0.05, self._visibility / 3)
-        while True:
-            await anyio.sleep(interval)
-            now = time.monotonic()
-            for delivery in list(self._held.values()):
-                if delivery.held_until - now <= interval * 1.5:
-                    delivery.held_until = now + self._visibility
-                    self._calls["change_visibility"] += 1
-                    try:
-                        self.broker._settle(  # pyright: ignore[reportPrivateUsage]
-                            delivery.address, delivery.receipt, delete=False, visible_in=self._visibility
-                        )
-                    except ChannelError:
-                        pass
+    def _renew(self, delivery: MemoryDelivery, seconds: float) -> None:
+        self._calls["change_visibility"] += 1
+        try:
+            self.broker._settle(delivery.address, delivery.receipt, delete=False, visible_in=seconds)  # pyright: ignore[reportPrivateUsage]
+        except ChannelError:
+            pass
 
     async def create_reply_address(self, name_hint: str) -> str:
         self._calls["create"] += 1
@@ -451,6 +459,8 @@ class MemoryServerConfig(ServerSettings):
     wait_seconds: float = Field(default=1.0, ge=0)
     visibility_timeout_seconds: float = Field(default=30.0, gt=0)
     allowed_reply_addresses: tuple[str, ...] | None = None
+    push: bool = False
+    """Behave like a push channel (nothing is redelivered): for tests of the engine's push path."""
 
     @field_validator("queue")
     @classmethod
@@ -505,7 +515,10 @@ class MemoryTransport(ChannelTransport):
         broker = config.broker or MemoryBroker.default()
         broker.create_queue(config.queue, visibility_timeout=config.visibility_timeout_seconds)
         channel = MemoryChannel(
-            broker, wait_seconds=config.wait_seconds, visibility_timeout_seconds=config.visibility_timeout_seconds
+            broker,
+            wait_seconds=config.wait_seconds,
+            visibility_timeout_seconds=config.visibility_timeout_seconds,
+            push=config.push,
         )
         async with channel:
             yield ServerBinding(channel, config.queue, MemoryReplyPolicy(broker, config.allowed_reply_addresses))

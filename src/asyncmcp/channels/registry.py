@@ -74,7 +74,7 @@ def get(name: str) -> ChannelTransport:
     return _load(target)
 
 
-def for_config(config: Any) -> ChannelTransport:
+def for_config(config: object) -> ChannelTransport:
     """The transport a config object belongs to (its class's `transport` name)."""
     name = getattr(type(config), "transport", "")
     if not name:

@@ -21,19 +21,19 @@ def add_parser(commands: Any) -> None:
 
 
 def create_demo_queues(endpoint: LocalEndpoint, request_name: str, reply_name: str) -> tuple[str, str]:
-    import boto3
+    """Create (idempotently) the request and reply queues on the embedded endpoint; their URLs."""
+    import anyio
 
-    env = endpoint.environment()
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=endpoint.url,
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
-    request = sqs.create_queue(QueueName=request_name)["QueueUrl"]
-    reply = sqs.create_queue(QueueName=reply_name)["QueueUrl"]
-    return request, reply
+    from asyncmcp.channels.sqs.api import create_sqs_client
+
+    async def create() -> tuple[str, str]:
+        with endpoint.exported():
+            async with create_sqs_client() as sqs:
+                request = await sqs.create_queue(QueueName=request_name)
+                reply = await sqs.create_queue(QueueName=reply_name)
+        return request["QueueUrl"], reply["QueueUrl"]
+
+    return anyio.run(create)
 
 
 def run(args: argparse.Namespace) -> int:

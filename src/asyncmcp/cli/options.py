@@ -15,7 +15,7 @@ from typing import Any
 
 from asyncmcp.channels.base import Option
 
-__all__ = ["UsageError", "add_channel_options", "channel_values", "env_value", "peek"]
+__all__ = ["UsageError", "add_channel_options", "channel_values", "chosen_transport_name", "env_value", "peek"]
 
 
 class UsageError(Exception):
@@ -32,6 +32,16 @@ def peek(argv: Sequence[str], flag: str) -> str | None:
         if item.startswith(flag + "="):
             return item.split("=", 1)[1]
     return None
+
+
+def chosen_transport_name(argv: Sequence[str], flag: str, env: str, default: str) -> tuple[str, bool]:
+    """The transport named by `flag` on the command line, else in `env`, else `default`; and whether
+    it came from the environment (the parser validates only what the command line says)."""
+    given = peek(argv, flag)
+    if given:
+        return given, False
+    found = env_value(env)
+    return (found[1], True) if found else (default, False)
 
 
 def env_value(*names: str) -> tuple[str, str] | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from asyncmcp.channels import registry
 from asyncmcp.channels.base import ChannelTransport
-from asyncmcp.cli.options import UsageError, add_channel_options, channel_values, env_value, peek
+from asyncmcp.cli.options import UsageError, add_channel_options, channel_values, chosen_transport_name, env_value
 from asyncmcp.cli.running import run_service
 from asyncmcp.cli.serve import validated
 
@@ -25,13 +25,7 @@ DEFAULT_TIMEOUT_SECONDS = 300.0
 
 
 def chosen_backend(argv: Sequence[str]) -> tuple[str, bool]:
-    """The transport named on the command line, else in the environment, else the default; and
-    whether it came from the environment (the parser validates only what the command line says)."""
-    given = peek(argv, "--backend")
-    if given:
-        return given, False
-    found = env_value(BACKEND_ENV)
-    return (found[1], True) if found else (registry.DEFAULT_TRANSPORT, False)
+    return chosen_transport_name(argv, "--backend", BACKEND_ENV, registry.DEFAULT_TRANSPORT)
 
 
 def _number(name: str, parse: type[int] | type[float], default: float, *env: str) -> Any:

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from asyncmcp.channels import registry
 from asyncmcp.channels.base import ChannelTransport
-from asyncmcp.cli.options import UsageError, add_channel_options, channel_values, env_value, peek
+from asyncmcp.cli.options import UsageError, add_channel_options, channel_values, chosen_transport_name
 from asyncmcp.cli.running import run_service
 
 __all__ = ["add_parser", "build_config", "load_server"]
@@ -59,13 +59,7 @@ def add_parser(commands: Any, transport: ChannelTransport) -> None:
 
 
 def chosen_transport(argv: Sequence[str]) -> tuple[str, bool]:
-    """The transport named on the command line, else in the environment, else the default; and
-    whether it came from the environment (the parser validates only what the command line says)."""
-    given = peek(argv, "--transport")
-    if given:
-        return given, False
-    found = env_value(TRANSPORT_ENV)
-    return (found[1], True) if found else (registry.DEFAULT_TRANSPORT, False)
+    return chosen_transport_name(argv, "--transport", TRANSPORT_ENV, registry.DEFAULT_TRANSPORT)
 
 
 def load_server(target: str) -> Any:

@@ -41,6 +41,7 @@ from asyncmcp.channels.base import ChannelTransport, ClientBinding
 from asyncmcp.channels.config import ClientSettings
 from asyncmcp.client.replies import ReplyRouter
 from asyncmcp.client.transport import client_streams
+from asyncmcp.codec import as_mapping
 from asyncmcp.connecting import open_binding
 from asyncmcp.server.engine import UNKNOWN_SESSION_REASON
 
@@ -156,8 +157,8 @@ class BackendLink:
         try:
             result = await self._send(method, params, on_progress)
         except MCPError as exc:
-            data = exc.error.data
-            unknown = isinstance(data, Mapping) and data.get("reason") == UNKNOWN_SESSION_REASON
+            data = as_mapping(exc.error.data)
+            unknown = data is not None and data.get("reason") == UNKNOWN_SESSION_REASON
             if not unknown or self._initialize_params is None or method == "initialize":
                 raise
             logger.info("backend session of link %s expired; opening a new one", self.client_id)

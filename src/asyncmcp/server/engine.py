@@ -64,6 +64,7 @@ from asyncmcp.codec import (
     ATTR_SESSION_ID,
     SEED_REPLY_META_KEY,
     Envelope,
+    as_mapping,
     has_modern_envelope,
     jsonrpc_error,
     seed_reply_address,
@@ -563,17 +564,16 @@ class _RequestRun:
     def _mint_session(self, response: JSONRPCResponse) -> str:
         params = self.message.params or {}
         negotiated = response.result.get("protocolVersion")
-        client_info = params.get("clientInfo")
-        if isinstance(client_info, dict):
-            # Icons may be large data: URIs; the token travels on every message and must stay small.
-            client_info = {k: v for k, v in client_info.items() if k != "icons"}  # pyright: ignore[reportUnknownVariableType]
-        capabilities = params.get("capabilities")
+        info = as_mapping(params.get("clientInfo"))
+        # Icons may be large data: URIs; the token travels on every message and must stay small.
+        client_info = {k: v for k, v in info.items() if k != "icons"} if info is not None else None
+        capabilities = as_mapping(params.get("capabilities"))
         return self.engine.signer.mint(
             LegacySession(
                 protocol_version=negotiated if isinstance(negotiated, str) else LATEST_HANDSHAKE_VERSION,
                 client_id=self.envelope.client_id,
                 reply_to=self.reply_to,
-                client_info=client_info if isinstance(client_info, dict) else None,
-                capabilities=capabilities if isinstance(capabilities, dict) else None,
+                client_info=client_info,
+                capabilities=dict(capabilities) if capabilities is not None else None,
             )
         )

@@ -18,15 +18,19 @@ import os
 from collections import Counter
 from contextlib import AsyncExitStack
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from botocore.config import Config
+from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from asyncmcp.errors import AddressNotFoundError, ChannelError
 
-__all__ = ["NOT_FOUND_CODES", "PERMANENT_CODES", "SqsApi", "default_client_config", "is_permanent"]
+if TYPE_CHECKING:
+    from aiobotocore.session import ClientCreatorContext
+    from types_aiobotocore_sqs import SQSClient
+
+__all__ = ["NOT_FOUND_CODES", "PERMANENT_CODES", "SqsApi", "create_sqs_client", "default_client_config", "is_permanent"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,18 +68,28 @@ def is_permanent(code: str | None) -> bool:
     return (code or "") in PERMANENT_CODES
 
 
-def default_client_config() -> Config:
+def default_client_config() -> AioConfig:
     """The botocore settings asyncmcp uses for clients it builds.
 
     The read timeout must outlast a 20 s long poll; retries use botocore's standard mode (throttling
     and 5xx are retried with backoff, so they surface as errors only when they persist).
     """
-    return Config(
+    return AioConfig(
         max_pool_connections=MAX_POOL_CONNECTIONS,
         read_timeout=30,
         connect_timeout=5,
         retries={"mode": "standard", "max_attempts": 4},
     )
+
+
+def create_sqs_client(region: str | None = None) -> ClientCreatorContext[SQSClient]:
+    """An aiobotocore SQS client from the default credential chain, with asyncmcp's settings
+    (`async with create_sqs_client() as client`). `region` defaults to AWS_REGION / AWS_DEFAULT_REGION."""
+    from aiobotocore.session import get_session
+
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    # The stubs' overloads name every AWS service and only SQS's are installed, hence the ignore.
+    return get_session().create_client("sqs", region_name=region, config=default_client_config())  # pyright: ignore[reportUnknownMemberType]
 
 
 def _is_native_async(client: Any) -> bool:
@@ -95,11 +109,8 @@ class SqsApi:
 
     async def __aenter__(self) -> SqsApi:
         if self._client is None:
-            from aiobotocore.session import get_session
-
-            region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-            creator = get_session().create_client("sqs", region_name=region, config=default_client_config())
-            self._client = await self._stack.enter_async_context(creator)
+            client: SQSClient = await self._stack.enter_async_context(create_sqs_client())
+            self._client = client
             self._native = True
         return self
 

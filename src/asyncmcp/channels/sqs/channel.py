@@ -24,9 +24,10 @@ import anyio.abc
 
 from asyncmcp.channels.base import Capabilities
 from asyncmcp.channels.batching import Batcher, BatchOutcome
+from asyncmcp.channels.holding import Holds
 from asyncmcp.channels.sqs.api import NOT_FOUND_CODES, SqsApi, is_permanent
 from asyncmcp.channels.sqs.config import SqsPolling
-from asyncmcp.codec import Frame
+from asyncmcp.codec import Frame, as_mapping
 from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
 
 __all__ = ["SQS_CAPABILITIES", "SQS_MAX_MESSAGE_BYTES", "SqsChannel", "SqsDelivery", "is_fifo", "sqs_frame_size"]
@@ -77,8 +78,10 @@ def _to_sqs_attributes(attributes: Mapping[str, str]) -> dict[str, dict[str, str
 def _from_sqs_attributes(raw: Mapping[str, Any] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in (raw or {}).items():
-        if isinstance(value, Mapping) and isinstance(value.get("StringValue"), str):
-            out[str(name)] = value["StringValue"]
+        fields = as_mapping(value)
+        text = fields.get("StringValue") if fields is not None else None
+        if isinstance(text, str):
+            out[str(name)] = text
     return out
 
 
@@ -93,7 +96,6 @@ class SqsDelivery:
     receipt_handle: str
     message_id: str
     _channel: SqsChannel = field(repr=False)
-    visible_until: float = 0.0
 
     def ack(self) -> None:
         self._channel.settle(self, delete=True)
@@ -120,7 +122,7 @@ class SqsChannel:
         self._poll_interval = poll_interval_seconds
         self._custom = dict(message_attributes or {})
         self._limits: dict[str, int] = {}
-        self._held: dict[str, SqsDelivery] = {}
+        self._held: Holds[SqsDelivery] = Holds(visibility_timeout_seconds)
         self._tg: anyio.abc.TaskGroup | None = None
         self._sender: Batcher[str, Frame] = Batcher(
             self._send_batch, name="SendMessageBatch", max_weight=SQS_MAX_MESSAGE_BYTES
@@ -148,7 +150,7 @@ class SqsChannel:
         await self._visibility_batcher.__aenter__()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        self._tg.start_soon(self._heartbeat)
+        self._tg.start_soon(self._held.heartbeat, self._renew)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -262,7 +264,6 @@ class SqsChannel:
             MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
         )
         now_wall = time.time()
-        now = time.monotonic()
         deliveries: list[SqsDelivery] = []
         for message in response.get("Messages", []):
             system = message.get("Attributes", {})
@@ -277,9 +278,8 @@ class SqsChannel:
                 receipt_handle=message["ReceiptHandle"],
                 message_id=message.get("MessageId", ""),
                 _channel=self,
-                visible_until=now + self._visibility,
             )
-            self._held[delivery.receipt_handle] = delivery
+            self._held.add(delivery.receipt_handle, delivery)
             deliveries.append(delivery)
         if not deliveries and self._wait == 0 and self._poll_interval:
             await anyio.sleep(self._poll_interval)  # short polling: the documented pause between polls
@@ -287,7 +287,7 @@ class SqsChannel:
 
     def settle(self, delivery: SqsDelivery, *, delete: bool, delay_seconds: float | None = 0.0) -> None:
         """Stop holding `delivery`: delete it, or make it visible again after `delay_seconds` (None: let it lapse)."""
-        if self._held.pop(delivery.receipt_handle, None) is None or (not delete and delay_seconds is None):
+        if self._held.pop(delivery.receipt_handle) is None or (not delete and delay_seconds is None):
             return
         try:
             if delete:
@@ -329,21 +329,9 @@ class SqsChannel:
             )
         return outcomes
 
-    async def _heartbeat(self) -> None:
-        """Extend the visibility of held messages shortly before it would lapse."""
-        interval = max(1.0, self._visibility / 3)
-        while True:
-            await anyio.sleep(interval)
-            now = time.monotonic()
-            for delivery in list(self._held.values()):
-                if delivery.visible_until - now <= interval * 1.5:
-                    delivery.visible_until = now + self._visibility
-                    try:
-                        self._visibility_batcher.submit_nowait(
-                            delivery.queue_url, (delivery.receipt_handle, self._visibility)
-                        )
-                    except anyio.ClosedResourceError:
-                        return
+    def _renew(self, delivery: SqsDelivery, seconds: float) -> None:
+        """Extend a held message's visibility (the heartbeat of `Holds`)."""
+        self._visibility_batcher.submit_nowait(delivery.queue_url, (delivery.receipt_handle, round(seconds)))
 
     # -- reply queues ----------------------------------------------------------------------
 

@@ -1,0 +1,275 @@
+"""The contract every registered channel must keep, run against each one.
+
+One set of tests, parametrized by channel: the memory channel and the SQS channel (on the moto
+endpoint over HTTP) today, every channel added later. A channel joins by adding a `ChannelCase`
+to `CASES`. What a test checks depends only on what the channel declares in its `Capabilities`:
+a test of redelivery is skipped on a channel that says it cannot redeliver, never bent to pass.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import boto3
+import pytest
+
+from asyncmcp.channels import registry
+from asyncmcp.channels.base import Channel, Delivery
+from asyncmcp.channels.memory import MemoryBroker, MemoryChannel
+from asyncmcp.codec import ATTR_CLIENT_ID, Frame, wake_frame
+from asyncmcp.errors import AddressNotFoundError, FrameTooLargeError
+
+pytestmark = pytest.mark.anyio
+
+HOLD_SECONDS = 2
+"""How long a received frame stays hidden in these tests (short, so lapses are quick to observe)."""
+WITHIN = 15.0
+"""Bound on any wait for something that must happen."""
+
+
+@dataclass
+class Opened:
+    channel: Channel
+    new_address: Callable[[], str]
+    """A fresh, empty address of this channel (a queue)."""
+    limit_address: Callable[[int], str]
+    """A fresh address that accepts frames up to the given size."""
+
+
+@dataclass(frozen=True)
+class ChannelCase:
+    name: str
+    open: Callable[[dict[str, Any]], AbstractAsyncContextManager[Opened]]
+
+
+@asynccontextmanager
+async def _memory(shared: dict[str, Any]) -> AsyncIterator[Opened]:
+    broker: MemoryBroker = shared.setdefault("broker", MemoryBroker())
+    async with MemoryChannel(broker, wait_seconds=1.0, visibility_timeout_seconds=HOLD_SECONDS) as channel:
+        yield Opened(
+            channel,
+            lambda: broker.create_queue(f"q-{uuid.uuid4().hex[:8]}", visibility_timeout=HOLD_SECONDS),
+            lambda size: broker.create_queue(f"q-{uuid.uuid4().hex[:8]}", max_frame_size=size),
+        )
+
+
+@asynccontextmanager
+async def _sqs(shared: dict[str, Any]) -> AsyncIterator[Opened]:
+    from asyncmcp.channels.sqs.api import SqsApi
+    from asyncmcp.channels.sqs.channel import SqsChannel
+
+    sqs = boto3.client("sqs")
+
+    def queue(**attributes: str) -> str:
+        name = f"contract-{uuid.uuid4().hex[:8]}"
+        return sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": str(HOLD_SECONDS), **attributes})[
+            "QueueUrl"
+        ]
+
+    async with (
+        SqsApi() as api,
+        SqsChannel(api, wait_time_seconds=1, visibility_timeout_seconds=HOLD_SECONDS) as channel,
+    ):
+        opened = Opened(channel, queue, lambda size: queue(MaximumMessageSize=str(size)))
+        yield opened
+
+
+CASES = [ChannelCase("memory", _memory), ChannelCase("sqs", _sqs)]
+
+
+@pytest.fixture(params=CASES, ids=[case.name for case in CASES])
+def case(request: pytest.FixtureRequest, endpoint: Any) -> tuple[ChannelCase, Any]:
+    """The channel under test and what its openings within one test share (the moto endpoint is
+    the `endpoint` fixture's; a memory broker is made per test)."""
+    endpoint.reset()
+    return request.param, {}
+
+
+def _frame(text: str = "hello", **attributes: str) -> Frame:
+    return Frame(
+        body=f'{{"jsonrpc":"2.0","method":"notifications/test","params":{{"t":"{text}"}}}}', attributes=attributes
+    )
+
+
+async def _receive_one(channel: Channel, address: str, *, within: float = WITHIN) -> Delivery:
+    with anyio.fail_after(within):
+        while True:
+            got = await channel.receive(address, 10)
+            if got:
+                assert len(got) == 1, f"expected one frame, got {len(got)}"
+                return got[0]
+
+
+async def _nothing_for(channel: Channel, address: str, seconds: float) -> bool:
+    """True when no frame arrives on `address` for `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        got = await channel.receive(address, 10)
+        if got:
+            for delivery in got:
+                delivery.release(0)
+            return False
+    return True
+
+
+def test_every_builtin_channel_is_under_contract() -> None:
+    assert set(registry.BUILTIN) <= {case.name for case in CASES}
+
+
+async def test_a_sent_frame_is_received_with_its_attributes(case: tuple[ChannelCase, Any]) -> None:
+    kind, endpoint = case
+    async with kind.open(endpoint) as opened:
+        address = opened.new_address()
+        await opened.channel.send(address, _frame("a", **{ATTR_CLIENT_ID: "c1"}))
+        delivery = await _receive_one(opened.channel, address)
+        assert '"t":"a"' in delivery.frame.body
+        assert delivery.frame.attributes[ATTR_CLIENT_ID] == "c1"
+        assert delivery.receive_count == 1
+        assert delivery.age_seconds >= 0
+        delivery.ack()
+
+
+async def test_an_acknowledged_frame_never_comes_back(case: tuple[ChannelCase, Any]) -> None:
+    kind, endpoint = case
+    async with kind.open(endpoint) as opened:
+        address = opened.new_address()
+        await opened.channel.send(address, _frame())
+        (await _receive_one(opened.channel, address)).ack()
+        assert await _nothing_for(opened.channel, address, HOLD_SECONDS + 1.5)
+
+
+async def test_a_released_frame_comes_back_counting_its_receives(case: tuple[ChannelCase, Any]) -> None:
+    kind, endpoint = case
+    async with kind.open(endpoint) as opened:
+        if not opened.channel.capabilities.redelivers:
+            pytest.skip("the channel does not redeliver")
+        address = opened.new_address()
+        await opened.channel.send(address, _frame())
+        (await _receive_one(opened.channel, address)).release(0)
+        again = await _receive_one(opened.channel, address)
+        assert again.receive_count == 2
+        again.ack()
+
+
+async def test_a_frame_released_with_a_delay_stays_away_until_then(case: tuple[ChannelCase, Any]) -> None:
+    kind, endpoint = case
+    async with kind.open(endpoint) as opened:
+        if not opened.channel.capabilities.delayed_release:
+            pytest.skip("the channel has no delayed release")
+        address = opened.new_address()
+        await opened.channel.send(address, _frame())
+        (await _receive_one(opened.channel, address)).release(4)
+        assert await _nothing_for(opened.channel, address, 1.5)
+        (await _receive_one(opened.channel, address)).ack()
+
+
+async def test_a_frame_whose_hold_lapses_comes_back(case: tuple[ChannelCase, Any]) -> None:
+    """`release(None)` stops holding without touching the broker: the frame returns when its hold lapses."""
+    kind, endpoint = case
+    async with kind.open(endpoint) as opened:
+        if not opened.channel.capabilities.redelivers:
+            pytest.skip("the channel does not redeliver")
+        address = opened.new_address()
+        await opened.channel.send(address, _frame())
+        (await _receive_one(opened.channel, address)).release(None)
+        again = await _receive_one(opened.channel, address, within=HOLD_SECONDS + WITHIN)
+        assert again.receive_count == 2
+        again.ack()
+
+
+async def test_a_held_frame_is_not_handed_to_anyone_else_past_its_hold(case: tuple[ChannelCase, Any]) -> None:
+    kind, endpoint = case
+    async with kind.open(endpoint) as opened, kind.open(endpoint) as other:
+        if not opened.channel.capabilities.holds_deliveries:
+            pytest.skip("the channel does not hold deliveries")
+        address = opened.new_address()
+        await opened.channel.send(address, _frame())
+        held = await _receive_one(opened.channel, address)
+        # Two holds' worth of time: only the heartbeat keeps it hidden from the second receiver.
+        assert await _nothing_for(other.channel, address, 2 * HOLD_SECONDS + 1)
+        held.ack()
+
+
+async def test_a_frame_over_the_limit_is_refused_before_sending(case: tuple[ChannelCase, Any]) -> None:
+    kind, endpoint = case
+    async with kind.open(endpoint) as opened:
+        address = opened.limit_address(1024)
+        fits = Frame("x" * 100)
+        too_big = Frame("x" * 5000)
+        assert opened.channel.frame_size(too_big) > 1024 >= opened.channel.frame_size(fits)
+        with pytest.raises(FrameTooLargeError) as refused:
+            await opened.channel.send(address, too_big)
+        assert refused.value.permanent
+        assert refused.value.size == opened.channel.frame_size(too_big)
+        await opened.channel.send(address, fits)
+        (await _receive_one(opened.channel, address)).ack()
+
+
+async def test_frame_size_counts_the_body_in_utf8_bytes(case: tuple[ChannelCase, Any]) -> None:
+    kind, endpoint = case
+    async with kind.open(endpoint) as opened:
+        assert opened.channel.frame_size(Frame("é" * 10)) >= 20
+
+
+async def test_receiving_from_a_missing_address_is_a_permanent_error(case: tuple[ChannelCase, Any]) -> None:
+    kind, endpoint = case
+    async with kind.open(endpoint) as opened:
+        missing = opened.new_address().rsplit("/", 1)[0] + "/no-such-queue-" + uuid.uuid4().hex[:6]
+        with pytest.raises(AddressNotFoundError) as error:
+            await opened.channel.receive(missing, 1)
+        assert error.value.permanent
+
+
+async def test_a_stopping_receiver_ends_its_outstanding_receive_without_losing_a_frame(
+    case: tuple[ChannelCase, Any],
+) -> None:
+    """With wake frames: the wake ends the long poll. Without: an abandoned receive takes nothing."""
+    kind, endpoint = case
+    async with kind.open(endpoint) as opened:
+        address = opened.new_address()
+        channel = opened.channel
+        if channel.capabilities.wake_frames:
+            got: list[Delivery] = []
+
+            async def poll() -> None:
+                got.extend(await channel.receive(address, 10))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(poll)
+                await anyio.sleep(0.3)
+                await channel.send(address, wake_frame("me"), urgent=True)
+            assert [d.frame.attributes.get(ATTR_CLIENT_ID) for d in got] == ["me"]
+            got[0].ack()
+        else:
+            with anyio.move_on_after(0.3):
+                await channel.receive(address, 10)  # abandoned mid-wait
+        await channel.send(address, _frame("after"))
+        delivery = await _receive_one(channel, address, within=5)
+        assert '"t":"after"' in delivery.frame.body
+        delivery.ack()
+
+
+async def test_an_acknowledgement_made_just_before_closing_reaches_the_broker(case: tuple[ChannelCase, Any]) -> None:
+    kind, endpoint = case
+    async with kind.open(endpoint) as opened:
+        address = opened.new_address()
+        await opened.channel.send(address, _frame())
+        (await _receive_one(opened.channel, address)).ack()
+    async with kind.open(endpoint) as reopened:
+        assert await _nothing_for(reopened.channel, address, HOLD_SECONDS + 1.5)
+
+
+async def test_calls_are_counted_per_operation(case: tuple[ChannelCase, Any]) -> None:
+    kind, endpoint = case
+    async with kind.open(endpoint) as opened:
+        address = opened.new_address()
+        before = sum(opened.channel.calls.values())
+        await opened.channel.send(address, _frame())
+        (await _receive_one(opened.channel, address)).ack()
+        assert sum(opened.channel.calls.values()) >= before + 2

@@ -1,0 +1,183 @@
+"""The engine's logic over the memory channel: fast, no broker process, and the push path.
+
+The memory channel has a queue service's semantics (tests/channels/test_contract.py holds it to
+the same contract as SQS), so these tests exercise the engine exactly as over SQS; with
+`push=True` it declares and behaves like a push channel, which is how the engine's choices for
+channels that cannot redeliver are tested.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.server import MCPServer
+from mcp.shared.exceptions import MCPError
+
+from asyncmcp.channels.memory import MemoryChannel
+from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO, Frame, decode_message
+from asyncmcp.receiving import hand_back
+from asyncmcp.server.engine import EngineOptions, ServerEngine
+from asyncmcp.server.state_key import StateKey
+from asyncmcp.testing import MemoryBroker, MemoryClientConfig, MemoryServerConfig, Worker, connect
+from tests.client_answers import text_of
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.anyio
+
+WITHIN = 10.0
+
+
+def counting_server() -> tuple[MCPServer, list[str]]:
+    runs: list[str] = []
+    server = MCPServer("memory-test")
+
+    @server.tool()
+    async def echo(text: str) -> str:
+        runs.append(text)
+        return text
+
+    return server, runs
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_both_eras_are_served_over_the_memory_channel(mode: Any) -> None:
+    broker = MemoryBroker()
+    server, runs = counting_server()
+    with anyio.fail_after(WITHIN):
+        async with (
+            Worker(server, MemoryServerConfig(queue="requests", broker=broker)),
+            Client(connect(MemoryClientConfig(queue="requests", broker=broker)), mode=mode) as client,
+        ):
+            assert text_of(await client.call_tool("echo", {"text": "hi"})) == "hi"
+    assert runs == ["hi"]
+    assert [name for name in broker._queues if "asyncmcp-reply-" in name] == []  # pyright: ignore[reportPrivateUsage]
+
+
+async def test_a_request_delivered_twice_runs_once() -> None:
+    broker = MemoryBroker()
+    server, runs = counting_server()
+    reply = broker.create_queue("replies")
+    request = broker.create_queue("requests")
+    body = (
+        '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"once"},'
+        '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
+        '"io.modelcontextprotocol/clientCapabilities":{}}}}'
+    )
+    frame = Frame(body, {ATTR_CLIENT_ID: "c1", ATTR_REPLY_TO: reply})
+    with anyio.fail_after(WITHIN):
+        async with (
+            Worker(server, MemoryServerConfig(queue=request, broker=broker)) as worker,
+            MemoryChannel(broker) as channel,
+        ):
+            await channel.send(request, frame)
+            await wait_for(lambda: broker.frames(reply))
+            await channel.send(request, frame)  # the broker delivers it again
+            engine = worker.engine
+            assert engine is not None
+            await wait_for(lambda: engine.stats["duplicates"] >= 1)
+    assert runs == ["once"]
+    assert len(broker.frames(reply)) == 1
+
+
+async def test_on_a_push_channel_an_answer_the_broker_refuses_for_a_while_is_retried_in_place() -> None:
+    """Nothing would bring the request back, so the engine retries the send instead of handing it back."""
+    broker = MemoryBroker()
+    server = MCPServer("push")
+    runs: list[str] = []
+
+    @server.tool()
+    async def flaky(text: str) -> str:
+        runs.append(text)
+        broker.fail_next("send", times=2)  # the answer's first two sends fail
+        return text
+
+    with anyio.fail_after(WITHIN * 2):
+        async with (
+            Worker(server, MemoryServerConfig(queue="requests", broker=broker, push=True)) as worker,
+            Client(connect(MemoryClientConfig(queue="requests", broker=broker))) as client,
+        ):
+            assert text_of(await client.call_tool("flaky", {"text": "x"})) == "x"
+            assert worker.engine is not None
+            assert worker.engine.stats["answered"] >= 1
+    assert runs == ["x"]
+
+
+async def test_an_answer_refused_for_good_is_logged_counted_and_the_caller_told(caplog: Any) -> None:
+    broker = MemoryBroker()
+    server = MCPServer("refused")
+
+    @server.tool()
+    async def doomed() -> str:
+        broker.fail_next("send", times=1, permanent=True, code="InvalidMessageContents")
+        return "never delivered"
+
+    caplog.set_level(logging.ERROR, logger="asyncmcp.server.answering")
+    with anyio.fail_after(WITHIN):
+        async with (
+            Worker(server, MemoryServerConfig(queue="requests", broker=broker)) as worker,
+            Client(connect(MemoryClientConfig(queue="requests", broker=broker))) as client,
+        ):
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool("doomed", {})
+            assert "could not deliver its answer" in refused.value.error.message
+            assert worker.engine is not None
+            assert worker.engine.stats["undeliverable"] == 1
+    assert any("could not deliver the answer to request" in record.message for record in caplog.records)
+    assert broker.frames("requests") == []  # acknowledged: retrying cannot help
+
+
+@pytest.mark.parametrize("push", [False, True])
+async def test_a_frame_for_another_receiver_is_handed_back_only_where_someone_else_can_take_it(push: bool) -> None:
+    broker = MemoryBroker()
+    address = broker.create_queue("shared")
+    async with MemoryChannel(broker, push=push) as channel:
+        await channel.send(address, Frame("{}"))
+        (delivery,) = await channel.receive(address, 10)
+        offered = hand_back(delivery, channel)
+        assert offered is not push
+        assert len(broker.frames(address)) == (0 if push else 1)
+
+
+async def test_dead_lettering_on_a_channel_without_a_dead_letter_queue_is_refused_at_start() -> None:
+    broker = MemoryBroker()
+    server, _ = counting_server()
+    async with MemoryChannel(broker, push=True) as channel:
+        with pytest.raises(ValueError, match="dead-letter"):
+            ServerEngine(
+                server,
+                channel,
+                broker.create_queue("requests"),
+                policy=_AllowAll(),
+                signer=StateKey.resolve("k").signer(),
+                options=EngineOptions(on_bad_message="dead-letter"),
+            )
+
+
+async def test_a_malformed_request_is_answered_and_dead_lettered_by_the_redrive_policy() -> None:
+    broker = MemoryBroker()
+    dead = broker.create_queue("dead")
+    request = broker.create_queue("requests", dead_letter=dead, max_receive_count=2, visibility_timeout=0.5)
+    reply = broker.create_queue("replies")
+    server, _ = counting_server()
+    config = MemoryServerConfig(
+        queue=request, broker=broker, on_bad_message="dead-letter", visibility_timeout_seconds=0.5
+    )
+    with anyio.fail_after(WITHIN):
+        async with Worker(server, config), MemoryChannel(broker) as channel:
+            await channel.send(request, Frame("not json", {ATTR_CLIENT_ID: "c1", ATTR_REPLY_TO: reply}))
+            await wait_for(lambda: broker.frames(dead))
+    (answer,) = broker.frames(reply)  # answered once, on the first receive only
+    error = decode_message(answer.body)
+    assert error.error.code == -32700
+
+
+class _AllowAll:
+    def allows(self, address: str) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return "anything"
