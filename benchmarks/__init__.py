@@ -76,7 +76,7 @@ FULL = Plan(
     sessions=1000,
     inflight_calls=1000,
     inflight_seconds=5.0,
-    limit_seconds=570.0,
+    limit_seconds=720.0,
 )
 
 QUICK = Plan(

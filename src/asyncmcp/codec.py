@@ -138,10 +138,11 @@ def as_mapping(value: object) -> Mapping[str, Any] | None:
     return cast("Mapping[str, Any]", value) if isinstance(value, Mapping) else None
 
 
-def seed_reply_address(params: Mapping[str, Any] | None) -> str | None:
-    """The reply address an original-asyncmcp client names in `initialize` params `_meta`."""
+def seed_reply_address(params: Mapping[str, Any] | None, key: str = SEED_REPLY_META_KEY) -> str | None:
+    """The reply address an original-asyncmcp client names in `initialize` params `_meta[key]`
+    (`responseQueueUrl` on SQS, `clientTopicArn` on SNS+SQS, `webhookUrl` on webhooks)."""
     meta = as_mapping((params or {}).get("_meta"))
-    value = meta.get(SEED_REPLY_META_KEY) if meta is not None else None
+    value = meta.get(key) if meta is not None else None
     return value if isinstance(value, str) else None
 
 

@@ -67,9 +67,7 @@ class Worker:
             self.binding = binding
             self.engine = ServerEngine(
                 self.server,
-                binding.channel,
-                binding.address,
-                policy=binding.policy,
+                binding,
                 signer=key.signer(),
                 options=EngineOptions.from_settings(config, shutdown_grace_seconds=self._grace),
             )
@@ -119,9 +117,7 @@ async def stream_pair(
     async with (
         transport.open_server(config, given) as binding,
         serve_stream_pair(
-            binding.channel,
-            binding.address,
-            policy=binding.policy,
+            binding,
             on_bad_message=config.on_bad_message,
             max_batch=config.max_messages,
         ) as streams,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -33,13 +33,22 @@ WITHIN = 15.0
 """Bound on any wait for something that must happen."""
 
 
+@dataclass(frozen=True)
+class Route:
+    """Where a frame is sent and where it is then received: one queue on SQS; a topic and the queue
+    subscribed to it on SNS+SQS."""
+
+    send_to: str
+    receive_from: str
+
+
 @dataclass
 class Opened:
     channel: Channel
-    new_address: Callable[[], str]
-    """A fresh, empty address of this channel (a queue)."""
-    limit_address: Callable[[int], str]
-    """A fresh address that accepts frames up to the given size."""
+    new_route: Callable[[], Awaitable[Route]]
+    """A fresh, empty route of this channel."""
+    limited_route: Callable[[int], Awaitable[Route]]
+    """A fresh route that accepts frames up to the given size."""
 
 
 @dataclass(frozen=True)
@@ -48,15 +57,30 @@ class ChannelCase:
     open: Callable[[dict[str, Any]], AbstractAsyncContextManager[Opened]]
 
 
+def _same(address: str) -> Route:
+    return Route(address, address)
+
+
 @asynccontextmanager
 async def _memory(shared: dict[str, Any]) -> AsyncIterator[Opened]:
     broker: MemoryBroker = shared.setdefault("broker", MemoryBroker())
+
+    async def route() -> Route:
+        return _same(broker.create_queue(f"q-{uuid.uuid4().hex[:8]}", visibility_timeout=HOLD_SECONDS))
+
+    async def limited(size: int) -> Route:
+        return _same(broker.create_queue(f"q-{uuid.uuid4().hex[:8]}", max_frame_size=size))
+
     async with MemoryChannel(broker, wait_seconds=1.0, visibility_timeout_seconds=HOLD_SECONDS) as channel:
-        yield Opened(
-            channel,
-            lambda: broker.create_queue(f"q-{uuid.uuid4().hex[:8]}", visibility_timeout=HOLD_SECONDS),
-            lambda size: broker.create_queue(f"q-{uuid.uuid4().hex[:8]}", max_frame_size=size),
-        )
+        yield Opened(channel, route, limited)
+
+
+def _queue(**attributes: str) -> str:
+    name = f"contract-{uuid.uuid4().hex[:8]}"
+    sqs = boto3.client("sqs")
+    return sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": str(HOLD_SECONDS), **attributes})[
+        "QueueUrl"
+    ]
 
 
 @asynccontextmanager
@@ -64,23 +88,51 @@ async def _sqs(shared: dict[str, Any]) -> AsyncIterator[Opened]:
     from asyncmcp.channels.sqs.api import SqsApi
     from asyncmcp.channels.sqs.channel import SqsChannel
 
-    sqs = boto3.client("sqs")
+    async def route() -> Route:
+        return _same(_queue())
 
-    def queue(**attributes: str) -> str:
-        name = f"contract-{uuid.uuid4().hex[:8]}"
-        return sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": str(HOLD_SECONDS), **attributes})[
-            "QueueUrl"
-        ]
+    async def limited(size: int) -> Route:
+        return _same(_queue(MaximumMessageSize=str(size)))
 
     async with (
         SqsApi() as api,
         SqsChannel(api, wait_time_seconds=1, visibility_timeout_seconds=HOLD_SECONDS) as channel,
     ):
-        opened = Opened(channel, queue, lambda size: queue(MaximumMessageSize=str(size)))
-        yield opened
+        yield Opened(channel, route, limited)
 
 
-CASES = [ChannelCase("memory", _memory), ChannelCase("sqs", _sqs)]
+@asynccontextmanager
+async def _sns_sqs(shared: dict[str, Any]) -> AsyncIterator[Opened]:
+    from asyncmcp.channels.sns_sqs.api import SnsApi
+    from asyncmcp.channels.sns_sqs.channel import SnsSqsChannel
+    from asyncmcp.channels.sns_sqs.provision import create_reply_topology
+    from asyncmcp.channels.sqs.api import SqsApi
+    from asyncmcp.channels.sqs.channel import SqsChannel
+
+    async with (
+        SqsApi() as sqs,
+        SnsApi() as sns,
+        SqsChannel(sqs, wait_time_seconds=1, visibility_timeout_seconds=HOLD_SECONDS) as queues,
+        SnsSqsChannel(queues, sns) as channel,
+    ):
+
+        async def route() -> Route:
+            topology = await create_reply_topology(
+                f"contract-{uuid.uuid4().hex[:8]}", sqs=sqs, sns=sns, visibility_timeout=HOLD_SECONDS
+            )
+            return Route(topology.topic_arn, topology.queue_url)
+
+        async def limited(size: int) -> Route:
+            made = await route()
+            # moto ignores a topic's MaximumMessageSize; the channel learns a raised limit by this call
+            # on real SNS (`learn_topic_limit`), so the test sets what it would have learned.
+            channel._limits[made.send_to] = size  # pyright: ignore[reportPrivateUsage]
+            return made
+
+        yield Opened(channel, route, limited)
+
+
+CASES = [ChannelCase("memory", _memory), ChannelCase("sqs", _sqs), ChannelCase("sns_sqs", _sns_sqs)]
 
 
 @pytest.fixture(params=CASES, ids=[case.name for case in CASES])
@@ -125,9 +177,9 @@ def test_every_builtin_channel_is_under_contract() -> None:
 async def test_a_sent_frame_is_received_with_its_attributes(case: tuple[ChannelCase, Any]) -> None:
     kind, endpoint = case
     async with kind.open(endpoint) as opened:
-        address = opened.new_address()
-        await opened.channel.send(address, _frame("a", **{ATTR_CLIENT_ID: "c1"}))
-        delivery = await _receive_one(opened.channel, address)
+        route = await opened.new_route()
+        await opened.channel.send(route.send_to, _frame("a", **{ATTR_CLIENT_ID: "c1"}))
+        delivery = await _receive_one(opened.channel, route.receive_from)
         assert '"t":"a"' in delivery.frame.body
         assert delivery.frame.attributes[ATTR_CLIENT_ID] == "c1"
         assert delivery.receive_count == 1
@@ -138,10 +190,10 @@ async def test_a_sent_frame_is_received_with_its_attributes(case: tuple[ChannelC
 async def test_an_acknowledged_frame_never_comes_back(case: tuple[ChannelCase, Any]) -> None:
     kind, endpoint = case
     async with kind.open(endpoint) as opened:
-        address = opened.new_address()
-        await opened.channel.send(address, _frame())
-        (await _receive_one(opened.channel, address)).ack()
-        assert await _nothing_for(opened.channel, address, HOLD_SECONDS + 1.5)
+        route = await opened.new_route()
+        await opened.channel.send(route.send_to, _frame())
+        (await _receive_one(opened.channel, route.receive_from)).ack()
+        assert await _nothing_for(opened.channel, route.receive_from, HOLD_SECONDS + 1.5)
 
 
 async def test_a_released_frame_comes_back_counting_its_receives(case: tuple[ChannelCase, Any]) -> None:
@@ -149,10 +201,10 @@ async def test_a_released_frame_comes_back_counting_its_receives(case: tuple[Cha
     async with kind.open(endpoint) as opened:
         if not opened.channel.capabilities.redelivers:
             pytest.skip("the channel does not redeliver")
-        address = opened.new_address()
-        await opened.channel.send(address, _frame())
-        (await _receive_one(opened.channel, address)).release(0)
-        again = await _receive_one(opened.channel, address)
+        route = await opened.new_route()
+        await opened.channel.send(route.send_to, _frame())
+        (await _receive_one(opened.channel, route.receive_from)).release(0)
+        again = await _receive_one(opened.channel, route.receive_from)
         assert again.receive_count == 2
         again.ack()
 
@@ -162,11 +214,11 @@ async def test_a_frame_released_with_a_delay_stays_away_until_then(case: tuple[C
     async with kind.open(endpoint) as opened:
         if not opened.channel.capabilities.delayed_release:
             pytest.skip("the channel has no delayed release")
-        address = opened.new_address()
-        await opened.channel.send(address, _frame())
-        (await _receive_one(opened.channel, address)).release(4)
-        assert await _nothing_for(opened.channel, address, 1.5)
-        (await _receive_one(opened.channel, address)).ack()
+        route = await opened.new_route()
+        await opened.channel.send(route.send_to, _frame())
+        (await _receive_one(opened.channel, route.receive_from)).release(4)
+        assert await _nothing_for(opened.channel, route.receive_from, 1.5)
+        (await _receive_one(opened.channel, route.receive_from)).ack()
 
 
 async def test_a_frame_whose_hold_lapses_comes_back(case: tuple[ChannelCase, Any]) -> None:
@@ -175,10 +227,10 @@ async def test_a_frame_whose_hold_lapses_comes_back(case: tuple[ChannelCase, Any
     async with kind.open(endpoint) as opened:
         if not opened.channel.capabilities.redelivers:
             pytest.skip("the channel does not redeliver")
-        address = opened.new_address()
-        await opened.channel.send(address, _frame())
-        (await _receive_one(opened.channel, address)).release(None)
-        again = await _receive_one(opened.channel, address, within=HOLD_SECONDS + WITHIN)
+        route = await opened.new_route()
+        await opened.channel.send(route.send_to, _frame())
+        (await _receive_one(opened.channel, route.receive_from)).release(None)
+        again = await _receive_one(opened.channel, route.receive_from, within=HOLD_SECONDS + WITHIN)
         assert again.receive_count == 2
         again.ack()
 
@@ -188,27 +240,27 @@ async def test_a_held_frame_is_not_handed_to_anyone_else_past_its_hold(case: tup
     async with kind.open(endpoint) as opened, kind.open(endpoint) as other:
         if not opened.channel.capabilities.holds_deliveries:
             pytest.skip("the channel does not hold deliveries")
-        address = opened.new_address()
-        await opened.channel.send(address, _frame())
-        held = await _receive_one(opened.channel, address)
+        route = await opened.new_route()
+        await opened.channel.send(route.send_to, _frame())
+        held = await _receive_one(opened.channel, route.receive_from)
         # Two holds' worth of time: only the heartbeat keeps it hidden from the second receiver.
-        assert await _nothing_for(other.channel, address, 2 * HOLD_SECONDS + 1)
+        assert await _nothing_for(other.channel, route.receive_from, 2 * HOLD_SECONDS + 1)
         held.ack()
 
 
 async def test_a_frame_over_the_limit_is_refused_before_sending(case: tuple[ChannelCase, Any]) -> None:
     kind, endpoint = case
     async with kind.open(endpoint) as opened:
-        address = opened.limit_address(1024)
+        route = await opened.limited_route(1024)
         fits = Frame("x" * 100)
         too_big = Frame("x" * 5000)
         assert opened.channel.frame_size(too_big) > 1024 >= opened.channel.frame_size(fits)
         with pytest.raises(FrameTooLargeError) as refused:
-            await opened.channel.send(address, too_big)
+            await opened.channel.send(route.send_to, too_big)
         assert refused.value.permanent
         assert refused.value.size == opened.channel.frame_size(too_big)
-        await opened.channel.send(address, fits)
-        (await _receive_one(opened.channel, address)).ack()
+        await opened.channel.send(route.send_to, fits)
+        (await _receive_one(opened.channel, route.receive_from)).ack()
 
 
 async def test_frame_size_counts_the_body_in_utf8_bytes(case: tuple[ChannelCase, Any]) -> None:
@@ -220,7 +272,7 @@ async def test_frame_size_counts_the_body_in_utf8_bytes(case: tuple[ChannelCase,
 async def test_receiving_from_a_missing_address_is_a_permanent_error(case: tuple[ChannelCase, Any]) -> None:
     kind, endpoint = case
     async with kind.open(endpoint) as opened:
-        missing = opened.new_address().rsplit("/", 1)[0] + "/no-such-queue-" + uuid.uuid4().hex[:6]
+        missing = (await opened.new_route()).receive_from.rsplit("/", 1)[0] + "/no-such-queue-" + uuid.uuid4().hex[:6]
         with pytest.raises(AddressNotFoundError) as error:
             await opened.channel.receive(missing, 1)
         assert error.value.permanent
@@ -232,7 +284,7 @@ async def test_a_stopping_receiver_ends_its_outstanding_receive_without_losing_a
     """With wake frames: the wake ends the long poll. Without: an abandoned receive takes nothing."""
     kind, endpoint = case
     async with kind.open(endpoint) as opened:
-        address = opened.new_address()
+        address = (await opened.new_route()).receive_from  # a receiver wakes its own receive address
         channel = opened.channel
         if channel.capabilities.wake_frames:
             got: list[Delivery] = []
@@ -258,18 +310,18 @@ async def test_a_stopping_receiver_ends_its_outstanding_receive_without_losing_a
 async def test_an_acknowledgement_made_just_before_closing_reaches_the_broker(case: tuple[ChannelCase, Any]) -> None:
     kind, endpoint = case
     async with kind.open(endpoint) as opened:
-        address = opened.new_address()
-        await opened.channel.send(address, _frame())
-        (await _receive_one(opened.channel, address)).ack()
+        route = await opened.new_route()
+        await opened.channel.send(route.send_to, _frame())
+        (await _receive_one(opened.channel, route.receive_from)).ack()
     async with kind.open(endpoint) as reopened:
-        assert await _nothing_for(reopened.channel, address, HOLD_SECONDS + 1.5)
+        assert await _nothing_for(reopened.channel, route.receive_from, HOLD_SECONDS + 1.5)
 
 
 async def test_calls_are_counted_per_operation(case: tuple[ChannelCase, Any]) -> None:
     kind, endpoint = case
     async with kind.open(endpoint) as opened:
-        address = opened.new_address()
+        route = await opened.new_route()
         before = sum(opened.channel.calls.values())
-        await opened.channel.send(address, _frame())
-        (await _receive_one(opened.channel, address)).ack()
+        await opened.channel.send(route.send_to, _frame())
+        (await _receive_one(opened.channel, route.receive_from)).ack()
         assert sum(opened.channel.calls.values()) >= before + 2

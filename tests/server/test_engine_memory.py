@@ -17,6 +17,7 @@ from mcp import Client
 from mcp.server import MCPServer
 from mcp.shared.exceptions import MCPError
 
+from asyncmcp.channels.base import ServerBinding
 from asyncmcp.channels.memory import MemoryChannel
 from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO, Frame, decode_message
 from asyncmcp.receiving import hand_back
@@ -149,9 +150,7 @@ async def test_dead_lettering_on_a_channel_without_a_dead_letter_queue_is_refuse
         with pytest.raises(ValueError, match="dead-letter"):
             ServerEngine(
                 server,
-                channel,
-                broker.create_queue("requests"),
-                policy=_AllowAll(),
+                ServerBinding(channel, broker.create_queue("requests"), _AllowAll()),
                 signer=StateKey.resolve("k").signer(),
                 options=EngineOptions(on_bad_message="dead-letter"),
             )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from asyncmcp.channels.config import ClientSettings, ServerSettings
-from asyncmcp.codec import Frame
+from asyncmcp.codec import SEED_REPLY_META_KEY, Frame
 
 __all__ = [
     "Capabilities",
@@ -151,6 +151,10 @@ class ServerBinding:
     address: str
     """The address the server receives requests on (a queue URL, `memory://requests`, ...)."""
     policy: ReplyPolicy
+    default_reply_to: str | None = None
+    """Where to answer a request that names no reply address (SNS+SQS: the server's reply topic)."""
+    handshake_meta_key: str = SEED_REPLY_META_KEY
+    """The `initialize` `params._meta` key an original-asyncmcp client names its reply address under."""
 
 
 @dataclass(frozen=True)
@@ -165,9 +169,12 @@ class ClientBinding:
     channel: Channel
     server_address: str
     receive_address: str
-    reply_to: str
+    reply_to: str | None
+    """None: name no reply address; the server answers at its default one (`ServerBinding.default_reply_to`)."""
     private: bool
     """Only this binding's client(s) read `receive_address` (a temporary address)."""
+    handshake_meta_key: str = SEED_REPLY_META_KEY
+    """Where the client names its reply address in `initialize` `params._meta` (the original handshake)."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +195,8 @@ class Option:
     """The flag may be given several times; the field gets a tuple."""
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
+    switch: bool = False
+    """A flag without a value (`--fifo`); the field gets True when given."""
 
 
 class ChannelTransport(ABC):
@@ -206,6 +215,7 @@ class ChannelTransport(ABC):
     client_names: ClassVar[tuple[str, ...]] = ()
     server_options: ClassVar[tuple[Option, ...]] = ()
     client_options: ClassVar[tuple[Option, ...]] = ()
+    provision_options: ClassVar[tuple[Option, ...]] = ()
     cli: ClassVar[bool] = True
     """Whether `asyncmcp serve` / `asyncmcp proxy` offer it (an in-process channel cannot be served from a shell)."""
 
@@ -226,3 +236,10 @@ class ChannelTransport(ABC):
     async def check_ready(self, binding: ClientBinding) -> None:
         """Raise `ChannelError` when the server address cannot be reached (the proxy's /readyz)."""
         return None
+
+    async def provision(
+        self, name: str, values: Mapping[str, Any], clients: Mapping[str, Any]
+    ) -> list[tuple[str, str]]:
+        """Create (idempotently) what a deployment named `name` needs; returns (variable, value) pairs
+        that point asyncmcp at it (`asyncmcp provision` prints them as `export` lines)."""
+        raise NotImplementedError(f"the {self.name} transport has nothing to provision")

@@ -40,6 +40,9 @@ class ServerSettings(BaseModel):
     state_key: str | None = None
     """Secret shared by every worker of the fleet; seals MCP requestState and signs 2025 session ids.
     Defaults to the ASYNCMCP_STATE_KEY environment variable (see server/state_key.py)."""
+    shadow: bool = False
+    """Serve every request but send nothing back: a shadow deployment reading an observer queue of a
+    fan-out channel (its tools run; its clients never hear from it)."""
 
     @property
     def request_address(self) -> str:

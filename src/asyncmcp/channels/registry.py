@@ -32,6 +32,7 @@ DEFAULT_TRANSPORT = "sqs"
 
 BUILTIN: dict[str, str] = {
     "sqs": "asyncmcp.channels.sqs.transport:SqsTransport",
+    "sns_sqs": "asyncmcp.channels.sns_sqs.transport:SnsSqsTransport",
     "memory": "asyncmcp.channels.memory:MemoryTransport",
 }
 

@@ -57,6 +57,9 @@ def add_channel_options(parser: argparse.ArgumentParser | Any, options: Sequence
     """Add one flag per option; defaults stay None so the environment and the config's own defaults apply."""
     for option in options:
         extra = f" (env {' or '.join(option.env)})" if option.env else ""
+        if option.switch:
+            parser.add_argument(option.flag, dest=option.field, action="store_true", default=None, help=option.help)
+            continue
         parser.add_argument(
             option.flag,
             dest=option.field,
@@ -80,6 +83,10 @@ def channel_values(args: argparse.Namespace, options: Sequence[Option]) -> dict[
     values: dict[str, Any] = {}
     for option in options:
         given = getattr(args, option.field, None)
+        if option.switch:
+            if given:
+                values[option.field] = True
+            continue
         if given is not None:
             if option.repeat:
                 values[option.field] = tuple(_parse(option, item, option.flag) for item in given)

@@ -20,7 +20,7 @@ import anyio
 import anyio.abc
 
 from asyncmcp.channels.base import Channel, ClientBinding, Delivery
-from asyncmcp.codec import CONTROL_WAKE, Envelope
+from asyncmcp.codec import CONTROL_WAKE, SEED_REPLY_META_KEY, Envelope
 from asyncmcp.errors import AddressNotFoundError
 from asyncmcp.expiring import ExpiringSet
 from asyncmcp.receiving import HANDBACK_TTL_SECONDS, Poller, hand_back, settle_wake
@@ -54,7 +54,9 @@ class ReplyRouter:
     ) -> None:
         self.channel = channel
         self.address = address
-        self.reply_to = reply_to or address
+        self.reply_to: str | None = reply_to or address
+        """What clients name as their reply address; None: none (the server answers at its default)."""
+        self.handshake_meta_key = SEED_REPLY_META_KEY
         self.private = private
         self.max_frames = max_frames
         self.failure: Exception | None = None
@@ -70,13 +72,10 @@ class ReplyRouter:
     @classmethod
     def for_binding(cls, binding: ClientBinding, *, max_frames: int = 10) -> ReplyRouter:
         """The router of a client binding's reply address."""
-        return cls(
-            binding.channel,
-            binding.receive_address,
-            reply_to=binding.reply_to,
-            private=binding.private,
-            max_frames=max_frames,
-        )
+        router = cls(binding.channel, binding.receive_address, private=binding.private, max_frames=max_frames)
+        router.reply_to = binding.reply_to
+        router.handshake_meta_key = binding.handshake_meta_key
+        return router
 
     def register(self, client_id: str, on_frame: ReplyHandler, on_failure: FailureHandler) -> None:
         if client_id in self._clients:

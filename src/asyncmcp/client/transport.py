@@ -83,7 +83,7 @@ class _ClientSide:
         self,
         channel: Channel,
         server_address: str,
-        reply_address: str,
+        reply_address: str | None,
         client_id: str,
         timeout_seconds: float | None,
         inbox: MemoryObjectSendStream[Any],
@@ -91,6 +91,7 @@ class _ClientSide:
         self.channel = channel
         self.server_address = server_address
         self.reply_address = reply_address
+        self.handshake_meta_key = SEED_REPLY_META_KEY
         self.client_id = client_id
         self.timeout = timeout_seconds
         self.inbox = inbox
@@ -139,7 +140,9 @@ class _ClientSide:
 
     def frame_for(self, item: SessionMessage) -> Frame:
         message = item.message
-        attributes: dict[str, str] = {ATTR_CLIENT_ID: self.client_id, ATTR_REPLY_TO: self.reply_address}
+        attributes: dict[str, str] = {ATTR_CLIENT_ID: self.client_id}
+        if self.reply_address is not None:
+            attributes[ATTR_REPLY_TO] = self.reply_address
         if self.session_id:
             attributes[ATTR_SESSION_ID] = self.session_id
         metadata = item.metadata
@@ -151,10 +154,10 @@ class _ClientSide:
         ordering_key = uuid.uuid4().hex  # requests must not share a FIFO group (architecture.md)
         dedupe_key: str | None = None
         if isinstance(message, JSONRPCRequest):
-            if message.method == "initialize":
+            if message.method == "initialize" and self.reply_address is not None:
                 params = dict(message.params or {})
                 meta = dict(params.get("_meta") or {})
-                meta.setdefault(SEED_REPLY_META_KEY, self.reply_address)
+                meta.setdefault(self.handshake_meta_key, self.reply_address)
                 params["_meta"] = meta
                 message = message.model_copy(update={"params": params})
             attributes.setdefault(ATTR_METHOD, message.method)
@@ -238,7 +241,7 @@ class _ClientSide:
                 request_id,
                 f"No worker answered {pending.method} (request {request_id!r}) on {self.server_address} within "
                 f"{self.timeout:g} s. Check that a server is consuming that queue (asyncmcp serve ...) and that "
-                f"it may reply to {self.reply_address}.",
+                f"it may reply to {self.reply_address or 'its default reply address'}.",
             )
             cancel = JSONRPCNotification(
                 jsonrpc="2.0",
@@ -275,6 +278,7 @@ async def client_streams(
         write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](INBOX_SIZE)
         raw_send, raw_receive = anyio.create_memory_object_stream[Any](INBOX_SIZE)
         side = _ClientSide(router.channel, server_address, router.reply_to, client_id, timeout_seconds, raw_send)
+        side.handshake_meta_key = router.handshake_meta_key
         router.register(client_id, side.on_frame, side.on_failure)
         stack.callback(router.unregister, client_id)
 

@@ -77,9 +77,11 @@ class _Unsent:
 class Answers:
     """Sends answers over `channel`, keeping those the broker would not take for a later re-send."""
 
-    def __init__(self, channel: Channel, stats: Counter[str]) -> None:
+    def __init__(self, channel: Channel, stats: Counter[str], *, silent: bool = False) -> None:
         self.channel = channel
         self.stats = stats
+        self.silent = silent
+        """Send nothing (a shadow deployment): every send succeeds at once, counted as `shadowed`."""
         self._unsent: OrderedDict[Hashable, _Unsent] = OrderedDict()
 
     def kept(self, key: Hashable) -> bool:
@@ -94,6 +96,9 @@ class Answers:
         False means the answer was kept (transient failure on a channel that redelivers): hand the
         request back with `UNSENT_RETRY_DELAY` and call `resend` when it returns.
         """
+        if self.silent:
+            self.stats["shadowed"] += 1
+            return True
         try:
             await self._send_with_retries(reply_to, frame)
         except FrameTooLargeError as exc:
@@ -130,6 +135,8 @@ class Answers:
 
     async def send_notice(self, reply_to: str, frame: Frame, request_id: RequestId) -> None:
         """Send progress, a log line or a server-to-client request; a failure is logged, never fatal."""
+        if self.silent:
+            return
         try:
             await self.channel.send(reply_to, frame)
         except ChannelError as exc:
@@ -137,6 +144,8 @@ class Answers:
 
     async def send_quietly(self, reply_to: str, client_id: str | None, message: JSONRPCMessage) -> bool:
         """Send an error answer once; a failure is logged. True when it went out."""
+        if self.silent:
+            return True
         try:
             await self.channel.send(reply_to, reply_frame(message, client_id))
         except ChannelError as exc:

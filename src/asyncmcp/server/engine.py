@@ -57,12 +57,11 @@ from mcp_types import (
 )
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 
-from asyncmcp.channels.base import Channel, Delivery, ReplyPolicy
+from asyncmcp.channels.base import Delivery, ServerBinding
 from asyncmcp.channels.config import ServerSettings
 from asyncmcp.codec import (
     ATTR_REPLY_TO,
     ATTR_SESSION_ID,
-    SEED_REPLY_META_KEY,
     Envelope,
     as_mapping,
     has_modern_envelope,
@@ -113,6 +112,8 @@ class EngineOptions:
     """On `stop()`, how long in-flight requests may finish before they are handed back to the queue."""
     worker_tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     """Names this worker in server-to-client request ids and its wake frames."""
+    shadow: bool = False
+    """Serve every request but send nothing back (a shadow deployment on an observer queue)."""
 
     @classmethod
     def from_settings(cls, settings: ServerSettings, *, shutdown_grace_seconds: float = 0.0) -> EngineOptions:
@@ -123,6 +124,7 @@ class EngineOptions:
             dedupe_window_seconds=settings.dedupe_window_seconds,
             request_timeout_seconds=settings.transport_timeout_seconds,
             shutdown_grace_seconds=shutdown_grace_seconds,
+            shadow=settings.shadow,
         )
 
 
@@ -153,22 +155,21 @@ class RequestFacts:
 
 
 class ServerEngine:
-    """Serves `server` on `address` of `channel` until cancelled or stopped."""
+    """Serves `server` on a channel's request address (`binding`) until cancelled or stopped."""
 
     def __init__(
         self,
         server: Any,
-        channel: Channel,
-        address: str,
+        binding: ServerBinding,
         *,
-        policy: ReplyPolicy,
         signer: SessionSigner,
         options: EngineOptions | None = None,
     ) -> None:
         self.server = lowlevel_server(server)
-        self.channel = channel
-        self.address = address
-        self.policy = policy
+        self.binding = binding
+        self.channel = channel = binding.channel
+        self.address = address = binding.address
+        self.policy = binding.policy
         self.signer = signer
         self.options = options or EngineOptions()
         if self.options.on_bad_message == "dead-letter" and not channel.capabilities.dead_letter:
@@ -177,7 +178,7 @@ class ServerEngine:
                 "use on_bad_message='delete'"
             )
         self.stats: Counter[str] = Counter()
-        self.answers = Answers(channel, self.stats)
+        self.answers = Answers(channel, self.stats, silent=self.options.shadow)
         self._runs: dict[tuple[str, RequestId], _RequestRun] = {}
         self._answered = ExpiringSet(self.options.dedupe_window_seconds)
         self._cancelled = ExpiringSet(max(self.options.dedupe_window_seconds, 60.0))
@@ -285,8 +286,10 @@ class ServerEngine:
         if session is not None and session.reply_to:
             return session.reply_to
         if message.method == "initialize":
-            return seed_reply_address(message.params)
-        return None
+            named = seed_reply_address(message.params, self.binding.handshake_meta_key)
+            if named is not None:
+                return named
+        return self.binding.default_reply_to
 
     async def _serve_request(self, delivery: Delivery, envelope: Envelope, message: JSONRPCRequest) -> None:
         session: LegacySession | None = None
@@ -308,7 +311,7 @@ class ServerEngine:
                 message.method,
                 self.address,
                 ATTR_REPLY_TO,
-                SEED_REPLY_META_KEY,
+                self.binding.handshake_meta_key,
                 "dropping it" if self.options.on_bad_message == "delete" else "leaving it for the dead-letter queue",
             )
             await self._refuse(delivery, envelope, None, None)

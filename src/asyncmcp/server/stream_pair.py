@@ -26,7 +26,7 @@ from mcp.shared.dispatcher import coerce_request_id
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp_types import INVALID_REQUEST, JSONRPCError, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse, RequestId
 
-from asyncmcp.channels.base import Channel, Delivery, ReplyPolicy
+from asyncmcp.channels.base import Delivery, ServerBinding
 from asyncmcp.codec import jsonrpc_error, seed_reply_address
 from asyncmcp.receiving import Poller, open_delivery
 from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, reply_frame
@@ -46,17 +46,13 @@ class _Route:
 
 class _Connection:
     def __init__(
-        self,
-        channel: Channel,
-        address: str,
-        policy: ReplyPolicy,
-        on_bad_message: Literal["delete", "dead-letter"],
-        max_batch: int,
+        self, binding: ServerBinding, on_bad_message: Literal["delete", "dead-letter"], max_batch: int
     ) -> None:
-        self.channel = channel
+        self.binding = binding
+        self.channel = channel = binding.channel
         self.max_batch = max_batch
-        self.address = address
-        self.policy = policy
+        self.address = binding.address
+        self.policy = binding.policy
         self.on_bad_message = on_bad_message
         self.client_id: str | None = None
         self.reply_to: str | None = None
@@ -91,8 +87,8 @@ class _Connection:
             return
         reply_to = envelope.reply_to
         if reply_to is None and isinstance(message, JSONRPCRequest) and message.method == "initialize":
-            reply_to = seed_reply_address(message.params)
-        reply_to = reply_to or self.reply_to
+            reply_to = seed_reply_address(message.params, self.binding.handshake_meta_key)
+        reply_to = reply_to or self.reply_to or self.binding.default_reply_to
         if reply_to is None or not self.policy.allows(reply_to):
             logger.warning(
                 "refused a message on %s: reply address %r is missing or not allowed (%s)",
@@ -174,17 +170,15 @@ class _Connection:
 
 @asynccontextmanager
 async def serve_stream_pair(
-    channel: Channel,
-    address: str,
+    binding: ServerBinding,
     *,
-    policy: ReplyPolicy,
     on_bad_message: Literal["delete", "dead-letter"] = "delete",
     max_batch: int = 10,
 ) -> AsyncIterator[
     tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]
 ]:
-    """Yield the `(read, write)` pair of one server connection fed from `address`."""
-    connection = _Connection(channel, address, policy, on_bad_message, max_batch)
+    """Yield the `(read, write)` pair of one server connection fed from the binding's request address."""
+    connection = _Connection(binding, on_bad_message, max_batch)
     read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](64)
     write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](64)
     async with anyio.create_task_group() as tg:

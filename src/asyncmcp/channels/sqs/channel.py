@@ -166,6 +166,11 @@ class SqsChannel:
         return SQS_CAPABILITIES
 
     @property
+    def custom_attributes(self) -> Mapping[str, str]:
+        """The user's `message_attributes`, stamped on every message this channel sends."""
+        return self._custom
+
+    @property
     def calls(self) -> Counter[str]:
         return self.api.calls
 

@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field, field_validator
 
 from asyncmcp.channels.config import FROZEN, ClientSettings, ServerSettings
 
-__all__ = ["SqsClientConfig", "SqsPolling", "SqsServerConfig"]
+__all__ = ["SqsClientConfig", "SqsPolling", "SqsServerConfig", "check_queue_url"]
 
 
-def _check_queue_url(value: str, field_name: str) -> str:
+def check_queue_url(value: str, field_name: str) -> str:
     if not value.startswith(("https://", "http://")):
         raise ValueError(
             f"{field_name} must be a queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/mcp-requests "
@@ -75,7 +75,7 @@ class SqsServerConfig(SqsPolling, ServerSettings):
     @field_validator("read_queue_url")
     @classmethod
     def _read_queue_url(cls, value: str) -> str:
-        return _check_queue_url(value, "read_queue_url")
+        return check_queue_url(value, "read_queue_url")
 
     @property
     def request_address(self) -> str:
@@ -103,12 +103,12 @@ class SqsClientConfig(SqsPolling, ClientSettings):
     @field_validator("read_queue_url")
     @classmethod
     def _read_queue_url(cls, value: str) -> str:
-        return _check_queue_url(value, "read_queue_url")
+        return check_queue_url(value, "read_queue_url")
 
     @field_validator("response_queue_url")
     @classmethod
     def _response_queue_url(cls, value: str | None) -> str | None:
-        return None if value is None else _check_queue_url(value, "response_queue_url")
+        return None if value is None else check_queue_url(value, "response_queue_url")
 
     @property
     def server_address(self) -> str:

@@ -21,7 +21,7 @@ from asyncmcp.channels.sqs.config import SqsClientConfig, SqsServerConfig
 from asyncmcp.channels.sqs.policy import SqsReplyPolicy
 from asyncmcp.errors import ChannelError
 
-__all__ = ["SqsTransport"]
+__all__ = ["SqsTransport", "warn_without_redrive"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,12 +88,7 @@ class SqsTransport(ChannelTransport):
 
         async with SqsApi(clients.get("sqs_client")) as api, SqsChannel.from_config(api, config) as channel:
             attributes = await channel.learn_limits(config.read_queue_url)
-            if config.on_bad_message == "dead-letter" and "RedrivePolicy" not in attributes:
-                logger.warning(
-                    "on_bad_message='dead-letter' but %s has no RedrivePolicy: bad messages will be retried "
-                    "until they expire; attach a dead-letter queue",
-                    config.read_queue_url,
-                )
+            warn_without_redrive(config.on_bad_message, attributes, config.read_queue_url)
             policy = SqsReplyPolicy(config.read_queue_url, config.allowed_reply_queues)
             yield ServerBinding(channel, config.read_queue_url, policy)
 
@@ -120,6 +115,16 @@ class SqsTransport(ChannelTransport):
         channel = binding.channel
         if isinstance(channel, SqsChannel):
             await channel.learn_limits(binding.server_address)
+
+
+def warn_without_redrive(on_bad_message: str, attributes: Mapping[str, str], queue_url: str) -> None:
+    """Dead-lettering was asked for but the queue has nowhere to move bad messages: say so at start."""
+    if on_bad_message == "dead-letter" and "RedrivePolicy" not in attributes:
+        logger.warning(
+            "on_bad_message='dead-letter' but %s has no RedrivePolicy: bad messages will be retried "
+            "until they expire; attach a dead-letter queue",
+            queue_url,
+        )
 
 
 async def _delete_quietly(channel: Any, address: str) -> None:

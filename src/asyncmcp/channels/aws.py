@@ -1,0 +1,154 @@
+"""One async face over the three ways users hand us access to an AWS service (SQS, SNS, ...).
+
+- an aiobotocore client: awaited directly (the fast path, no threads);
+- a boto3 client: each call runs on a worker thread from a limiter of our own, so long polls
+  never starve the event loop's default thread pool and never block the loop;
+- nothing: an aiobotocore client is built from the default credential chain
+  (`AWS_ENDPOINT_URL`, `AWS_REGION`, profiles, instance roles).
+
+Every call is counted per operation, which is how the benchmark reports billable calls. Service
+errors become `ChannelError`s that name the address and say whether retrying can help; which codes
+mean what is the service's (`AwsService`), never the generic code's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from aiobotocore.config import AioConfig
+from botocore.exceptions import BotoCoreError, ClientError
+from typing_extensions import Self
+
+from asyncmcp.errors import AddressNotFoundError, ChannelError
+
+if TYPE_CHECKING:
+    from aiobotocore.session import ClientCreatorContext
+
+__all__ = ["AwsApi", "AwsService", "create_client", "default_client_config", "region_from_environment"]
+
+BOTO3_THREADS = 64
+"""Threads for boto3 calls. A long poll parks a thread for up to 20 s, so this bounds pollers plus
+concurrent sends for callers who pass a boto3 client (aiobotocore needs none)."""
+
+MAX_POOL_CONNECTIONS = 64
+"""HTTP connections of a client we build ourselves: long polls hold one each, and sends must not
+queue behind them."""
+
+
+@dataclass(frozen=True)
+class AwsService:
+    """What asyncmcp needs to know about one AWS service's errors."""
+
+    name: str
+    """The botocore service name (`sqs`, `sns`)."""
+    label: str
+    """How messages name it (`SQS`)."""
+    noun: str
+    """What its addresses are (`queue`, `topic`)."""
+    not_found: frozenset[str]
+    """Error codes meaning the address does not exist (or these credentials cannot see it)."""
+    permanent: frozenset[str]
+    """Error codes that trying again cannot fix; anything else (throttling, 5xx) may pass."""
+    missing_hint: str
+    """What to do about a missing address, for the error message."""
+
+    def is_permanent(self, code: str | None) -> bool:
+        return (code or "") in self.permanent or (code or "") in self.not_found
+
+
+def default_client_config() -> AioConfig:
+    """The botocore settings asyncmcp uses for clients it builds.
+
+    The read timeout must outlast a 20 s long poll; retries use botocore's standard mode (throttling
+    and 5xx are retried with backoff, so they surface as errors only when they persist).
+    """
+    return AioConfig(
+        max_pool_connections=MAX_POOL_CONNECTIONS,
+        read_timeout=30,
+        connect_timeout=5,
+        retries={"mode": "standard", "max_attempts": 4},
+    )
+
+
+def region_from_environment() -> str | None:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def create_client(service: str, region: str | None = None) -> ClientCreatorContext[Any]:
+    """An aiobotocore client of `service` from the default credential chain, with asyncmcp's settings."""
+    from aiobotocore.session import get_session
+
+    region = region or region_from_environment()
+    # The stubs' overloads name every AWS service and only those asyncmcp uses are installed.
+    return get_session().create_client(service, region_name=region, config=default_client_config())  # pyright: ignore[reportUnknownMemberType, reportCallIssue, reportArgumentType, reportUnknownVariableType]
+
+
+def _is_native_async(client: Any) -> bool:
+    return asyncio.iscoroutinefunction(getattr(client, "_make_api_call", None))
+
+
+class AwsApi:
+    """Async calls to `service` over whichever client the user gave. Use as `async with api:`."""
+
+    def __init__(self, service: AwsService, client: Any | None = None) -> None:
+        self.service = service
+        self._client: Any = client
+        self._native = client is not None and _is_native_async(client)
+        self._stack = AsyncExitStack()
+        self._limiter = anyio.CapacityLimiter(BOTO3_THREADS)
+        self.calls: Counter[str] = Counter()
+        """Calls made per operation name (for example 'ReceiveMessage')."""
+
+    async def __aenter__(self) -> Self:
+        if self._client is None:
+            self._client = await self._stack.enter_async_context(create_client(self.service.name))
+            self._native = True
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stack.aclose()
+
+    @property
+    def region(self) -> str | None:
+        """The region the client calls (its own setting, else the environment's)."""
+        meta = getattr(self._client, "meta", None)
+        region = getattr(meta, "region_name", None)
+        return region if isinstance(region, str) else region_from_environment()
+
+    async def call(self, operation: str, method: str, address: str | None, **kwargs: Any) -> dict[str, Any]:
+        """Run one API call; `operation` is the API name used for counting and errors."""
+        if self._client is None:
+            raise RuntimeError(f"{type(self).__name__} used outside `async with`")
+        self.calls[operation] += 1
+        fn = getattr(self._client, method)
+        service = self.service
+        try:
+            if self._native:
+                return await fn(**kwargs)
+            return await anyio.to_thread.run_sync(partial(fn, **kwargs), abandon_on_cancel=True, limiter=self._limiter)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", "Unknown"))
+            message = str(error.get("Message", exc))
+            if code in service.not_found:
+                raise AddressNotFoundError(
+                    f"{service.label} {service.noun} {address} does not exist or these credentials cannot see it "
+                    f"({code}); {service.missing_hint}",
+                    address=address,
+                    code=code,
+                ) from exc
+            raise ChannelError(
+                f"{service.label} {operation} on {address} failed: {code}: {message}",
+                address=address,
+                code=code,
+                permanent=service.is_permanent(code),
+            ) from exc
+        except BotoCoreError as exc:
+            raise ChannelError(f"{service.label} {operation} on {address} failed: {exc}", address=address) from exc
