@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import pytest
@@ -49,3 +50,17 @@ def queues(endpoint: LocalEndpoint) -> Queues:
     request = sqs.create_queue(QueueName=f"requests-{suffix}", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
     reply = sqs.create_queue(QueueName=f"replies-{suffix}")["QueueUrl"]
     return Queues(endpoint.url, request, reply)
+
+
+TRANSPORTS = ["sqs", "sns_sqs"]
+"""Every channel the protocol suite runs over."""
+
+
+@pytest.fixture(params=TRANSPORTS)
+async def deployment(request: pytest.FixtureRequest, queues: Queues) -> Any:
+    """The test server's deployment on each transport (see tests/deployments.py)."""
+    from tests.deployments import SnsSqsDeployment, SqsDeployment, provision_topology
+
+    if request.param == "sqs":
+        return SqsDeployment(queues.request, queues.reply)
+    return SnsSqsDeployment(await provision_topology())

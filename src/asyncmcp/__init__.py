@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from asyncmcp.errors import AddressNotFoundError, AsyncMcpError, ChannelError, FrameTooLargeError
 
 if TYPE_CHECKING:
+    from asyncmcp.channels.sns_sqs.config import SnsSqsClientConfig, SnsSqsServerConfig, SnsSqsTransportConfig
     from asyncmcp.channels.sqs.config import SqsClientConfig, SqsServerConfig
     from asyncmcp.server.engine import RequestFacts
 
@@ -23,6 +24,9 @@ __all__ = [
     "ChannelError",
     "FrameTooLargeError",
     "RequestFacts",
+    "SnsSqsClientConfig",
+    "SnsSqsServerConfig",
+    "SnsSqsTransportConfig",
     "SqsClientConfig",
     "SqsServerConfig",
 ]
@@ -33,6 +37,9 @@ _LAZY = {
     "RequestFacts": "asyncmcp.server.engine",
     "SqsClientConfig": "asyncmcp.channels.sqs.config",
     "SqsServerConfig": "asyncmcp.channels.sqs.config",
+    "SnsSqsClientConfig": "asyncmcp.channels.sns_sqs.config",
+    "SnsSqsServerConfig": "asyncmcp.channels.sns_sqs.config",
+    "SnsSqsTransportConfig": "asyncmcp.channels.sns_sqs.config",
 }
 
 

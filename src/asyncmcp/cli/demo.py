@@ -28,7 +28,7 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     print("starting the embedded SQS endpoint on 127.0.0.1 ...", flush=True)
     with LocalEndpoint.subprocess() as endpoint:
-        request, reply = create_demo_queues(endpoint, "demo-requests", "demo-replies")
+        request, reply = create_demo_queues(endpoint, "demo")
         env = {
             **os.environ,
             **endpoint.environment(),

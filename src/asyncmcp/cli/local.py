@@ -1,4 +1,10 @@
-"""`asyncmcp local`: run the embedded SQS/SNS endpoint with a request and a reply queue until interrupted."""
+"""`asyncmcp local`: run the embedded SQS/SNS endpoint with an SQS and an SNS+SQS topology until interrupted.
+
+It provisions, with the channels' own provisioning (`asyncmcp provision`), an SQS deployment
+(`<name>-requests`, its dead-letter queue, `<name>-replies`) and an SNS+SQS one (`<name>-sns-*`
+topics and queues, with a filtered reply queue for the client id `demo`), and prints the `export`
+lines that point the AWS SDKs and asyncmcp at them.
+"""
 
 from __future__ import annotations
 
@@ -9,42 +15,54 @@ from typing import Any
 
 from asyncmcp.local.endpoint import LocalEndpoint
 
-__all__ = ["add_parser", "create_demo_queues"]
+__all__ = ["DEMO_CLIENT_ID", "add_parser", "create_demo_queues", "provision_local"]
+
+DEMO_CLIENT_ID = "demo"
+"""The client id the local SNS+SQS topology makes a filtered reply queue for."""
 
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser("local", help="run an embedded SQS/SNS endpoint on 127.0.0.1")
     parser.add_argument("--port", type=int, default=None, help="port to listen on (default: a free one)")
-    parser.add_argument("--request-queue", default="mcp-requests")
-    parser.add_argument("--reply-queue", default="mcp-replies")
+    parser.add_argument("--name", default="mcp", help="prefix of the queues and topics created (default mcp)")
     parser.set_defaults(run=run)
 
 
-def create_demo_queues(endpoint: LocalEndpoint, request_name: str, reply_name: str) -> tuple[str, str]:
-    """Create (idempotently) the request and reply queues on the embedded endpoint; their URLs."""
+def provision_local(endpoint: LocalEndpoint, name: str) -> list[tuple[str, str]]:
+    """Provision the SQS and SNS+SQS topologies named `name` on the embedded endpoint; their exports."""
     import anyio
 
-    from asyncmcp.channels.sqs.api import create_sqs_client
+    from asyncmcp.channels import registry
 
-    async def create() -> tuple[str, str]:
+    async def provision() -> list[tuple[str, str]]:
         with endpoint.exported():
-            async with create_sqs_client() as sqs:
-                request = await sqs.create_queue(QueueName=request_name)
-                reply = await sqs.create_queue(QueueName=reply_name)
-        return request["QueueUrl"], reply["QueueUrl"]
+            exports = await registry.get("sqs").provision(name, {}, {})
+            exports += await registry.get("sns_sqs").provision(f"{name}-sns", {"client_ids": (DEMO_CLIENT_ID,)}, {})
+        return exports
 
-    return anyio.run(create)
+    return anyio.run(provision)
+
+
+def create_demo_queues(endpoint: LocalEndpoint, name: str) -> tuple[str, str]:
+    """The request and reply queue URLs of the SQS topology `name` (created if missing)."""
+    exports = dict(provision_local(endpoint, name))
+    return exports["ASYNCMCP_REQUEST_QUEUE_URL"], exports["ASYNCMCP_REPLY_QUEUE_URL"]
 
 
 def run(args: argparse.Namespace) -> int:
     with LocalEndpoint.subprocess(port=args.port) as endpoint:
-        request, reply = create_demo_queues(endpoint, args.request_queue, args.reply_queue)
+        exports = provision_local(endpoint, args.name)
         print("Embedded SQS/SNS endpoint is running. In another shell:\n")
         for key, value in endpoint.environment().items():
             print(f"export {key}={value}")
-        print(f"export ASYNCMCP_REQUEST_QUEUE_URL={request}")
-        print(f"export ASYNCMCP_REPLY_QUEUE_URL={reply}")
-        print("\nthen: asyncmcp serve asyncmcp.demo.server:server   (and run a client)\nCtrl-C stops it.", flush=True)
+        for key, value in exports:
+            print(f"export {key}={value}")
+        print(
+            "\nthen: asyncmcp serve asyncmcp.demo.server:server   (SQS; and run a client)"
+            '\n  or: asyncmcp serve --transport sns_sqs asyncmcp.demo.server:server   (SNS+SQS; clients use client_id "'
+            f'{DEMO_CLIENT_ID}" and ASYNCMCP_SNS_CLIENT_QUEUE_URL_DEMO)\nCtrl-C stops it.',
+            flush=True,
+        )
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
         try:

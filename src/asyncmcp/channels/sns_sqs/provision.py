@@ -31,6 +31,7 @@ __all__ = [
     "create_reply_topology",
     "delete_reply_topology",
     "provision_sns_sqs",
+    "subscribe_queue",
 ]
 
 DEAD_LETTER_RECEIVES = 5
@@ -104,7 +105,7 @@ async def _topic(sns: SnsApi, name: str, fifo: bool) -> str:
     return str(response["TopicArn"])
 
 
-async def _subscribe(
+async def subscribe_queue(
     sqs: SqsApi, sns: SnsApi, topic_arn: str, queue_url: str, queue_arn: str, filter_policy: str | None = None
 ) -> str:
     """Let `topic_arn` deliver to the queue (its policy) and subscribe it with raw delivery."""
@@ -159,15 +160,15 @@ async def provision_sns_sqs(
     dead_url, dead_arn = await _queue(sqs, f"{name}-server-dlq", fifo)
     redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": str(DEAD_LETTER_RECEIVES)})
     server_url, server_arn = await _queue(sqs, f"{name}-server", fifo, RedrivePolicy=redrive)
-    await _subscribe(sqs, sns, request_topic, server_url, server_arn)
+    await subscribe_queue(sqs, sns, request_topic, server_url, server_arn)
     topology = SnsSqsTopology(request_topic, server_url, dead_url, reply_topic)
     for client_id in client_ids:
         url, arn = await _queue(sqs, f"{name}-client-{client_id}", fifo, VisibilityTimeout="5")
-        await _subscribe(sqs, sns, reply_topic, url, arn, client_filter_policy(client_id))
+        await subscribe_queue(sqs, sns, reply_topic, url, arn, client_filter_policy(client_id))
         topology.client_queue_urls[client_id] = url
     for label in observers:
         url, arn = await _queue(sqs, f"{name}-observer-{label}", fifo)
-        await _subscribe(sqs, sns, request_topic, url, arn)
+        await subscribe_queue(sqs, sns, request_topic, url, arn)
         topology.observer_queue_urls[label] = url
     return topology
 
@@ -188,7 +189,7 @@ async def create_reply_topology(name: str, *, sqs: SqsApi, sns: SnsApi, visibili
         "VisibilityTimeout": str(visibility_timeout),
     }
     url, arn = await _queue(sqs, name, False, **attributes)
-    await _subscribe(sqs, sns, topic, url, arn)
+    await subscribe_queue(sqs, sns, topic, url, arn)
     return ReplyTopology(topic, url)
 
 

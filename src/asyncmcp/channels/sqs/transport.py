@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 DELETE_TIMEOUT = 5.0
 """Bound on deleting a temporary reply queue when its client closes."""
 
+DEAD_LETTER_RECEIVES = 5
+"""Receives of a provisioned request queue's messages before they move to its dead-letter queue."""
+
 _SERVER_OPTIONS = (
     Option(
         "--request-queue-url",
@@ -80,6 +83,7 @@ class SqsTransport(ChannelTransport):
     client_names = ("sqs_client",)
     server_options = _SERVER_OPTIONS
     client_options = _CLIENT_OPTIONS
+    provision_options = (Option("--fifo", "fifo", "FIFO queues", switch=True),)
 
     @asynccontextmanager
     async def open_server(self, config: SqsServerConfig, clients: Mapping[str, Any]) -> AsyncIterator[ServerBinding]:
@@ -108,6 +112,45 @@ class SqsTransport(ChannelTransport):
                 reply_queue = await channel.create_reply_address(f"asyncmcp-{purpose}-{secrets.token_hex(8)}")
                 stack.push_async_callback(_delete_quietly, channel, reply_queue)
             yield ClientBinding(channel, config.read_queue_url, reply_queue, reply_queue, private)
+
+    async def provision(
+        self, name: str, values: Mapping[str, Any], clients: Mapping[str, Any]
+    ) -> list[tuple[str, str]]:
+        """`<name>-requests` (with a dead-letter queue `<name>-requests-dlq`) and `<name>-replies`."""
+        import json
+
+        from asyncmcp.channels.sqs.api import SqsApi
+
+        fifo = bool(values.get("fifo"))
+        suffix = ".fifo" if fifo else ""
+        kind = {"FifoQueue": "true"} if fifo else {}
+        async with SqsApi(clients.get("sqs_client")) as api:
+
+            async def queue(queue_name: str, **attributes: str) -> str:
+                response = await api.call(
+                    "CreateQueue",
+                    "create_queue",
+                    None,
+                    QueueName=queue_name + suffix,
+                    Attributes={**kind, **attributes},
+                )
+                return str(response["QueueUrl"])
+
+            dead = await queue(f"{name}-requests-dlq")
+            arn = await api.call(
+                "GetQueueAttributes", "get_queue_attributes", dead, QueueUrl=dead, AttributeNames=["QueueArn"]
+            )
+            redrive = {
+                "deadLetterTargetArn": arn["Attributes"]["QueueArn"],
+                "maxReceiveCount": str(DEAD_LETTER_RECEIVES),
+            }
+            request = await queue(f"{name}-requests", RedrivePolicy=json.dumps(redrive))
+            reply = await queue(f"{name}-replies", VisibilityTimeout="5")
+        return [
+            ("ASYNCMCP_REQUEST_QUEUE_URL", request),
+            ("ASYNCMCP_REPLY_QUEUE_URL", reply),
+            ("ASYNCMCP_DEAD_LETTER_QUEUE_URL", dead),
+        ]
 
     async def check_ready(self, binding: ClientBinding) -> None:
         from asyncmcp.channels.sqs.channel import SqsChannel

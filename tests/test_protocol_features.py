@@ -1,4 +1,7 @@
-"""MCP protocol features end to end over SQS: a real moto endpoint, real SDK clients, `serve_sqs`.
+"""MCP protocol features end to end over every transport: a real moto endpoint, real SDK clients.
+
+Each test runs once per transport (the `deployment` fixture: SQS, SNS+SQS), through the generic
+assembly every face uses (`asyncmcp.serving`, `asyncmcp.connecting`).
 
 Eras: "modern" is `Client(transport)` (2026-07-28), "legacy" is `Client(transport, mode="legacy")`
 (2025-11-25) and "raw" is a v1-style `ClientSession(read, write)` + `initialize()` (2025-11-25).
@@ -14,9 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-import boto3
 import pytest
-from aiobotocore.session import get_session
 from mcp import Client, ClientSession
 from mcp.client import ClientRequestContext
 from mcp.server import MCPServer
@@ -29,11 +30,10 @@ from mcp.types import (
     LoggingMessageNotificationParams,
 )
 
-from asyncmcp import SqsClientConfig, SqsServerConfig
-from asyncmcp.sqs import sqs_client, sqs_reply_queue, sqs_server
+from asyncmcp.channels.config import ClientSettings
+from asyncmcp.connecting import connect as connect_transport
 from tests.client_answers import elicit_blue, sample_hello, text_of
 from tests.servers import CALLS, ProgressProbe, build_server
-from tests.sqs_helpers import serving
 
 pytestmark = [
     pytest.mark.anyio,
@@ -53,16 +53,10 @@ HANG_GUARD = 30
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def configured_id(whoami: str) -> str:
-    """`client=<configured id>` from the `whoami` tool, without the per-connection suffix on the wire."""
-    wire_id = whoami.split(" ")[1]
-    return wire_id.rsplit(".", 1)[0]
-
-
 @asynccontextmanager
-async def connect(era: str, config: SqsClientConfig, *, replies: Any = None, **callbacks: Any) -> AsyncIterator[Any]:
+async def connect(era: str, config: ClientSettings, *, replies: Any = None, **callbacks: Any) -> AsyncIterator[Any]:
     """A connected client of `era`: a `Client`, or an initialized `ClientSession` for "raw"."""
-    transport = sqs_client(config, replies=replies)
+    transport = connect_transport(config, replies=replies)
     if era == "raw":
         async with transport as (read, write), ClientSession(read, write, **callbacks) as session:
             await session.initialize()
@@ -72,11 +66,6 @@ async def connect(era: str, config: SqsClientConfig, *, replies: Any = None, **c
     async with Client(transport, mode=mode, **callbacks) as client:
         assert client.protocol_version == PROTOCOL[era]
         yield client
-
-
-def client_config(queues: Any, **fields: Any) -> SqsClientConfig:
-    fields.setdefault("response_queue_url", queues.reply)
-    return SqsClientConfig(read_queue_url=queues.request, **fields)
 
 
 async def wait_until(condition: Callable[[], bool], step: float = 0.02) -> None:
@@ -89,20 +78,20 @@ async def wait_until(condition: Callable[[], bool], step: float = 0.02) -> None:
 
 
 @pytest.mark.parametrize("era", ERAS)
-async def test_tools_list_and_call_work_in_every_era(queues, era):
-    async with serving(queues):
+async def test_tools_list_and_call_work_in_every_era(deployment, era):
+    async with deployment.serving():
         with anyio.fail_after(HANG_GUARD):
-            async with connect(era, client_config(queues)) as client:
+            async with connect(era, deployment.client_config()) as client:
                 names = {tool.name for tool in (await client.list_tools()).tools}
                 assert {"echo", "slow", "block", "whoami", "big"} <= names
                 assert text_of(await client.call_tool("echo", {"text": f"hi {era}"})) == f"hi {era}"
 
 
 @pytest.mark.parametrize("era", ERAS)
-async def test_resources_list_and_read_work_in_every_era(queues, era):
-    async with serving(queues):
+async def test_resources_list_and_read_work_in_every_era(deployment, era):
+    async with deployment.serving():
         with anyio.fail_after(HANG_GUARD):
-            async with connect(era, client_config(queues)) as client:
+            async with connect(era, deployment.client_config()) as client:
                 listed = await client.list_resources()
                 assert [str(resource.uri) for resource in listed.resources] == ["memo://greeting"]
                 read = await client.read_resource("memo://greeting")
@@ -110,10 +99,10 @@ async def test_resources_list_and_read_work_in_every_era(queues, era):
 
 
 @pytest.mark.parametrize("era", ERAS)
-async def test_prompts_list_and_get_work_in_every_era(queues, era):
-    async with serving(queues):
+async def test_prompts_list_and_get_work_in_every_era(deployment, era):
+    async with deployment.serving():
         with anyio.fail_after(HANG_GUARD):
-            async with connect(era, client_config(queues)) as client:
+            async with connect(era, deployment.client_config()) as client:
                 prompts = (await client.list_prompts()).prompts
                 assert [prompt.name for prompt in prompts] == ["review"]
                 assert [argument.name for argument in prompts[0].arguments or []] == ["code"]
@@ -126,26 +115,26 @@ async def test_prompts_list_and_get_work_in_every_era(queues, era):
 
 
 @pytest.mark.parametrize("era", ERAS)
-async def test_progress_notifications_reach_the_client_in_every_era(queues, era):
+async def test_progress_notifications_reach_the_client_in_every_era(deployment, era):
     probe = ProgressProbe()
-    async with serving(queues, probe.server):
+    async with deployment.serving(probe.server):
         with anyio.fail_after(HANG_GUARD):
-            async with connect(era, client_config(queues)) as client:
+            async with connect(era, deployment.client_config()) as client:
                 result = await client.call_tool("counted", {}, progress_callback=probe.on_progress)
                 assert text_of(result) == "counted"
     assert sorted(probe.seen) == probe.expected  # each step exactly once, in whatever order
 
 
 @pytest.mark.parametrize("era", ERAS)
-async def test_progress_of_the_stock_slow_tool_arrives_before_its_result(queues, era):
+async def test_progress_of_the_stock_slow_tool_arrives_before_its_result(deployment, era):
     seen: list[float] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         seen.append(progress)
 
-    async with serving(queues):
+    async with deployment.serving():
         with anyio.fail_after(HANG_GUARD):
-            async with connect(era, client_config(queues)) as client:
+            async with connect(era, deployment.client_config()) as client:
                 result = await client.call_tool("slow", {"steps": 3, "delay": 0}, progress_callback=on_progress)
                 assert text_of(result) == "done 3"
     # Frames may be reordered past the result on a standard queue; those that arrived are valid steps.
@@ -156,11 +145,11 @@ async def test_progress_of_the_stock_slow_tool_arrives_before_its_result(queues,
 
 
 @pytest.mark.parametrize("era", ERAS)
-async def test_cancelling_a_client_call_ends_the_server_handler_in_every_era(queues, era):
+async def test_cancelling_a_client_call_ends_the_server_handler_in_every_era(deployment, era):
     marker = f"{era}-{uuid.uuid4().hex[:8]}"
-    async with serving(queues):
+    async with deployment.serving():
         with anyio.fail_after(HANG_GUARD):
-            async with connect(era, client_config(queues)) as client:
+            async with connect(era, deployment.client_config()) as client:
                 outcome: list[str] = []
 
                 async def call_block() -> None:
@@ -178,7 +167,7 @@ async def test_cancelling_a_client_call_ends_the_server_handler_in_every_era(que
 
 
 @pytest.mark.parametrize("era", ERAS)
-async def test_a_client_read_timeout_cancels_the_server_handler(queues, era):
+async def test_a_client_read_timeout_cancels_the_server_handler(deployment, era):
     marker = f"timeout-{era}-{uuid.uuid4().hex[:8]}"
     started = anyio.Event()
     server = build_server()
@@ -194,9 +183,9 @@ async def test_a_client_read_timeout_cancels_the_server_handler(queues, era):
             CALLS.append(f"block-ended:{marker}")
         return "unreachable"
 
-    async with serving(queues, server):
+    async with deployment.serving(server):
         with anyio.fail_after(HANG_GUARD):
-            async with connect(era, client_config(queues)) as client:
+            async with connect(era, deployment.client_config()) as client:
                 # A generous read timeout: the request must reach the handler before it fires, and
                 # the handler waits there forever, so the timeout, not a race, ends the call.
                 with pytest.raises(MCPError) as raised:
@@ -231,12 +220,12 @@ def logging_tool(server: MCPServer, expected: int) -> tuple[list[LoggingMessageN
 
 
 @pytest.mark.parametrize("era", ["legacy", "raw"])
-async def test_log_messages_reach_the_logging_callback_in_the_2025_era(queues, era):
+async def test_log_messages_reach_the_logging_callback_in_the_2025_era(deployment, era):
     server = build_server()
     received, on_log = logging_tool(server, expected=3)  # 2025: the server sends every level
-    async with serving(queues, server):
+    async with deployment.serving(server):
         with anyio.fail_after(HANG_GUARD):
-            async with connect(era, client_config(queues), logging_callback=on_log) as client:
+            async with connect(era, deployment.client_config(), logging_callback=on_log) as client:
                 assert text_of(await client.call_tool("chat", {})) == "chatted"
     by_level = {params.level: params for params in received}
     assert set(by_level) == {"debug", "info", "warning"}
@@ -245,26 +234,28 @@ async def test_log_messages_reach_the_logging_callback_in_the_2025_era(queues, e
     assert by_level["warning"].logger == "tests"
 
 
-async def test_log_messages_reach_a_modern_client_that_opted_in_at_or_above_its_level(queues):
+async def test_log_messages_reach_a_modern_client_that_opted_in_at_or_above_its_level(deployment):
     server = build_server()
     received, on_log = logging_tool(server, expected=2)  # info and warning; debug is below the opt-in
-    async with serving(queues, server):
+    async with deployment.serving(server):
         with anyio.fail_after(HANG_GUARD):
-            async with connect("modern", client_config(queues), logging_callback=on_log, log_level="info") as client:
+            async with connect(
+                "modern", deployment.client_config(), logging_callback=on_log, log_level="info"
+            ) as client:
                 assert text_of(await client.call_tool("chat", {})) == "chatted"
     assert sorted(params.level for params in received) == ["info", "warning"]
     assert {params.level: params.data for params in received}["info"] == "an info line"
 
 
-async def test_a_modern_client_that_did_not_opt_in_gets_no_log_messages(queues):
+async def test_a_modern_client_that_did_not_opt_in_gets_no_log_messages(deployment):
     received: list[LoggingMessageNotificationParams] = []
 
     async def on_log(params: LoggingMessageNotificationParams) -> None:
         received.append(params)
 
-    async with serving(queues):
+    async with deployment.serving():
         with anyio.fail_after(HANG_GUARD):
-            async with connect("modern", client_config(queues), logging_callback=on_log) as client:
+            async with connect("modern", deployment.client_config(), logging_callback=on_log) as client:
                 assert text_of(await client.call_tool("chatty", {})) == "logged"
     assert received == []  # the server never sends them (SDK: no opt-in, no levels)
 
@@ -273,24 +264,24 @@ async def test_a_modern_client_that_did_not_opt_in_gets_no_log_messages(queues):
 
 
 @pytest.mark.parametrize("era", ["legacy", "raw"])
-async def test_push_elicitation_returns_the_users_answer_in_the_2025_era(queues, era):
-    async with serving(queues):
+async def test_push_elicitation_returns_the_users_answer_in_the_2025_era(deployment, era):
+    async with deployment.serving():
         with anyio.fail_after(HANG_GUARD):
-            async with connect(era, client_config(queues), elicitation_callback=elicit_blue) as client:
+            async with connect(era, deployment.client_config(), elicitation_callback=elicit_blue) as client:
                 assert text_of(await client.call_tool("ask_push", {})) == "accept:blue"
 
 
 @pytest.mark.parametrize("era", ["legacy", "raw"])
-async def test_push_sampling_returns_the_models_answer_in_the_2025_era(queues, era):
-    async with serving(queues):
+async def test_push_sampling_returns_the_models_answer_in_the_2025_era(deployment, era):
+    async with deployment.serving():
         with anyio.fail_after(HANG_GUARD):
-            async with connect(era, client_config(queues), sampling_callback=sample_hello) as client:
+            async with connect(era, deployment.client_config(), sampling_callback=sample_hello) as client:
                 result = await client.call_tool("sample_push", {"topic": "hi"})
                 assert text_of(result) == "model said hello (say hi)"
 
 
 @pytest.mark.parametrize("era", ["modern", "legacy"])
-async def test_resolved_elicitation_returns_the_users_answer_in_both_eras(queues, era):
+async def test_resolved_elicitation_returns_the_users_answer_in_both_eras(deployment, era):
     """2026: an `input_required` result and a retry; 2025: a pushed `elicitation/create`."""
     asked: list[str] = []
 
@@ -298,27 +289,27 @@ async def test_resolved_elicitation_returns_the_users_answer_in_both_eras(queues
         asked.append(params.message)
         return await elicit_blue(context, params)
 
-    async with serving(queues):
+    async with deployment.serving():
         with anyio.fail_after(HANG_GUARD):
-            async with connect(era, client_config(queues), elicitation_callback=on_elicit) as client:
+            async with connect(era, deployment.client_config(), elicitation_callback=on_elicit) as client:
                 assert text_of(await client.call_tool("ask_resolved", {})) == "colour blue"
     assert asked == ["Which colour?"]
 
 
 @pytest.mark.parametrize("era", ["modern", "legacy"])
-async def test_resolved_sampling_returns_the_models_answer_in_both_eras(queues, era):
-    async with serving(queues):
+async def test_resolved_sampling_returns_the_models_answer_in_both_eras(deployment, era):
+    async with deployment.serving():
         with anyio.fail_after(HANG_GUARD):
-            async with connect(era, client_config(queues), sampling_callback=sample_hello) as client:
+            async with connect(era, deployment.client_config(), sampling_callback=sample_hello) as client:
                 result = await client.call_tool("sample_resolved", {"topic": "hi"})
                 assert text_of(result) == "model said hello (say hi) about hi"
 
 
-async def test_modern_input_required_round_trip_is_visible_on_the_raw_session(queues):
+async def test_modern_input_required_round_trip_is_visible_on_the_raw_session(deployment):
     """The 2026 flow by hand: the first answer asks for input; the retry with the answer completes."""
-    async with serving(queues):
+    async with deployment.serving():
         with anyio.fail_after(HANG_GUARD):
-            async with connect("modern", client_config(queues), elicitation_callback=elicit_blue) as client:
+            async with connect("modern", deployment.client_config(), elicitation_callback=elicit_blue) as client:
                 first = await client.session.call_tool("ask_resolved", {}, allow_input_required=True)
                 assert first.result_type == "input_required"
                 assert len(first.input_requests) == 1
@@ -333,12 +324,12 @@ async def test_modern_input_required_round_trip_is_visible_on_the_raw_session(qu
 # -- 6. subscriptions/listen ----------------------------------------------------------------------
 
 
-async def test_listen_receives_tools_list_changed_when_another_client_adds_a_tool(queues):
-    async with serving(queues):
+async def test_listen_receives_tools_list_changed_when_another_client_adds_a_tool(deployment):
+    async with deployment.serving():
         with anyio.fail_after(HANG_GUARD):
             async with (
-                connect("modern", client_config(queues)) as listener,
-                connect("legacy", client_config(queues, response_queue_url=None)) as actor,
+                connect("modern", deployment.client_config()) as listener,
+                connect("legacy", deployment.client_config(private=True)) as actor,
             ):
                 assert "fresh" not in {tool.name for tool in (await listener.list_tools()).tools}
                 async with listener.listen(tools_list_changed=True) as subscription:
@@ -348,154 +339,3 @@ async def test_listen_receives_tools_list_changed_when_another_client_adds_a_too
                 # The listen stream closed cleanly; the listener sees the new tool and can call it.
                 assert "fresh" in {tool.name for tool in (await listener.list_tools()).tools}
                 assert text_of(await listener.call_tool("fresh", {})) == "I am fresh"
-
-
-# -- 7. the seed quick start ---------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def sqs_client_object(kind: str) -> AsyncIterator[Any]:
-    if kind == "boto3":
-        yield boto3.client("sqs")
-    elif kind == "aiobotocore":
-        async with get_session().create_client("sqs") as client:
-            yield client
-    else:
-        yield None
-
-
-@pytest.mark.parametrize("kind", ["boto3", "aiobotocore", "none"])
-async def test_seed_quick_start_works_with_each_kind_of_sqs_client(queues, kind):
-    app = build_server()._lowlevel_server
-    server_config = SqsServerConfig(read_queue_url=queues.request, wait_time_seconds=1)
-    config = SqsClientConfig(read_queue_url=queues.request, response_queue_url=queues.reply, wait_time_seconds=1)
-
-    async def run_server(sqs: Any) -> None:
-        async with sqs_server(server_config, sqs) as (read, write):
-            await app.run(read, write, app.create_initialization_options())
-
-    async with sqs_client_object(kind) as sqs, anyio.create_task_group() as tg:
-        tg.start_soon(run_server, sqs)
-        with anyio.fail_after(HANG_GUARD):
-            async with sqs_client(config, sqs) as (read, write), ClientSession(read, write) as session:
-                await session.initialize()
-                result = await session.call_tool("echo", {"text": f"seed {kind}"})
-                assert text_of(result) == f"seed {kind}"
-        tg.cancel_scope.cancel()
-
-
-# -- 8. many clients ---------------------------------------------------------------------------
-
-
-async def test_many_clients_of_both_eras_each_get_their_own_answers(queues):
-    eras = [ERAS[i % len(ERAS)] for i in range(10)]
-    answers: dict[int, list[str]] = {}
-
-    async def one_client(index: int, era: str) -> None:
-        reply = await anyio.to_thread.run_sync(queues.create, f"replies-{index}-{uuid.uuid4().hex[:6]}")
-        config = client_config(queues, response_queue_url=reply, client_id=f"client-{index}")
-        async with connect(era, config) as client:
-            got = [text_of(await client.call_tool("echo", {"text": f"{index}:{n}"})) for n in range(3)]
-            got.append(configured_id(text_of(await client.call_tool("whoami", {}))))
-            answers[index] = got
-
-    async with serving(queues):
-        with anyio.fail_after(HANG_GUARD):
-            async with anyio.create_task_group() as tg:
-                for index, era in enumerate(eras):
-                    tg.start_soon(one_client, index, era)
-    assert answers == {
-        index: [f"{index}:0", f"{index}:1", f"{index}:2", f"client=client-{index}"] for index in range(10)
-    }
-
-
-async def test_clients_with_separate_transports_on_one_reply_queue_each_get_only_their_replies(queues):
-    count = 4
-    answers: dict[int, list[str]] = {}
-    all_answered = anyio.Event()
-
-    async def one_client(index: int, era: str) -> None:
-        config = client_config(queues, client_id=f"sharer-{index}")  # all on queues.reply
-        async with connect(era, config) as client:
-            got = [text_of(await client.call_tool("echo", {"text": f"{index}:{n}"})) for n in range(3)]
-            got.append(configured_id(text_of(await client.call_tool("whoami", {}))))
-            answers[index] = got
-            if len(answers) == count:
-                all_answered.set()
-            # Close only once everyone is answered: a client closing while others on its reply
-            # queue still wait used to hide their replies (see the test below).
-            await all_answered.wait()
-
-    async with serving(queues):
-        with anyio.fail_after(HANG_GUARD):
-            async with anyio.create_task_group() as tg:
-                for index in range(count):
-                    tg.start_soon(one_client, index, ERAS[index % len(ERAS)])
-    assert answers == {
-        index: [f"{index}:0", f"{index}:1", f"{index}:2", f"client=sharer-{index}"] for index in range(count)
-    }
-
-
-async def test_a_client_closing_does_not_hide_replies_of_others_on_its_reply_queue(queues):
-    async def come_and_go(index: int) -> None:
-        async with connect("modern", client_config(queues, client_id=f"leaver-{index}")):
-            pass
-
-    async with serving(queues):
-        with anyio.fail_after(HANG_GUARD):
-            async with connect("legacy", client_config(queues, client_id="stayer")) as stayer:
-                # Each round: three clients of the same reply queue open and close, then the one that
-                # stayed calls again. A hidden reply stalls it for the 30 s visibility timeout, which
-                # the 10 s guard turns into a failure (a normal round takes well under 2 s).
-                for round_ in range(4):
-                    async with anyio.create_task_group() as tg:
-                        for index in range(3):
-                            tg.start_soon(come_and_go, round_ * 3 + index)
-                    with anyio.fail_after(10):
-                        for n in range(3):
-                            text = f"{round_}:{n}"
-                            assert text_of(await stayer.call_tool("echo", {"text": text})) == text
-
-
-async def test_clients_sharing_one_reply_router_each_get_only_their_replies(queues):
-    answers: dict[int, list[str]] = {}
-    shared = client_config(queues)
-
-    async def one_client(index: int, era: str, router: Any) -> None:
-        config = client_config(queues, response_queue_url=None, client_id=f"routed-{index}")
-        async with connect(era, config, replies=router) as client:
-            got = [text_of(await client.call_tool("echo", {"text": f"{index}:{n}"})) for n in range(3)]
-            got.append(configured_id(text_of(await client.call_tool("whoami", {}))))
-            answers[index] = got
-
-    async with serving(queues):
-        with anyio.fail_after(HANG_GUARD):
-            async with sqs_reply_queue(shared) as router:
-                assert router.address == queues.reply
-                async with anyio.create_task_group() as tg:
-                    for index in range(6):
-                        tg.start_soon(one_client, index, ERAS[index % len(ERAS)], router)
-    assert answers == {
-        index: [f"{index}:0", f"{index}:1", f"{index}:2", f"client=routed-{index}"] for index in range(6)
-    }
-
-
-# -- 9. temporary reply queue ------------------------------------------------------------------
-
-
-def reply_queues_named(prefix: str) -> list[str]:
-    return boto3.client("sqs").list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])
-
-
-@pytest.mark.parametrize("era", ["modern", "legacy"])
-async def test_a_client_without_a_reply_queue_gets_a_temporary_one_deleted_on_close(queues, era):
-    client_id = f"temp-{era}-{uuid.uuid4().hex[:8]}"
-    prefix = "asyncmcp-reply-"
-    async with serving(queues):
-        with anyio.fail_after(HANG_GUARD):
-            config = client_config(queues, response_queue_url=None, client_id=client_id)
-            async with connect(era, config) as client:
-                assert text_of(await client.call_tool("echo", {"text": "temp"})) == "temp"
-                (temporary,) = await anyio.to_thread.run_sync(reply_queues_named, prefix)
-                assert client_id not in temporary  # its name reveals nothing about the client
-            assert await anyio.to_thread.run_sync(reply_queues_named, prefix) == []
