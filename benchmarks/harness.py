@@ -21,11 +21,13 @@ import anyio
 import anyio.abc
 from mcp import Client
 
+from asyncmcp.channels.config import ClientSettings
 from asyncmcp.channels.sqs.api import create_sqs_client
 from asyncmcp.client.replies import ReplyRouter
+from asyncmcp.connecting import connect
 from asyncmcp.local.endpoint import LocalEndpoint
 from asyncmcp.server.state_key import STATE_KEY_ENV
-from asyncmcp.sqs import SqsClientConfig, SqsServerConfig, SqsWorker, sqs_client
+from asyncmcp.sqs import SqsServerConfig, SqsWorker
 
 __all__ = [
     "BENCH_SERVER",
@@ -34,6 +36,8 @@ __all__ = [
     "create_queues",
     "in_process_worker",
     "raw_sqs",
+    "start_banner_process",
+    "stop_processes",
     "worker_processes",
 ]
 
@@ -99,7 +103,7 @@ async def worker_processes(
         yield processes
     finally:
         with anyio.CancelScope(shield=True):
-            await _stop(processes)
+            await stop_processes(processes)
 
 
 @asynccontextmanager
@@ -114,7 +118,20 @@ async def proxy_process(request_url: str) -> AsyncIterator[str]:
         yield banner.split()[2]
     finally:
         with anyio.CancelScope(shield=True):
-            await _stop([process])
+            await stop_processes([process])
+
+
+async def start_banner_process(command: list[str]) -> anyio.abc.Process:
+    """Start a child that prints one line once it serves, and wait for that line."""
+    process = await anyio.open_process(command, stdout=subprocess.PIPE, stderr=None)
+    try:
+        with anyio.fail_after(WORKER_START_TIMEOUT):
+            await _wait_for_banner(process)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await stop_processes([process])
+        raise
+    return process
 
 
 async def _wait_for_banner(process: anyio.abc.Process) -> str:
@@ -128,7 +145,7 @@ async def _wait_for_banner(process: anyio.abc.Process) -> str:
     raise RuntimeError(f"process {process.pid} exited before serving (code {process.returncode})")
 
 
-async def _stop(processes: list[anyio.abc.Process]) -> None:
+async def stop_processes(processes: list[anyio.abc.Process]) -> None:
     for process in processes:
         if process.returncode is None:
             process.terminate()
@@ -143,7 +160,7 @@ async def _stop(processes: list[anyio.abc.Process]) -> None:
 
 @asynccontextmanager
 async def client_pool(
-    config: SqsClientConfig, router: ReplyRouter, count: int, *, mode: str = "auto", concurrency: int = 50
+    config: ClientSettings, router: ReplyRouter, count: int, *, mode: str = "auto", concurrency: int = 50
 ) -> AsyncIterator[list[Client]]:
     """`count` MCP clients on one shared reply queue, connected `concurrency` at a time.
 
@@ -158,7 +175,7 @@ async def client_pool(
         await limiter.acquire()
         connecting = True
         try:
-            async with Client(sqs_client(config, replies=router), mode=mode) as client:  # pyright: ignore[reportArgumentType]
+            async with Client(connect(config, replies=router), mode=mode) as client:  # pyright: ignore[reportArgumentType]
                 limiter.release()
                 connecting = False
                 clients.append(client)

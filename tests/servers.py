@@ -74,6 +74,13 @@ def build_server(name: str = "test-server") -> MCPServer:
         return f"pid={os.getpid()} client={client}"
 
     @mcp.tool()
+    def record(path: str) -> str:
+        """Append this worker's pid to the file at `path` (how a test counts runs across processes)."""
+        with open(path, "a", encoding="utf-8") as file:
+            file.write(f"{os.getpid()}\n")
+        return "recorded"
+
+    @mcp.tool()
     async def big(size: int) -> str:
         """Return `size` characters."""
         return "x" * size

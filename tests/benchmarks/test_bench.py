@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from benchmarks.first_result import measure_first_results
 from benchmarks.harness import in_process_worker
 from benchmarks.latency import measure_round_trips, sqs_stack
 from benchmarks.report import Report, render
 from benchmarks.server import server
+from benchmarks.sns import measure_sns_round_trips, sns_stack
 
 pytestmark = pytest.mark.anyio
 
@@ -38,3 +40,28 @@ async def test_round_trips_render_a_table(queues):
     assert "| proxy adds <= 3 ms p50 (Streamable HTTP front) |" in text
     assert "| proxy adds <= 3 ms p50 (stdio front) |" in text
     assert "## Targets" in text
+
+
+async def test_back_to_back_first_results_and_sns_render_their_targets(queues):
+    raw_request, raw_reply = queues.create("bench-raw-req2"), queues.create("bench-raw-rep2")
+    first_reply = queues.create("bench-first-rep")
+    with anyio.fail_after(120):
+        async with (
+            in_process_worker(server, queues.request) as worker,
+            sqs_stack(worker, queues.request, queues.reply) as stack,
+        ):
+            back_to_back = await measure_round_trips(
+                stack, raw_request, raw_reply, samples=2, warmup=1, http=False, proxy=False, quiet_seconds=0
+            )
+            first = await measure_first_results(stack, first_reply, samples=1, processes=1)
+        async with sns_stack(server) as sns:
+            sns_trips = await measure_sns_round_trips(sns, samples=2, warmup=1)
+    assert set(back_to_back.series) == {"raw", "modern", "legacy"}
+    assert set(sns_trips.series) == {"sns-raw", "sns-modern", "sns-legacy"}
+    assert len(first.precreated) == len(first.temporary) == len(first.new_process) == 1
+    text = render(
+        Report(machine={"cores": "2"}, quick=True, back_to_back=back_to_back, first_results=first, sns=sns_trips)
+    )
+    assert "back-to-back tools/call p50 <= 0.8x raw SQS floor (2026-07-28)" in text
+    assert "first result, warm process, temporary reply queue <= 3.0x a warm round trip" in text
+    assert "SNS+SQS tools/call p50 <= 1.0x its raw floor (2025-11-25)" in text

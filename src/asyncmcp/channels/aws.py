@@ -6,6 +6,12 @@
 - nothing: an aiobotocore client is built from the default credential chain
   (`AWS_ENDPOINT_URL`, `AWS_REGION`, profiles, instance roles).
 
+Clients asyncmcp builds are shared: every connection of one process (many `sqs_client()`
+contexts, the proxy's links, workers) that needs the same service, region and credentials uses one
+aiobotocore client and its connection pool, built by the first and closed with the last. Building
+one costs tens of milliseconds of CPU (endpoint and credential resolution, the service model); a
+process pays it once, not per connection.
+
 Every call is counted per operation, which is how the benchmark reports billable calls. Service
 errors become `ChannelError`s that name the address and say whether retrying can help; which codes
 mean what is the service's (`AwsService`), never the generic code's.
@@ -90,6 +96,60 @@ def create_client(service: str, region: str | None = None) -> ClientCreatorConte
     return get_session().create_client(service, region_name=region, config=default_client_config())  # pyright: ignore[reportUnknownMemberType, reportCallIssue, reportArgumentType, reportUnknownVariableType]
 
 
+_CREDENTIAL_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+)
+"""What decides which endpoint and identity a client built from the environment gets."""
+
+
+@dataclass
+class _Shared:
+    lock: asyncio.Lock
+    client: Any = None
+    users: int = 0
+    stack: AsyncExitStack | None = None
+
+
+_SHARED: dict[tuple[object, ...], _Shared] = {}
+"""Clients built from the environment, by (event loop, service, region, environment identity)."""
+
+
+def _shared_key(service: str) -> tuple[object, ...]:
+    loop = asyncio.get_running_loop()
+    return (id(loop), service, *(os.environ.get(name) for name in _CREDENTIAL_ENV))
+
+
+async def _acquire(service: str) -> tuple[tuple[object, ...], Any]:
+    key = _shared_key(service)
+    shared = _SHARED.setdefault(key, _Shared(asyncio.Lock()))
+    async with shared.lock:
+        if shared.client is None:
+            stack = AsyncExitStack()
+            shared.client = await stack.enter_async_context(create_client(service))
+            shared.stack = stack
+        shared.users += 1
+        return key, shared.client
+
+
+async def _release(key: tuple[object, ...]) -> None:
+    shared = _SHARED.get(key)
+    if shared is None:
+        return
+    async with shared.lock:
+        shared.users -= 1
+        if shared.users > 0 or shared.stack is None:
+            return
+        stack, shared.stack, shared.client = shared.stack, None, None
+        del _SHARED[key]
+    await stack.aclose()
+
+
 def _is_native_async(client: Any) -> bool:
     return asyncio.iscoroutinefunction(getattr(client, "_make_api_call", None))
 
@@ -101,19 +161,22 @@ class AwsApi:
         self.service = service
         self._client: Any = client
         self._native = client is not None and _is_native_async(client)
-        self._stack = AsyncExitStack()
+        self._lease: tuple[object, ...] | None = None
         self._limiter = anyio.CapacityLimiter(BOTO3_THREADS)
         self.calls: Counter[str] = Counter()
         """Calls made per operation name (for example 'ReceiveMessage')."""
 
     async def __aenter__(self) -> Self:
         if self._client is None:
-            self._client = await self._stack.enter_async_context(create_client(self.service.name))
+            self._lease, self._client = await _acquire(self.service.name)
             self._native = True
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._stack.aclose()
+        if self._lease is not None:
+            lease, self._lease, self._client = self._lease, None, None
+            with anyio.CancelScope(shield=True):
+                await _release(lease)
 
     @property
     def region(self) -> str | None:

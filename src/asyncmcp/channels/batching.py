@@ -1,11 +1,18 @@
-"""Batches calls to a broker: whatever is ready at the same moment goes out in one request.
+"""Batches calls to a broker: items going to the same place share one request.
 
 SQS bills per API call and accepts up to ten entries per batch call, so sends, deletes and
-visibility changes all funnel through a `Batcher`. It never waits to fill a batch (that would
-add latency to the reply path); it batches what accumulates while earlier calls are in flight,
-with at most `max_concurrency` calls outstanding. Callers either await their item's result
-(`submit`) or hand it off and move on (`submit_nowait`, used for deletes, which must stay off
-the reply's critical path).
+visibility changes all funnel through a `Batcher`. Each item says by when it must be sent (`due`):
+
+- an item someone waits for (`submit`: a send on the reply path) is due at once; it never waits to
+  fill a batch, but shares a call with whatever accumulated while earlier calls were in flight;
+- an item nobody waits for (`submit_nowait` with a `due` time: a delete, a visibility renewal) may
+  wait for company until then, so one caller doing one call after another acknowledges many
+  messages per batch call instead of one per call, and none of those calls lands on the path of
+  the next request. A batch goes out when it is full, when its earliest item falls due, or when
+  the batcher closes (leaving the block flushes everything, bounded by `close_timeout`).
+
+At most `max_concurrency` calls are outstanding; keys take turns, so one busy destination cannot
+starve the others.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ BatchOutcome = Exception | None
 class _Slot(Generic[T]):
     item: T
     weight: int
+    due: float
     done: anyio.Event = field(default_factory=anyio.Event)
     error: Exception | None = None
     waited: bool = True
@@ -43,8 +51,7 @@ class Batcher(Generic[K, T]):
     """Groups items by key and flushes up to `max_batch` items (and `max_weight`) per call.
 
     `flush(key, items)` performs one broker call and returns one outcome per item, in order.
-    Run it with `async with batcher:`; leaving the block flushes what is queued, bounded by
-    `close_timeout`.
+    Run it with `async with batcher:`.
     """
 
     def __init__(
@@ -55,7 +62,6 @@ class Batcher(Generic[K, T]):
         max_batch: int = 10,
         max_weight: int | None = None,
         max_concurrency: int = 16,
-        linger_seconds: float = 0.0,
         close_timeout: float = 5.0,
     ) -> None:
         self._flush = flush
@@ -63,7 +69,6 @@ class Batcher(Generic[K, T]):
         self._max_batch = max_batch
         self._max_weight = max_weight
         self._limiter = anyio.Semaphore(max_concurrency)
-        self._linger = linger_seconds
         self._close_timeout = close_timeout
         self._pending: OrderedDict[K, deque[_Slot[T]]] = OrderedDict()
         self._wake = anyio.Event()
@@ -83,9 +88,9 @@ class Batcher(Generic[K, T]):
         self._closing = True
         self._wake.set()
         with anyio.move_on_after(self._close_timeout, shield=True):
-            # Flush what is queued from here: when the owner is being cancelled, the batcher's own
-            # task is cancelled too, and queued deletes must still reach the broker.
-            while taken := self._take():
+            # Flush what is queued from here, due or not: when the owner is being cancelled, the
+            # batcher's own task is cancelled too, and queued deletes must still reach the broker.
+            while taken := self._take(ready_only=False):
                 await self._deliver(*taken)
             while self._in_flight:
                 self._idle = anyio.Event()
@@ -98,16 +103,22 @@ class Batcher(Generic[K, T]):
                 slot.done.set()
         self._pending.clear()
 
+    @property
+    def pending(self) -> int:
+        """Items waiting to be sent."""
+        return sum(len(queue) for queue in self._pending.values())
+
     async def submit(self, key: K, item: T, *, weight: int = 0) -> None:
-        """Queue `item` and wait until its batch call finished; raises that item's error."""
-        slot = self._enqueue(key, item, weight, waited=True)
+        """Queue `item`, due now, and wait until its batch call finished; raises that item's error."""
+        slot = self._enqueue(key, item, weight, anyio.current_time(), waited=True)
         await slot.done.wait()
         if slot.error is not None:
             raise slot.error
 
-    def submit_nowait(self, key: K, item: T, *, weight: int = 0) -> None:
-        """Queue `item` and return at once; a failure is logged, not raised."""
-        self._enqueue(key, item, weight, waited=False)
+    def submit_nowait(self, key: K, item: T, *, weight: int = 0, due: float | None = None) -> None:
+        """Queue `item` and return at once; it is sent by `due` (an `anyio.current_time()`; None: now).
+        A failure is logged, not raised."""
+        self._enqueue(key, item, weight, anyio.current_time() if due is None else due, waited=False)
 
     def discard(self, key: K) -> None:
         """Drop the items queued for `key` (their destination is gone); waiters see `ClosedResourceError`."""
@@ -115,40 +126,59 @@ class Batcher(Generic[K, T]):
             slot.error = anyio.ClosedResourceError()
             slot.done.set()
 
-    def _enqueue(self, key: K, item: T, weight: int, *, waited: bool) -> _Slot[T]:
+    def _enqueue(self, key: K, item: T, weight: int, due: float, *, waited: bool) -> _Slot[T]:
         if self._closing or self._tg is None:
             raise anyio.ClosedResourceError(f"{self._name} batcher is closed")
-        slot = _Slot(item, weight, waited=waited)
-        self._pending.setdefault(key, deque()).append(slot)
-        self._wake.set()
+        slot = _Slot(item, weight, due, waited=waited)
+        queue = self._pending.setdefault(key, deque())
+        queue.append(slot)
+        if len(queue) == 1 or len(queue) >= self._max_batch or due <= anyio.current_time():
+            self._wake.set()  # a new earliest due time, a full batch, or something due now
         return slot
 
-    def _take(self) -> tuple[K, list[_Slot[T]]] | None:
-        """Pop the next batch, rotating keys so one busy destination cannot starve the others."""
-        if not self._pending:
-            return None
-        key, queue = next(iter(self._pending.items()))
-        batch: list[_Slot[T]] = []
-        weight = 0
-        while queue and len(batch) < self._max_batch:
-            nxt = queue[0]
-            if batch and self._max_weight is not None and weight + nxt.weight > self._max_weight:
-                break
-            batch.append(queue.popleft())
-            weight += nxt.weight
-        del self._pending[key]
-        if queue:
-            self._pending[key] = queue  # re-inserted at the end: round robin
-        return key, batch
+    def _ready(self, queue: deque[_Slot[T]], now: float) -> bool:
+        if len(queue) >= self._max_batch:
+            return True
+        if self._max_weight is not None and sum(slot.weight for slot in queue) >= self._max_weight:
+            return True
+        return min(slot.due for slot in queue) <= now
+
+    def _take(self, *, ready_only: bool = True) -> tuple[K, list[_Slot[T]]] | None:
+        """Pop the next batch (of a ready key, unless closing), rotating keys for fairness."""
+        now = anyio.current_time()
+        for key, queue in self._pending.items():
+            if ready_only and not self._ready(queue, now):
+                continue
+            ordered = sorted(queue, key=lambda slot: slot.due)  # the most urgent go first
+            batch: list[_Slot[T]] = []
+            weight = 0
+            for slot in ordered:
+                if len(batch) >= self._max_batch:
+                    break
+                if batch and self._max_weight is not None and weight + slot.weight > self._max_weight:
+                    break
+                batch.append(slot)
+                weight += slot.weight
+            taken = set(map(id, batch))
+            rest = deque(slot for slot in queue if id(slot) not in taken)
+            del self._pending[key]
+            if rest:
+                self._pending[key] = rest  # re-inserted at the end: round robin
+            return key, batch
+        return None
+
+    def _next_due(self) -> float | None:
+        return min((slot.due for queue in self._pending.values() for slot in queue), default=None)
+
+    def _any_ready(self) -> bool:
+        now = anyio.current_time()
+        return any(self._ready(queue, now) for queue in self._pending.values())
 
     async def _run(self) -> None:
         assert self._tg is not None
         while True:
-            await self._wake.wait()
-            self._wake = anyio.Event()
-            if self._linger and not self._closing:
-                await anyio.sleep(self._linger)
-            while self._pending:
+            while self._any_ready():
+                # A call slot first, then the batch: what arrives while waiting for a slot joins it.
                 await self._limiter.acquire()
                 taken = self._take()
                 if taken is None:
@@ -158,6 +188,13 @@ class Batcher(Generic[K, T]):
                 self._tg.start_soon(self._flush_batch, *taken)
             if not self._in_flight:
                 self._idle.set()
+            self._wake = anyio.Event()
+            due = self._next_due()
+            if due is None:
+                await self._wake.wait()
+            else:
+                with anyio.move_on_after(max(0.0, due - anyio.current_time())):
+                    await self._wake.wait()
 
     async def _deliver(self, key: K, batch: list[_Slot[T]]) -> None:
         """One broker call for `batch`; every slot gets its outcome."""
@@ -179,3 +216,4 @@ class Batcher(Generic[K, T]):
             self._limiter.release()
             if not self._in_flight and not self._pending:
                 self._idle.set()
+            self._wake.set()  # a freed call slot: batches that waited for one may go now

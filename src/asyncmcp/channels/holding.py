@@ -32,17 +32,18 @@ class Holds(Generic[D]):
     def add(self, key: str, delivery: D) -> None:
         self._held[key] = (delivery, time.monotonic() + self.hold_seconds)
 
-    def pop(self, key: str) -> D | None:
-        """Stop holding `key`; the delivery, or None when it was not held (already settled)."""
-        entry = self._held.pop(key, None)
-        return entry[0] if entry is not None else None
+    def pop(self, key: str) -> tuple[D, float] | None:
+        """Stop holding `key`: the delivery and when its hold lapses (`time.monotonic()`), or None
+        when it was not held (already settled)."""
+        return self._held.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._held)
 
-    async def heartbeat(self, renew: Callable[[D, float], None]) -> None:
-        """Renew holds about to lapse with `renew(delivery, hold_seconds)`, forever; returns when
-        `renew` raises `anyio.ClosedResourceError` (the channel is closing)."""
+    async def heartbeat(self, renew: Callable[[D, float, float], None]) -> None:
+        """Renew holds about to lapse with `renew(delivery, hold_seconds, lapses)` (the renewal must
+        reach the broker before `lapses`, a `time.monotonic()`), forever; returns when `renew`
+        raises `anyio.ClosedResourceError` (the channel is closing)."""
         while True:
             await anyio.sleep(self.interval)
             now = time.monotonic()
@@ -51,6 +52,6 @@ class Holds(Generic[D]):
                     continue
                 self._held[key] = (delivery, now + self.hold_seconds)
                 try:
-                    renew(delivery, self.hold_seconds)
+                    renew(delivery, self.hold_seconds, lapses)
                 except anyio.ClosedResourceError:
                     return

@@ -407,7 +407,7 @@ class MemoryChannel:
         except ChannelError:
             pass  # as on SQS, a failed delete means the frame comes back when its hold lapses
 
-    def _renew(self, delivery: MemoryDelivery, seconds: float) -> None:
+    def _renew(self, delivery: MemoryDelivery, seconds: float, lapses: float) -> None:
         self._calls["change_visibility"] += 1
         try:
             self.broker._settle(delivery.address, delivery.receipt, delete=False, visible_in=seconds)  # pyright: ignore[reportPrivateUsage]

@@ -9,6 +9,7 @@ sets BACKEND_TRANSPORT and AWS_REGION); the allowlists and `--stdio` are flags o
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -107,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     def announce(url: Any) -> None:
-        print(f"asyncmcp proxy: {url} -> {transport.name} {config.server_address}", flush=True)
+        sys.stdout.write(f"asyncmcp proxy: {url} -> {transport.name} {config.server_address}\n")
+        sys.stdout.flush()
 
     run_service(proxy.run, proxy.stop, announce)
     return 0

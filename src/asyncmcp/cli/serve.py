@@ -134,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
     worker = Worker(load_server(args.target), config, shutdown_grace_seconds=args.grace)
 
     def announce(_: Any) -> None:
-        print(f"asyncmcp: serving {args.target} on {config.request_address} (pid {os.getpid()})", flush=True)
+        # One write: workers of a supervisor share its stdout, and `print` writes the newline apart.
+        sys.stdout.write(f"asyncmcp: serving {args.target} on {config.request_address} (pid {os.getpid()})\n")
+        sys.stdout.flush()
 
     run_service(worker.run, worker.stop, announce)
     return 0

@@ -30,7 +30,15 @@ from asyncmcp.channels.sqs.config import SqsPolling
 from asyncmcp.codec import Frame, as_mapping
 from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
 
-__all__ = ["SQS_CAPABILITIES", "SQS_MAX_MESSAGE_BYTES", "SqsChannel", "SqsDelivery", "is_fifo", "sqs_frame_size"]
+__all__ = [
+    "DELETE_LINGER_SECONDS",
+    "SQS_CAPABILITIES",
+    "SQS_MAX_MESSAGE_BYTES",
+    "SqsChannel",
+    "SqsDelivery",
+    "is_fifo",
+    "sqs_frame_size",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +64,27 @@ released or when its holder dies, has redrive policies, and an abandoned long po
 the broker (so receivers end their own with a wake frame)."""
 
 _TOO_LARGE_HINT = "send smaller payloads (for example page large results) or raise the queue's MaximumMessageSize"
+
+
+DELETE_LINGER_SECONDS = 2.0
+"""How long a delete may wait for company. A caller doing one call after another acknowledges
+several messages per DeleteMessageBatch this way instead of one DeleteMessage per call, and no
+delete lands on the path of the next request. Until it is sent the message stays invisible (it
+was received), and a delete always goes out `LAPSE_MARGIN_SECONDS` before the message's
+visibility would lapse, so the linger never causes a redelivery; if the process dies inside it,
+the message reappears after its visibility timeout and is deduplicated (docs/architecture.md)."""
+
+LAPSE_MARGIN_SECONDS = 1.5
+"""A delete or a visibility renewal reaches SQS at least this long before the message's visibility lapses."""
+
+RELEASE_LINGER_SECONDS = 1.0
+"""How long giving a message back (`release(delay)`) may wait for company: at most half its delay,
+so a release that must act now (delay 0: a hand-back) goes at once."""
+
+
+def _due(seconds_from_now: float) -> float:
+    """An `anyio.current_time()` that many seconds from now (never in the past)."""
+    return anyio.current_time() + max(0.0, seconds_from_now)
 
 
 def sqs_frame_size(frame: Frame) -> int:
@@ -127,8 +156,7 @@ class SqsChannel:
         self._sender: Batcher[str, Frame] = Batcher(
             self._send_batch, name="SendMessageBatch", max_weight=SQS_MAX_MESSAGE_BYTES
         )
-        # Deletes linger a moment: they are off the reply path, so waiting for company is free.
-        self._deleter: Batcher[str, str] = Batcher(self._delete_batch, name="DeleteMessageBatch", linger_seconds=0.02)
+        self._deleter: Batcher[str, str] = Batcher(self._delete_batch, name="DeleteMessageBatch")
         self._visibility_batcher: Batcher[str, tuple[str, int]] = Batcher(
             self._visibility_batch, name="ChangeMessageVisibilityBatch"
         )
@@ -291,15 +319,24 @@ class SqsChannel:
         return deliveries
 
     def settle(self, delivery: SqsDelivery, *, delete: bool, delay_seconds: float | None = 0.0) -> None:
-        """Stop holding `delivery`: delete it, or make it visible again after `delay_seconds` (None: let it lapse)."""
-        if self._held.pop(delivery.receipt_handle) is None or (not delete and delay_seconds is None):
+        """Stop holding `delivery`: delete it, or make it visible again after `delay_seconds` (None: let it lapse).
+
+        Neither is sent at once (see `DELETE_LINGER_SECONDS`): they wait to share a batch call with
+        the next ones, within the margin the message's visibility leaves.
+        """
+        held = self._held.pop(delivery.receipt_handle)
+        if held is None or (not delete and delay_seconds is None):
             return
+        _, lapses = held
         try:
             if delete:
-                self._deleter.submit_nowait(delivery.queue_url, delivery.receipt_handle)
+                due = _due(min(DELETE_LINGER_SECONDS, lapses - time.monotonic() - LAPSE_MARGIN_SECONDS))
+                self._deleter.submit_nowait(delivery.queue_url, delivery.receipt_handle, due=due)
             else:
-                timeout = max(0, min(43200, round(delay_seconds or 0)))
-                self._visibility_batcher.submit_nowait(delivery.queue_url, (delivery.receipt_handle, timeout))
+                delay = max(0.0, delay_seconds or 0.0)
+                timeout = max(0, min(43200, round(delay)))
+                due = _due(min(RELEASE_LINGER_SECONDS, delay / 2))
+                self._visibility_batcher.submit_nowait(delivery.queue_url, (delivery.receipt_handle, timeout), due=due)
         except anyio.ClosedResourceError:
             logger.debug("channel closed before settling %s; SQS will redeliver it", delivery.message_id)
 
@@ -334,9 +371,10 @@ class SqsChannel:
             )
         return outcomes
 
-    def _renew(self, delivery: SqsDelivery, seconds: float) -> None:
-        """Extend a held message's visibility (the heartbeat of `Holds`)."""
-        self._visibility_batcher.submit_nowait(delivery.queue_url, (delivery.receipt_handle, round(seconds)))
+    def _renew(self, delivery: SqsDelivery, seconds: float, lapses: float) -> None:
+        """Extend a held message's visibility (the heartbeat of `Holds`), in time before it lapses."""
+        due = _due(lapses - time.monotonic() - LAPSE_MARGIN_SECONDS)
+        self._visibility_batcher.submit_nowait(delivery.queue_url, (delivery.receipt_handle, round(seconds)), due=due)
 
     # -- reply queues ----------------------------------------------------------------------
 

@@ -1,0 +1,62 @@
+"""Time to first result: open a client transport and get the first `call_tool` answered.
+
+Measured as a user meets it, in two settings:
+
+- a **warm process** (one already serving or calling: its AWS client exists, the code is imported):
+  open a new client, let `Client` make its first exchange (`server/discover`), call a tool; once
+  with a pre-created reply queue and once with a temporary one (`CreateQueue` first). Each sample
+  is interleaved with one warm round trip on an open client, the floor it is judged against;
+- a **new process** (`python -m benchmarks.first_call`): the same from an empty interpreter,
+  imports and the AWS client's construction included, reported as its parts.
+
+The timing stops when the first result is back; closing the client (deleting a temporary queue)
+is not counted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+
+import anyio
+from mcp import Client
+
+from asyncmcp.sqs import SqsClientConfig, sqs_client
+from benchmarks.latency import SqsStack, echo, timed
+
+__all__ = ["FirstResults", "measure_first_results"]
+
+
+@dataclass
+class FirstResults:
+    warm: list[float] = field(default_factory=list[float])
+    """One round trip on an already open client, sampled next to each first result."""
+    precreated: list[float] = field(default_factory=list[float])
+    temporary: list[float] = field(default_factory=list[float])
+    new_process: list[dict[str, float]] = field(default_factory=list[dict[str, float]])
+    """Per child process: seconds to import, to open the client, to the first result, in all."""
+
+
+async def _first_result(config: SqsClientConfig) -> float:
+    """Seconds from opening a client to its first tool result (the close is not counted)."""
+    start = time.perf_counter()
+    async with Client(sqs_client(config)) as client:
+        await echo(client)
+        return time.perf_counter() - start
+
+
+async def measure_first_results(stack: SqsStack, reply_url: str, *, samples: int, processes: int) -> FirstResults:
+    out = FirstResults()
+    precreated = SqsClientConfig(read_queue_url=stack.config.read_queue_url, response_queue_url=reply_url)
+    temporary = SqsClientConfig(read_queue_url=stack.config.read_queue_url)
+    for _ in range(samples):
+        out.warm.append(await timed(lambda: echo(stack.modern)))
+        out.precreated.append(await _first_result(precreated))
+        out.temporary.append(await _first_result(temporary))
+    command = [sys.executable, "-m", "benchmarks.first_call", stack.config.read_queue_url]
+    for _ in range(processes):
+        done = await anyio.run_process(command, stderr=None, check=True)
+        out.new_process.append(json.loads(done.stdout.decode().strip().splitlines()[-1]))
+    return out
