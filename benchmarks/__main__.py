@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import main
+from benchmarks.run import main
 
 
 def cli() -> int:

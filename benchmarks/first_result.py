@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import anyio
 from mcp import Client
 
-from asyncmcp.sqs import SqsClientConfig, sqs_client
+from asyncmcp.connecting import connect, open_binding
+from asyncmcp.sqs import SqsClientConfig
 from benchmarks.latency import SqsStack, echo, timed
 
 __all__ = ["FirstResults", "measure_first_results"]
@@ -31,6 +32,9 @@ __all__ = ["FirstResults", "measure_first_results"]
 
 @dataclass
 class FirstResults:
+    exchanges: int = 0
+    """Requests a new client sent before its first result (the SDK's `Client`: server/discover, the
+    call, and tools/list, which it sends after the first call of a tool it has not listed yet)."""
     warm: list[float] = field(default_factory=list[float])
     """One round trip on an already open client, sampled next to each first result."""
     precreated: list[float] = field(default_factory=list[float])
@@ -39,12 +43,13 @@ class FirstResults:
     """Per child process: seconds to import, to open the client, to the first result, in all."""
 
 
-async def _first_result(config: SqsClientConfig) -> float:
-    """Seconds from opening a client to its first tool result (the close is not counted)."""
+async def _first_result(config: SqsClientConfig) -> tuple[float, int]:
+    """Seconds from opening a client to its first tool result (the close is not counted), and how
+    many requests it sent to get there."""
     start = time.perf_counter()
-    async with Client(sqs_client(config)) as client:
+    async with open_binding(config) as (_, router), Client(connect(config, replies=router)) as client:
         await echo(client)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, router.channel.calls["SendMessage"]
 
 
 async def measure_first_results(stack: SqsStack, reply_url: str, *, samples: int, processes: int) -> FirstResults:
@@ -53,8 +58,9 @@ async def measure_first_results(stack: SqsStack, reply_url: str, *, samples: int
     temporary = SqsClientConfig(read_queue_url=stack.config.read_queue_url)
     for _ in range(samples):
         out.warm.append(await timed(lambda: echo(stack.modern)))
-        out.precreated.append(await _first_result(precreated))
-        out.temporary.append(await _first_result(temporary))
+        seconds, out.exchanges = await _first_result(precreated)
+        out.precreated.append(seconds)
+        out.temporary.append((await _first_result(temporary))[0])
     command = [sys.executable, "-m", "benchmarks.first_call", stack.config.read_queue_url]
     for _ in range(processes):
         done = await anyio.run_process(command, stderr=None, check=True)

@@ -179,9 +179,19 @@ def _first_results(first: FirstResults, targets: list[list[str]]) -> list[str]:
              _ms(median(first.temporary)), "warm round trip", _x(temp)],
         ],
     )  # fmt: skip
+    if first.exchanges:
+        per = ratio(median(first.precreated), first.exchanges * warm)
+        out += _table(
+            ["figure", "value"],
+            [["requests a new `Client` sends before its first result", str(first.exchanges)],
+             [f"… the pre-created-queue first result against {first.exchanges} warm round trips", _x(per)]],
+        )  # fmt: skip
     out += [
         "A warm process already serves or calls (its AWS client exists: connections of one process share "
-        "it). A first result takes two exchanges (`server/discover`, then the call); the floor is one.",
+        "it). mcp 2.3's `Client` sends `server/discover` (auto mode), then the call, and then `tools/list`: it "
+        "lists the tools after the first call of a tool it has not listed, to check the result against the "
+        "tool's output schema. So a first result costs three exchanges where a warm call costs one; the "
+        "per-exchange row shows what the transport adds on top.",
         "",
     ]
     if first.new_process:

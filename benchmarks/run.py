@@ -1,0 +1,216 @@
+"""`make bench` (`python -m benchmarks`): latency, throughput, AWS cost and memory of MCP over SQS, on the
+embedded endpoint. The harness lives outside the shipped package: it needs the `local` extra and
+the repository checkout (worker processes load `benchmarks.server:server`).
+
+One run, in this order, on one moto endpoint in its own process:
+
+1. round trips (`latency`): an in-process worker; a raw SQS floor and tools/call in both protocol
+   eras interleaved call by call, **back to back** (the headline); then the same with a quiet pause
+   before each call, plus the proxy and direct Streamable HTTP;
+2. time to first result (`first_result`): a new client in a warm process (pre-created and
+   temporary reply queue), and in a new process;
+3. idle (`latency`): pollers left alone for longer than 30 s, then one call against warm ones;
+4. cost (`cost`): billable calls per tools/call at 1 and at 32 concurrent clients;
+5. SNS+SQS (`sns`): its raw floor and tools/call in both eras, back to back, and its cost;
+6. throughput (`throughput`): 1 vs 2 worker processes, alternating rounds; and (`pipeline`) 8
+   clients on one worker against the raw pipeline at the same concurrency;
+7. memory (`memory`): a worker process before/after many 2025 sessions, and a client process
+   with many calls in flight.
+
+The sizes are set so a full run stays within about fifteen minutes on two cores and `--quick`
+under two. The report is markdown (`report.render`); it is the only output.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from asyncmcp.sqs import SqsClientConfig, sqs_reply_queue
+from benchmarks.cost import measure_cost
+from benchmarks.first_result import measure_first_results
+from benchmarks.harness import bench_endpoint, client_pool, create_queues, in_process_worker, worker_processes
+from benchmarks.latency import measure_idle, measure_round_trips, sqs_stack
+from benchmarks.memory import measure_client_memory, measure_server_memory
+from benchmarks.pipeline import measure_pipeline
+from benchmarks.report import Report, render
+from benchmarks.server import server
+from benchmarks.sns import measure_sns_round_trips, sns_stack
+from benchmarks.stats import machine
+from benchmarks.throughput import measure_throughput
+
+__all__ = ["FULL", "QUICK", "Plan", "main", "run"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of everything one run measures."""
+
+    samples: int
+    warmup: int
+    idle_seconds: float
+    idle_pauses: int
+    low_calls: int
+    high_clients: int
+    high_calls_per_client: int
+    throughput_concurrency: tuple[int, ...]
+    throughput_rounds: int
+    throughput_window: float
+    max_in_flight: int
+    sessions: int
+    inflight_calls: int
+    inflight_seconds: float
+    first_samples: int
+    first_processes: int
+    pipeline_concurrency: int
+    pipeline_rounds: int
+    sns_samples: int
+    limit_seconds: float
+    """The whole run fails (and cleans up) past this, rather than hanging a CI job."""
+
+
+FULL = Plan(
+    samples=300,
+    warmup=10,
+    idle_seconds=45.0,  # > 30 s, and at least two 20 s long polls per poller to time the gap between them
+    idle_pauses=3,  # the 45 s window, then two 31 s pauses: three first calls, not one sample
+    low_calls=50,
+    high_clients=32,
+    high_calls_per_client=10,
+    throughput_concurrency=(8, 32),
+    throughput_rounds=3,
+    throughput_window=5.0,
+    max_in_flight=1,
+    sessions=1000,
+    inflight_calls=1000,
+    inflight_seconds=5.0,
+    first_samples=20,
+    first_processes=5,
+    pipeline_concurrency=8,
+    pipeline_rounds=3,
+    sns_samples=200,
+    limit_seconds=1200.0,
+)
+
+QUICK = Plan(
+    samples=20,
+    warmup=3,
+    idle_seconds=5.0,
+    idle_pauses=1,
+    low_calls=10,
+    high_clients=32,
+    high_calls_per_client=2,
+    throughput_concurrency=(8, 32),
+    throughput_rounds=1,
+    throughput_window=2.0,
+    max_in_flight=1,
+    sessions=100,
+    inflight_calls=100,
+    inflight_seconds=2.0,
+    first_samples=3,
+    first_processes=1,
+    pipeline_concurrency=8,
+    pipeline_rounds=1,
+    sns_samples=15,
+    limit_seconds=240.0,
+)
+
+
+async def run(plan: Plan, report: Report) -> None:
+    """Measure everything in `plan` into `report`; the environment must point at an endpoint."""
+    with anyio.fail_after(plan.limit_seconds):
+        await _measure(plan, report)
+
+
+async def _measure(plan: Plan, report: Report) -> None:
+    names = ["req", "rep", "raw-req", "raw-rep", "tp1", "tp2", "tp-rep", "mem", "mem-rep", "mem-rep2", "first-rep"]
+    req, rep, raw_req, raw_rep, tp1, tp2, tp_rep, mem, mem_rep, mem_rep2, first_rep = await create_queues(*names)
+    pipe_req, pipe_rep, pipe_raw_req, pipe_raw_rep = await create_queues("pipe", "pipe-rep", "pipe-raw", "pipe-raw-rep")
+
+    async with in_process_worker(server, req) as worker, sqs_stack(worker, req, rep) as stack:
+        report.back_to_back = await measure_round_trips(
+            stack, raw_req, raw_rep, samples=plan.samples, warmup=plan.warmup, http=False, proxy=False,
+            quiet_seconds=0,
+        )  # fmt: skip
+        report.round_trips = await measure_round_trips(
+            stack, raw_req, raw_rep, samples=plan.samples, warmup=plan.warmup
+        )
+        report.first_results = await measure_first_results(
+            stack, first_rep, samples=plan.first_samples, processes=plan.first_processes
+        )
+        report.idle = await measure_idle(stack, idle_seconds=plan.idle_seconds, pauses=plan.idle_pauses)
+        report.cost = await measure_cost(
+            stack, low_calls=plan.low_calls, high_clients=plan.high_clients,
+            high_calls_per_client=plan.high_calls_per_client,
+        )  # fmt: skip
+
+    async with sns_stack(server) as sns:
+        report.sns = await measure_sns_round_trips(sns, samples=plan.sns_samples, warmup=plan.warmup)
+        report.sns_cost = await measure_cost(
+            sns, low_calls=plan.low_calls, high_clients=plan.high_clients,
+            high_calls_per_client=plan.high_calls_per_client, label="SNS+SQS, ",
+        )  # fmt: skip
+
+    pool_size = max(plan.throughput_concurrency)
+    one_config = SqsClientConfig(read_queue_url=tp1, response_queue_url=tp_rep)
+    two_config = SqsClientConfig(read_queue_url=tp2, response_queue_url=tp_rep)
+    async with (
+        worker_processes(1, tp1, max_in_flight=plan.max_in_flight),
+        worker_processes(2, tp2, max_in_flight=plan.max_in_flight),
+        sqs_reply_queue(one_config) as router,
+        client_pool(one_config, router, pool_size) as one_pool,
+        client_pool(two_config, router, pool_size) as two_pool,
+    ):
+        report.throughput = await measure_throughput(
+            one_pool, two_pool, concurrency=plan.throughput_concurrency, rounds=plan.throughput_rounds,
+            window=plan.throughput_window, max_in_flight=plan.max_in_flight,
+        )  # fmt: skip
+
+    pipe_config = SqsClientConfig(read_queue_url=pipe_req, response_queue_url=pipe_rep)
+    async with (
+        worker_processes(1, pipe_req, max_in_flight=plan.pipeline_concurrency),
+        sqs_reply_queue(pipe_config) as pipe_router,
+        client_pool(pipe_config, pipe_router, plan.pipeline_concurrency) as pipe_clients,
+    ):
+        report.pipeline = await measure_pipeline(
+            pipe_clients, pipe_req, pipe_raw_req, pipe_raw_rep, rounds=plan.pipeline_rounds,
+            window=plan.throughput_window,
+        )  # fmt: skip
+
+    async with worker_processes(1, mem, max_in_flight=plan.inflight_calls + 16) as (memory_worker,):
+        report.server_memory = await measure_server_memory(memory_worker.pid, mem, mem_rep, sessions=plan.sessions)
+        report.client_memory = await measure_client_memory(
+            mem, mem_rep2, calls=plan.inflight_calls, clients=10, seconds=plan.inflight_seconds, limit_seconds=180
+        )
+
+
+def main(output: str | None, quick: bool) -> int:
+    """Run the benchmark and write the report to `output` (or stdout)."""
+    plan = QUICK if quick else FULL
+    report = Report(machine=machine(), quick=quick)
+    start = time.perf_counter()
+    # SIGTERM (a CI timeout, `kill`) unwinds like an error, so workers and moto are stopped too.
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with bench_endpoint():
+            anyio.run(run, plan, report)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    report.seconds = time.perf_counter() - start
+    text = render(report)
+    if output:
+        path = Path(output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
