@@ -52,15 +52,17 @@ def queues(endpoint: LocalEndpoint) -> Queues:
     return Queues(endpoint.url, request, reply)
 
 
-TRANSPORTS = ["sqs", "sns_sqs"]
+TRANSPORTS = ["sqs", "sns_sqs", "webhook"]
 """Every channel the protocol suite runs over."""
 
 
 @pytest.fixture(params=TRANSPORTS)
 async def deployment(request: pytest.FixtureRequest, queues: Queues) -> Any:
     """The test server's deployment on each transport (see tests/deployments.py)."""
-    from tests.deployments import SnsSqsDeployment, SqsDeployment, provision_topology
+    from tests.deployments import SnsSqsDeployment, SqsDeployment, WebhookDeployment, provision_topology
 
     if request.param == "sqs":
         return SqsDeployment(queues.request, queues.reply)
+    if request.param == "webhook":
+        return WebhookDeployment()
     return SnsSqsDeployment(await provision_topology())

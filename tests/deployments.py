@@ -19,6 +19,8 @@ from asyncmcp.channels.config import ClientSettings
 from asyncmcp.channels.sns_sqs.config import SnsSqsClientConfig, SnsSqsServerConfig
 from asyncmcp.channels.sns_sqs.provision import SnsSqsTopology, provision_sns_sqs
 from asyncmcp.channels.sqs.config import SqsClientConfig, SqsServerConfig
+from asyncmcp.channels.webhook.config import WebhookClientConfig, WebhookServerConfig
+from asyncmcp.channels.webhook.signing import generate_secret
 from asyncmcp.serving import Worker
 
 SNS_CLIENT_ID = "tester"
@@ -78,7 +80,36 @@ class SnsSqsDeployment:
             yield worker
 
 
-Deployment = SqsDeployment | SnsSqsDeployment
+WEBHOOK_SECRET = generate_secret()
+"""The signing secret the webhook deployment's server and clients share."""
+
+
+@dataclass
+class WebhookDeployment:
+    """A webhook server on its own HTTP server (127.0.0.1, a free port); clients get a receiver each."""
+
+    name: str = "webhook"
+    url: str | None = None
+
+    def server_config(self, **fields: Any) -> WebhookServerConfig:
+        fields.setdefault("port", 0)
+        return WebhookServerConfig(signing_secrets=(WEBHOOK_SECRET,), allow_loopback=True, **fields)
+
+    def client_config(self, *, private: bool = False, **fields: Any) -> ClientSettings:
+        assert self.url is not None, "client_config() is for inside serving()"
+        return WebhookClientConfig(server_url=self.url, signing_secrets=(WEBHOOK_SECRET,), **fields)
+
+    @asynccontextmanager
+    async def serving(self, server: Any = None, **fields: Any) -> AsyncIterator[Worker]:
+        from tests.servers import build_server
+
+        async with Worker(server or build_server(), self.server_config(**fields)) as worker:
+            assert worker.binding is not None
+            self.url = worker.binding.endpoint
+            yield worker
+
+
+Deployment = SqsDeployment | SnsSqsDeployment | WebhookDeployment
 
 
 async def provision_topology(client_ids: tuple[str, ...] = (SNS_CLIENT_ID,), **options: Any) -> SnsSqsTopology:

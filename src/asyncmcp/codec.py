@@ -40,6 +40,7 @@ __all__ = [
     "ATTR_REPLY_TO",
     "ATTR_SESSION_ID",
     "CONTROL_WAKE",
+    "ENVELOPE_ATTRIBUTES",
     "SEED_REPLY_META_KEY",
     "Envelope",
     "Frame",
@@ -85,6 +86,8 @@ _ENVELOPE_ATTRIBUTES = {
     ATTR_NAME: "name",
     ATTR_CONTROL: "control",
 }
+ENVELOPE_ATTRIBUTES: tuple[str, ...] = tuple(_ENVELOPE_ATTRIBUTES)
+"""Every attribute name asyncmcp routes by (an HTTP channel carries them as headers of the same names)."""
 
 
 @dataclass(frozen=True)

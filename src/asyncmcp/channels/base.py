@@ -155,6 +155,8 @@ class ServerBinding:
     """Where to answer a request that names no reply address (SNS+SQS: the server's reply topic)."""
     handshake_meta_key: str = SEED_REPLY_META_KEY
     """The `initialize` `params._meta` key an original-asyncmcp client names its reply address under."""
+    endpoint: str | None = None
+    """Where clients reach this server when that is not `address` (an HTTP ingress in front of a queue)."""
 
 
 @dataclass(frozen=True)

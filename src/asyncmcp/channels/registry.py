@@ -33,6 +33,7 @@ DEFAULT_TRANSPORT = "sqs"
 BUILTIN: dict[str, str] = {
     "sqs": "asyncmcp.channels.sqs.transport:SqsTransport",
     "sns_sqs": "asyncmcp.channels.sns_sqs.transport:SnsSqsTransport",
+    "webhook": "asyncmcp.channels.webhook.transport:WebhookTransport",
     "memory": "asyncmcp.channels.memory:MemoryTransport",
 }
 

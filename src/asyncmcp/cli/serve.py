@@ -134,8 +134,10 @@ def run(args: argparse.Namespace) -> int:
     worker = Worker(load_server(args.target), config, shutdown_grace_seconds=args.grace)
 
     def announce(_: Any) -> None:
+        binding = worker.binding
+        where = (binding.endpoint or binding.address) if binding is not None else config.request_address
         # One write: workers of a supervisor share its stdout, and `print` writes the newline apart.
-        sys.stdout.write(f"asyncmcp: serving {args.target} on {config.request_address} (pid {os.getpid()})\n")
+        sys.stdout.write(f"asyncmcp: serving {args.target} on {where} (pid {os.getpid()})\n")
         sys.stdout.flush()
 
     run_service(worker.run, worker.stop, announce)

@@ -1,0 +1,146 @@
+"""Configuration of the webhook channel, with the names of the earlier asyncmcp implementation.
+
+A server takes clients' requests as signed POSTs (it serves them on `host:port` + `path`, or is
+mounted into an app) and answers by POSTing to each client's webhook URL; a client POSTs to
+`server_url` and receives at `webhook_url` (its own receiver on 127.0.0.1 by default). Both sides
+sign and verify with the same Standard Webhooks secrets (`whsec_...`; several for rotation: the
+first signs, all verify). Secrets default to the ASYNCMCP_WEBHOOK_SECRETS environment variable
+(comma-separated), so they stay out of code and command lines.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+from pydantic import Field, field_validator, model_validator
+
+from asyncmcp.channels.config import ClientSettings, ServerSettings
+from asyncmcp.channels.webhook.signing import Signer
+
+__all__ = ["SECRETS_ENV", "WebhookClientConfig", "WebhookServerConfig", "secrets_from_environment"]
+
+SECRETS_ENV = "ASYNCMCP_WEBHOOK_SECRETS"
+
+DEFAULT_RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+"""Pauses before each retry of a delivery: about 50 s of trying before it fails for good."""
+
+
+def secrets_from_environment() -> tuple[str, ...]:
+    value = os.environ.get(SECRETS_ENV, "")
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _check_secrets(values: tuple[str, ...]) -> tuple[str, ...]:
+    secrets = values or secrets_from_environment()
+    if not secrets:
+        raise ValueError(
+            f"webhooks are signed: give signing_secrets (or set {SECRETS_ENV}); `asyncmcp secret` prints a new one"
+        )
+    Signer(secrets)  # every one must be a valid whsec_ secret
+    return secrets
+
+
+def _check_http_url(value: str, field_name: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError(f"{field_name} must be an http(s) URL such as https://mcp.example.com/mcp (got {value!r})")
+    return value
+
+
+class WebhookServerConfig(ServerSettings):
+    """A server taking requests as signed POSTs and answering at each client's webhook URL."""
+
+    transport: ClassVar[str] = "webhook"
+
+    host: str = "127.0.0.1"
+    """Address the standalone server binds (`asyncmcp serve --transport webhook`)."""
+    port: int | None = Field(default=None, ge=0, le=65535)
+    """Port the standalone server listens on (0: a free one). None: no server of its own; mount the
+    app (`asyncmcp.webhook.webhook_app`) into yours."""
+    path: str = "/mcp"
+    """Where requests are POSTed."""
+    public_url: str | None = None
+    """The URL clients POST to, as they see it (behind a load balancer); used in logs and facts."""
+    signing_secrets: tuple[str, ...] = ()
+    """Standard Webhooks secrets (`whsec_...`): the first signs answers, any verifies requests."""
+    allowed_webhook_urls: tuple[str, ...] | None = None
+    """URL globs answers may be POSTed to. None: any public https URL (after the SSRF checks)."""
+    allow_loopback: bool = False
+    """Allow webhook URLs on 127.0.0.1 / ::1 (and plain http to them): local development and tests only."""
+    allow_http: bool = False
+    """Allow plain-http webhook URLs to public addresses."""
+    retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+    delivery_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    """Largest request body taken, and largest answer sent."""
+    queue_url: str | None = None
+    """An SQS queue the ingress puts each request on before answering 202, and the engine serves from:
+    requests survive a server crash (at-least-once). None: requests live in memory until served."""
+    tolerance_seconds: int = Field(default=300, ge=1)
+    """How far a request's signed timestamp may be from this server's clock."""
+
+    @field_validator("signing_secrets")
+    @classmethod
+    def _secrets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_secrets(value)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"path must start with '/' (got {value!r})")
+        return value
+
+    @property
+    def request_address(self) -> str:
+        if self.public_url:
+            return self.public_url
+        return f"http://{self.host}:{self.port if self.port is not None else 0}{self.path}"
+
+
+class WebhookClientConfig(ClientSettings):
+    """A client POSTing requests to `server_url` and receiving results at `webhook_url`."""
+
+    transport: ClassVar[str] = "webhook"
+
+    server_url: str
+    """Where the server takes requests, e.g. https://mcp.example.com/mcp."""
+    webhook_url: str | None = None
+    """This client's public webhook URL (named to the server in every request and in `initialize`
+    `_meta.webhookUrl`), when its receiver is mounted into an app that URL reaches. None: the
+    client runs its own receiver on `receiver_host` and an ephemeral port."""
+    receiver_host: str = "127.0.0.1"
+    receiver_port: int = Field(default=0, ge=0, le=65535)
+    receiver_path: str = "/webhook"
+    signing_secrets: tuple[str, ...] = ()
+    """Standard Webhooks secrets (`whsec_...`), the server's: the first signs requests, any verifies answers."""
+    retry_delays: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
+    """Pauses before each retry of a request POST (the server down, 429, 5xx)."""
+    delivery_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    tolerance_seconds: int = Field(default=300, ge=1)
+
+    @field_validator("signing_secrets")
+    @classmethod
+    def _secrets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_secrets(value)
+
+    @field_validator("server_url")
+    @classmethod
+    def _server_url(cls, value: str) -> str:
+        return _check_http_url(value, "server_url")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_http_url(value, "webhook_url")
+
+    @model_validator(mode="after")
+    def _receiver_path(self) -> WebhookClientConfig:
+        if not self.receiver_path.startswith("/"):
+            raise ValueError(f"receiver_path must start with '/' (got {self.receiver_path!r})")
+        return self
+
+    @property
+    def server_address(self) -> str:
+        return self.server_url

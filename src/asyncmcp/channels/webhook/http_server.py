@@ -1,0 +1,63 @@
+"""Serving an ASGI app with uvicorn inside a task, on 127.0.0.1 or wherever told, for the body of a block.
+
+The webhook server's ingress and a webhook client's receiver both need an HTTP server of their
+own when they are not mounted into the user's app. The socket is opened here (so port 0 gives a
+free port, known before the first request) with TCP_NODELAY, and the server is told to exit and
+awaited on the way out.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from starlette.types import ASGIApp
+
+__all__ = ["serve_asgi"]
+
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+
+
+@asynccontextmanager
+async def serve_asgi(app: ASGIApp, host: str, port: int) -> AsyncIterator[int]:
+    """Serve `app` on `host:port` for the body of the block; yields the port actually bound."""
+    import uvicorn
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and without it a
+    # response waits for a delayed ACK (40 ms) when requests come back to back.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another port") from None
+    bound = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    done = anyio.Event()
+
+    async def serve() -> None:
+        try:
+            await server.serve([sock])
+        finally:
+            done.set()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve)
+            with anyio.fail_after(START_TIMEOUT):
+                while not server.started and not done.is_set():  # noqa: ASYNC110 (uvicorn offers a flag)
+                    await anyio.sleep(0.01)
+            try:
+                yield bound
+            finally:
+                server.should_exit = True
+                with anyio.move_on_after(STOP_TIMEOUT, shield=True):
+                    await done.wait()
+                tg.cancel_scope.cancel()
+    finally:
+        sock.close()

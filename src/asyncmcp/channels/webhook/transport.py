@@ -1,0 +1,186 @@
+"""The webhook channel as a registered transport: opening it for a server or a client.
+
+Server: the ingress (`ingress.py`) takes signed request POSTs, on its own HTTP server
+(`config.port`) or mounted into an app passed as the client named `app` (`webhook_app` does this);
+answers go out as signed POSTs checked by the egress policy. With `config.queue_url` the ingress
+enqueues each request on SQS and the engine serves from the queue (durable). Client: requests are
+POSTed to `server_url`; results arrive at a receiver of its own on 127.0.0.1 (an ephemeral port)
+or mounted into an app, whose URL it names as its reply address (`mcp-reply-to`, and
+`_meta.webhookUrl` on initialize).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from asyncmcp.channels.base import ChannelTransport, ClientBinding, Option, ServerBinding
+from asyncmcp.channels.webhook.config import WebhookClientConfig, WebhookServerConfig
+from asyncmcp.channels.webhook.egress import EgressPolicy, EgressRefused
+
+__all__ = ["WEBHOOK_META_KEY", "WebhookReplyPolicy", "WebhookTransport"]
+
+WEBHOOK_META_KEY = "webhookUrl"
+"""The original asyncmcp handshake for webhooks: a client's webhook URL in `initialize` `_meta`."""
+
+INBOX_ADDRESS = "webhook-inbox"
+"""What a webhook channel receives on: its ingress's inbox (each channel has exactly one). A server's
+URL, as clients see it, is its binding's `endpoint`."""
+
+
+class WebhookReplyPolicy:
+    """Allows webhook URLs the egress policy's URL checks pass; its address checks run at delivery."""
+
+    def __init__(self, policy: EgressPolicy) -> None:
+        self._policy = policy
+
+    def allows(self, address: str) -> bool:
+        try:
+            self._policy.check_url(address)
+        except EgressRefused:
+            return False
+        return True
+
+    def describe(self) -> str:
+        allowed = f"matching {list(self._policy.allowed)}" if self._policy.allowed is not None else "any public host"
+        extra = ", loopback allowed" if self._policy.allow_loopback else ""
+        return f"https webhook URLs, {allowed}, never private or metadata addresses{extra}"
+
+
+def _mount(app: Any, path: str, ingress: Any) -> None:
+    """Add the ingress to a Starlette app (or anything with a Starlette router) at `path`."""
+    from starlette.routing import Route
+
+    router = getattr(app, "router", None)
+    if router is None or not hasattr(router, "routes"):
+        raise TypeError(f"cannot mount a webhook route into {type(app).__name__}: pass a Starlette (or FastAPI) app")
+    router.routes.append(Route(path, endpoint=ingress, methods=["POST"]))
+
+
+_SERVER_OPTIONS = (
+    Option("--port", "port", "port the webhook server listens on (0: a free one)", env=("ASYNCMCP_WEBHOOK_PORT",),
+           parse=int, metavar="PORT"),
+    Option("--host", "host", "address to bind (default 127.0.0.1)", metavar="HOST"),
+    Option("--path", "path", "where requests are POSTed (default /mcp)", metavar="PATH"),
+    Option("--public-url", "public_url", "the URL clients POST to, as they see it", metavar="URL"),
+    Option("--allow-webhook-url", "allowed_webhook_urls", "webhook URL glob answers may go to (repeatable)",
+           repeat=True, metavar="GLOB"),
+    Option("--allow-loopback", "allow_loopback", "allow webhook URLs on 127.0.0.1 (local development)", switch=True),
+    Option("--allow-http", "allow_http", "allow plain-http webhook URLs", switch=True),
+    Option("--queue-url", "queue_url", "an SQS queue to put requests on before answering 202 (durable)",
+           env=("ASYNCMCP_WEBHOOK_QUEUE_URL",), metavar="URL"),
+)  # fmt: skip
+
+_CLIENT_OPTIONS = (
+    Option("--server-url", "server_url", "the webhook server's request URL", env=("ASYNCMCP_WEBHOOK_SERVER_URL",),
+           metavar="URL"),
+    Option("--webhook-url", "webhook_url", "this side's public webhook URL (default: a receiver on 127.0.0.1)",
+           metavar="URL"),
+    Option("--receiver-port", "receiver_port", "port of its own receiver (default: a free one)", parse=int,
+           metavar="PORT"),
+)  # fmt: skip
+
+
+class WebhookTransport(ChannelTransport):
+    """`webhook`: requests POSTed to the server, results POSTed back to the client, both signed."""
+
+    name = "webhook"
+    summary = "HTTP webhooks: requests POSTed to the server, results POSTed back, signed, SSRF-safe"
+    server_config = WebhookServerConfig
+    client_config = WebhookClientConfig
+    client_names = ("app", "sqs_client")
+    server_options = _SERVER_OPTIONS
+    client_options = _CLIENT_OPTIONS
+
+    @asynccontextmanager
+    async def open_server(
+        self, config: WebhookServerConfig, clients: Mapping[str, Any]
+    ) -> AsyncIterator[ServerBinding]:
+        from asyncmcp.channels.webhook.channel import QueuedWebhookChannel, WebhookChannel
+        from asyncmcp.channels.webhook.delivery import RetrySchedule, WebhookSender
+        from asyncmcp.channels.webhook.http_server import serve_asgi
+        from asyncmcp.channels.webhook.ingress import WebhookIngress
+        from asyncmcp.channels.webhook.signing import Signer
+
+        signer = Signer(config.signing_secrets, tolerance_seconds=config.tolerance_seconds)
+        policy = EgressPolicy(
+            allowed=config.allowed_webhook_urls, allow_loopback=config.allow_loopback, allow_http=config.allow_http
+        )
+        schedule = RetrySchedule(config.retry_delays, timeout_seconds=config.delivery_timeout_seconds)
+        async with AsyncExitStack() as stack:
+            sender = await stack.enter_async_context(
+                WebhookSender(signer, policy, schedule=schedule, max_frame_bytes=config.max_body_bytes)
+            )
+            channel: Any
+            if config.queue_url is not None:
+                from asyncmcp.channels.sqs.api import SqsApi
+                from asyncmcp.channels.sqs.channel import SqsChannel
+
+                api = await stack.enter_async_context(SqsApi(clients.get("sqs_client")))
+                queue = await stack.enter_async_context(SqsChannel(api))
+                await queue.learn_limits(config.queue_url)
+                channel = QueuedWebhookChannel(queue, config.queue_url, sender)
+                address = config.queue_url
+            else:
+                channel = WebhookChannel(sender, INBOX_ADDRESS)
+                address = INBOX_ADDRESS
+            ingress = WebhookIngress(signer, channel.sink, path=config.path, max_body_bytes=config.max_body_bytes)
+            endpoint = config.public_url
+            if clients.get("app") is not None:
+                _mount(clients["app"], config.path, ingress)
+            elif config.port is not None:
+                port = await stack.enter_async_context(serve_asgi(ingress, config.host, config.port))
+                endpoint = endpoint or f"http://{config.host}:{port}{config.path}"
+            else:
+                raise ValueError(
+                    "a webhook server needs a port (--port / port=) or an app to mount into "
+                    "(asyncmcp.webhook.webhook_app)"
+                )
+            yield ServerBinding(
+                channel,
+                address,
+                WebhookReplyPolicy(policy),
+                handshake_meta_key=WEBHOOK_META_KEY,
+                endpoint=endpoint,
+            )
+
+    @asynccontextmanager
+    async def open_client(
+        self, config: WebhookClientConfig, clients: Mapping[str, Any], *, purpose: str = "reply"
+    ) -> AsyncIterator[ClientBinding]:
+        from asyncmcp.channels.webhook.channel import WebhookChannel
+        from asyncmcp.channels.webhook.delivery import RetrySchedule, WebhookSender
+        from asyncmcp.channels.webhook.http_server import serve_asgi
+        from asyncmcp.channels.webhook.ingress import WebhookIngress
+        from asyncmcp.channels.webhook.signing import Signer
+
+        signer = Signer(config.signing_secrets, tolerance_seconds=config.tolerance_seconds)
+        # The server URL is the operator's own setting, not client input: it alone is allowed.
+        policy = EgressPolicy(allowed=(config.server_url,), allow_loopback=True, allow_http=True)
+        schedule = RetrySchedule(config.retry_delays, timeout_seconds=config.delivery_timeout_seconds)
+        async with AsyncExitStack() as stack:
+            sender = await stack.enter_async_context(
+                WebhookSender(signer, policy, schedule=schedule, max_frame_bytes=config.max_body_bytes)
+            )
+            channel = WebhookChannel(sender, INBOX_ADDRESS)
+            ingress = WebhookIngress(
+                signer,
+                channel.sink,
+                path=config.receiver_path,
+                max_body_bytes=config.max_body_bytes,
+                accepted_status=200,
+            )
+            webhook_url = config.webhook_url
+            if clients.get("app") is not None:
+                if webhook_url is None:
+                    raise ValueError(
+                        "a webhook receiver mounted into an app needs webhook_url: the URL that reaches it"
+                    )
+                _mount(clients["app"], config.receiver_path, ingress)
+            else:
+                port = await stack.enter_async_context(serve_asgi(ingress, config.receiver_host, config.receiver_port))
+                webhook_url = webhook_url or f"http://{config.receiver_host}:{port}{config.receiver_path}"
+            yield ClientBinding(
+                channel, config.server_url, INBOX_ADDRESS, webhook_url, True, handshake_meta_key=WEBHOOK_META_KEY
+            )
