@@ -1,10 +1,10 @@
 """The contract every registered channel must keep, run against each one.
 
-One set of tests, parametrized by channel: the memory channel and the SQS channel (on the moto
-endpoint over HTTP) today, every channel added later. A channel joins by adding a `ChannelCase`
-to `CASES`. What a test checks depends only on what the channel declares in its `Capabilities`:
-what the channel declares is what is checked: on a channel that says it cannot redeliver, a test of redelivery
-checks that the frame stays gone, never bent to pass.
+One set of tests, parametrized by channel: the memory channel, SQS and SNS+SQS (on the moto
+endpoint over HTTP) and webhooks (real HTTP on 127.0.0.1), and every channel added later. A
+channel joins by adding a `ChannelCase` to `CASES`. What a test checks follows what the channel
+declares in its `Capabilities`: on a channel that says it cannot redeliver, a test of redelivery
+checks that the released frame stays gone.
 """
 
 from __future__ import annotations
