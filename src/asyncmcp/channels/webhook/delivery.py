@@ -11,7 +11,8 @@ receiver that already took it drops the duplicate; each attempt is signed afresh
   address never answered, so nobody tries an error frame to it).
 - Any other 4xx fails at once: the receiver refused this delivery (413: the frame is too large).
 - Deliveries run in their callers' tasks, so there is no sender queue to block behind; at most
-  `per_destination` run at once to one host, so one slow receiver delays only its own deliveries.
+  `per_destination` run at once to one destination (scheme, host and port), so one slow receiver
+  delays only its own deliveries.
 
 Every attempt goes through the egress policy (`egress.py`) for URLs a client named.
 """
@@ -111,10 +112,11 @@ class WebhookSender:
             self._client = None
 
     def _lane(self, url: str) -> anyio.Semaphore:
-        host = (urlsplit(url).hostname or "").lower()
-        lane = self._lanes.get(host)
+        parts = urlsplit(url)
+        destination = f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or ''}"
+        lane = self._lanes.get(destination)
         if lane is None:
-            lane = self._lanes[host] = anyio.Semaphore(self._per_destination)
+            lane = self._lanes[destination] = anyio.Semaphore(self._per_destination)
         return lane
 
     async def send(self, url: str, frame: Frame, *, webhook_id: str | None = None) -> None:
