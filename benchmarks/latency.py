@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import time
 from collections import Counter
@@ -39,6 +38,7 @@ import anyio
 import httpx2
 from mcp import Client, StdioServerParameters
 
+from asyncmcp.channels.http_server import serve_asgi
 from asyncmcp.client.replies import ReplyRouter
 from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO
 from asyncmcp.sqs import SqsClientConfig, SqsWorker, sqs_client, sqs_reply_queue
@@ -50,6 +50,7 @@ __all__ = [
     "RoundTrips",
     "SqsStack",
     "echo",
+    "http_server",
     "measure_idle",
     "measure_round_trips",
     "sqs_stack",
@@ -173,7 +174,7 @@ async def measure_round_trips(
                 ("proxy-stdio", lambda: echo(stdio_proxy)),
             ]
         if http:
-            base = await exits.enter_async_context(_http_server(stack.worker.server))
+            base = await exits.enter_async_context(http_server(stack.worker.server))
             plain = httpx2.AsyncClient(base_url=base)
             exits.push_async_callback(plain.aclose)
             streamable = await exits.enter_async_context(Client(f"{base}/mcp"))
@@ -199,9 +200,8 @@ def _stdio_proxy(request_url: str) -> StdioServerParameters:
 
 
 @asynccontextmanager
-async def _http_server(server: Any) -> AsyncIterator[str]:
+async def http_server(server: Any) -> AsyncIterator[str]:
     """Serve `server.streamable_http_app()` with uvicorn on 127.0.0.1, plus a bare POST route as its floor."""
-    import uvicorn
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
@@ -211,34 +211,8 @@ async def _http_server(server: Any) -> AsyncIterator[str]:
 
     app = server.streamable_http_app()
     app.router.routes.append(Route("/bench-ping", bench_ping, methods=["POST"]))
-    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and
-    # without it the response body waits for a delayed ACK (40 ms) whenever calls come back to back.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = int(sock.getsockname()[1])
-    config = uvicorn.Config(app, log_level="error", lifespan="on", access_log=False)
-    uv = uvicorn.Server(config)
-    done = anyio.Event()
-
-    async def serve() -> None:
-        try:
-            await uv.serve([sock])
-        finally:
-            done.set()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(serve)
-        with anyio.fail_after(10):
-            while not uv.started:  # noqa: ASYNC110  (uvicorn offers a flag, not an event)
-                await anyio.sleep(0.01)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            uv.should_exit = True
-            with anyio.move_on_after(5, shield=True):
-                await done.wait()
-            tg.cancel_scope.cancel()
-    sock.close()
+    async with serve_asgi(app, "127.0.0.1", 0, lifespan=True) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @dataclass

@@ -20,6 +20,7 @@ from benchmarks.pipeline import Pipeline
 from benchmarks.server import WORK_SECONDS
 from benchmarks.stats import median, percentile, ratio
 from benchmarks.throughput import Throughput
+from benchmarks.webhook import SLOW_RECEIVER_SECONDS, Fanout
 
 __all__ = ["Report", "render"]
 
@@ -39,6 +40,8 @@ class Report:
     cost: list[CallCost] = field(default_factory=list[CallCost])
     sns: RoundTrips | None = None
     sns_cost: list[CallCost] = field(default_factory=list[CallCost])
+    webhook: RoundTrips | None = None
+    fanout: Fanout | None = None
     throughput: Throughput | None = None
     pipeline: Pipeline | None = None
     server_memory: ServerMemory | None = None
@@ -247,6 +250,50 @@ def _sns(trips: RoundTrips | None, costs: Sequence[CallCost], targets: list[list
     return out
 
 
+def _webhook(trips: RoundTrips | None, fanout: Fanout | None, targets: list[list[str]]) -> list[str]:
+    out = ["## Webhooks", ""]
+    if trips is not None:
+        series = trips.series
+        rows: list[list[str]] = []
+        for era, label in (("modern", "2026-07-28"), ("legacy", '2025-11-25 (`mode="legacy"`)')):
+            floor = median(series.get(f"http-{era}", []))
+            for name, what, judged in ((f"http-{era}", "direct Streamable HTTP (the floor)", "itself"),
+                                       (f"webhook-{era}", "webhooks", f"direct HTTP, {era}")):  # fmt: skip
+                samples = series.get(name, [])
+                if not samples:
+                    continue
+                p50, p90, p99 = (percentile(samples, q) for q in (50, 90, 99))
+                rows.append([f"tools/call `echo` over {what}, {label}", str(len(samples)), _ms(p50), _ms(p90),
+                             _ms(p99), judged, _x(ratio(median(samples), floor))])  # fmt: skip
+            if series.get(f"webhook-{era}") and floor:
+                value = ratio(median(series[f"webhook-{era}"]), floor)
+                targets.append([f"webhook tools/call p50 <= 2.0x a direct Streamable HTTP call ({label.split()[0]})",
+                                _x(value), _met(value <= 2.0)])  # fmt: skip
+        out += _table(_TRIP_HEADER, rows)
+        out += ["One `MCPServer` served both ways at once in one process, a client of each era on each path, "
+                "interleaved call by call, back to back, all on 127.0.0.1. A webhook call is two signed POSTs (the "
+                "request, answered 202 at once; the answer, POSTed to the client's receiver) where a Streamable HTTP "
+                "call is one POST held open for its answer.", ""]  # fmt: skip
+    if fanout is not None and fanout.without_slow and fanout.with_slow:
+        value = fanout.ratio()
+        out += _table(
+            ["figure", "calls/s of the other clients (median round)", "rounds (alternating)", "/ all fast"],
+            [
+                [f"{fanout.clients} clients, all receivers fast", f"{median(fanout.without_slow):.1f}/s",
+                 " · ".join(f"{r:.1f}" for r in fanout.without_slow), "1.00x"],
+                [f"{fanout.clients} clients, one receiver answering after {SLOW_RECEIVER_SECONDS:.0f} s "
+                 f"({fanout.slow_calls} of its calls completed)", f"{median(fanout.with_slow):.1f}/s",
+                 " · ".join(f"{r:.1f}" for r in fanout.with_slow), _x(value)],
+            ],
+        )  # fmt: skip
+        out += [f"Each client calls back to back for {fanout.window_seconds:.0f} s per round; the figure counts "
+                f"the {fanout.clients - 1} clients present in both set-ups. Deliveries run per destination (at most "
+                "4 at once to one receiver), never behind another client's.", ""]  # fmt: skip
+        targets.append([f"webhook fan-out: {fanout.clients - 1} clients keep >= 0.9x their calls/s next to a "
+                        f"{SLOW_RECEIVER_SECONDS:.0f} s receiver", _x(value), _met(value >= 0.9)])  # fmt: skip
+    return out
+
+
 def _pipeline(pipe: Pipeline, targets: list[list[str]]) -> list[str]:
     raw, mcp = median(pipe.raw), median(pipe.mcp)
     value = ratio(mcp, raw)
@@ -374,6 +421,9 @@ def render(report: Report) -> str:
 
     if report.sns is not None or report.sns_cost:
         out += _sns(report.sns, report.sns_cost, targets)
+
+    if report.webhook is not None or report.fanout is not None:
+        out += _webhook(report.webhook, report.fanout, targets)
 
     if report.throughput is not None:
         tp = report.throughput

@@ -12,6 +12,8 @@ One run, in this order, on one moto endpoint in its own process:
 3. idle (`latency`): pollers left alone for longer than 30 s, then one call against warm ones;
 4. cost (`cost`): billable calls per tools/call at 1 and at 32 concurrent clients;
 5. SNS+SQS (`sns`): its raw floor and tools/call in both eras, back to back, and its cost;
+   webhooks (`webhook`): tools/call in both eras against a direct Streamable HTTP call to the same
+   server, back to back, and 32 clients with one slow receiver among them;
 6. throughput (`throughput`): 1 vs 2 worker processes, alternating rounds; and (`pipeline`) 8
    clients on one worker against the raw pipeline at the same concurrency;
 7. memory (`memory`): a worker process before/after many 2025 sessions, and a client process
@@ -43,6 +45,7 @@ from benchmarks.server import server
 from benchmarks.sns import measure_sns_round_trips, sns_stack
 from benchmarks.stats import machine
 from benchmarks.throughput import measure_throughput
+from benchmarks.webhook import measure_fanout, measure_webhook_round_trips, webhook_stack
 
 __all__ = ["FULL", "QUICK", "Plan", "main", "run"]
 
@@ -70,6 +73,9 @@ class Plan:
     pipeline_concurrency: int
     pipeline_rounds: int
     sns_samples: int
+    webhook_samples: int
+    fanout_rounds: int
+    fanout_window: float
     limit_seconds: float
     """The whole run fails (and cleans up) past this, rather than hanging a CI job."""
 
@@ -94,6 +100,9 @@ FULL = Plan(
     pipeline_concurrency=8,
     pipeline_rounds=3,
     sns_samples=200,
+    webhook_samples=300,
+    fanout_rounds=3,
+    fanout_window=4.0,
     limit_seconds=1200.0,
 )
 
@@ -117,6 +126,9 @@ QUICK = Plan(
     pipeline_concurrency=8,
     pipeline_rounds=1,
     sns_samples=15,
+    webhook_samples=20,
+    fanout_rounds=1,
+    fanout_window=2.0,
     limit_seconds=240.0,
 )
 
@@ -155,6 +167,12 @@ async def _measure(plan: Plan, report: Report) -> None:
             sns, low_calls=plan.low_calls, high_clients=plan.high_clients,
             high_calls_per_client=plan.high_calls_per_client, label="SNS+SQS, ",
         )  # fmt: skip
+
+    async with webhook_stack(server) as hooks:
+        report.webhook = await measure_webhook_round_trips(hooks, samples=plan.webhook_samples, warmup=plan.warmup)
+        report.fanout = await measure_fanout(
+            hooks, clients=plan.high_clients, rounds=plan.fanout_rounds, window=plan.fanout_window
+        )
 
     pool_size = max(plan.throughput_concurrency)
     one_config = SqsClientConfig(read_queue_url=tp1, response_queue_url=tp_rep)

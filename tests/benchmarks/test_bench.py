@@ -13,6 +13,7 @@ from benchmarks.latency import measure_round_trips, sqs_stack
 from benchmarks.report import Report, render
 from benchmarks.server import server
 from benchmarks.sns import measure_sns_round_trips, sns_stack
+from benchmarks.webhook import measure_fanout, measure_webhook_round_trips, webhook_stack
 
 pytestmark = pytest.mark.anyio
 
@@ -65,3 +66,15 @@ async def test_back_to_back_first_results_and_sns_render_their_targets(queues):
     assert "back-to-back tools/call p50 <= 0.8x raw SQS floor (2026-07-28)" in text
     assert "first result, warm process, temporary reply queue <= 3.0x a warm round trip" in text
     assert "SNS+SQS tools/call p50 <= 1.0x its raw floor (2025-11-25)" in text
+
+
+async def test_webhook_round_trips_and_fanout_render_their_targets():
+    with anyio.fail_after(120):
+        async with webhook_stack(server) as hooks:
+            trips = await measure_webhook_round_trips(hooks, samples=2, warmup=1)
+            fanout = await measure_fanout(hooks, clients=4, rounds=1, window=0.5)
+    assert set(trips.series) == {"webhook-modern", "webhook-legacy", "http-modern", "http-legacy"}
+    assert len(fanout.without_slow) == len(fanout.with_slow) == 1 and fanout.without_slow[0] > 0
+    text = render(Report(machine={"cores": "2"}, quick=True, webhook=trips, fanout=fanout))
+    assert "webhook tools/call p50 <= 2.0x a direct Streamable HTTP call (2025-11-25)" in text
+    assert "webhook fan-out: 3 clients keep >= 0.9x their calls/s next to a 2 s receiver" in text

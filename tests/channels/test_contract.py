@@ -136,10 +136,10 @@ async def _sns_sqs(shared: dict[str, Any]) -> AsyncIterator[Opened]:
 @asynccontextmanager
 async def _webhook(shared: dict[str, Any]) -> AsyncIterator[Opened]:
     """A webhook channel POSTing to its own ingress on 127.0.0.1: every frame crosses real HTTP."""
+    from asyncmcp.channels.http_server import serve_asgi
     from asyncmcp.channels.webhook.channel import WebhookChannel
     from asyncmcp.channels.webhook.delivery import RetrySchedule, WebhookSender
     from asyncmcp.channels.webhook.egress import EgressPolicy
-    from asyncmcp.channels.webhook.http_server import serve_asgi
     from asyncmcp.channels.webhook.ingress import WebhookIngress
     from asyncmcp.channels.webhook.signing import Signer, generate_secret
 

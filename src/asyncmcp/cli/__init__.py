@@ -1,4 +1,4 @@
-"""The `asyncmcp` command: serve, proxy, provision, local, demo.
+"""The `asyncmcp` command: serve, proxy, provision, local, demo, secret.
 
 Each subcommand lives in its own module; this one parses arguments, dispatches, and turns a user's
 mistake into one or two lines that say what to do (`--debug` shows the traceback instead). Nothing
@@ -23,7 +23,7 @@ DEBUG_ENV = "ASYNCMCP_DEBUG"
 
 
 def build_parser(argv: Sequence[str], prog: str = "asyncmcp") -> argparse.ArgumentParser:
-    from asyncmcp.cli import demo, local, provision, proxy, serve
+    from asyncmcp.cli import demo, local, provision, proxy, secret, serve
 
     parser = argparse.ArgumentParser(prog=prog, description="MCP over asynchronous channels")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
@@ -37,6 +37,7 @@ def build_parser(argv: Sequence[str], prog: str = "asyncmcp") -> argparse.Argume
     )
     local.add_parser(commands)
     demo.add_parser(commands)
+    secret.add_parser(commands)
     return parser
 
 
@@ -78,5 +79,5 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "asyncmcp") -> int:
         from asyncmcp.cli.errors import describe
 
         message, code = describe(exc)
-        print(f"{prog}: {message}", file=sys.stderr)
+        print(message if message.startswith(f"{prog} ") else f"{prog}: {message}", file=sys.stderr)
         return code

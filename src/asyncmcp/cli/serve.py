@@ -113,12 +113,13 @@ def validated(config_type: type[Any], values: dict[str, Any], options: Sequence[
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first.get("loc") else "?"
         option = flags.get(field)
+        reason = str(first["msg"]).removeprefix("Value error, ")
         if option is None:
-            raise UsageError(f"{command}: {field}: {first['msg']}") from None
+            raise UsageError(f"{command}: {field}: {reason}") from None
         where = option.flag + (f" (or set {option.env[0]})" if option.env else "")
         if first.get("type") == "missing":
             raise UsageError(f"{command}: give {where}") from None
-        raise UsageError(f"{command}: {option.flag}: {first['msg']}") from None
+        raise UsageError(f"{command}: {option.flag}: {reason}") from None
 
 
 def run(args: argparse.Namespace) -> int:

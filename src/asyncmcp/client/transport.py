@@ -240,7 +240,7 @@ class _ClientSide:
             await self.fail(
                 request_id,
                 f"No worker answered {pending.method} (request {request_id!r}) on {self.server_address} within "
-                f"{self.timeout:g} s. Check that a server is consuming that queue (asyncmcp serve ...) and that "
+                f"{self.timeout:g} s. Check that a server is serving that address (asyncmcp serve ...) and that "
                 f"it may reply to {self.reply_address or 'its default reply address'}.",
             )
             cancel = JSONRPCNotification(

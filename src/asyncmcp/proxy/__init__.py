@@ -64,10 +64,15 @@ class ProxyServer:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled or `stop()`; reports the bound URL through `task_status`."""
+        from asyncmcp.channels.http_server import listening_socket
+
+        # Bound before uvicorn starts: the backend opens in the app's lifespan, before uvicorn
+        # would bind, and a backend that receives by HTTP (webhooks) must name this port then.
+        sock = listening_socket(self.host, self.port)
+        self.port = int(sock.getsockname()[1])
+        self.opener.offer_app(self.app, f"http://{self.host}:{self.port}")
         config = uvicorn.Config(
             self.app,
-            host=self.host,
-            port=self.port,
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=int(self.graceful_shutdown_seconds),
@@ -80,9 +85,10 @@ class ProxyServer:
             # lifespan), not abandon its lifespan task with the backend still open.
             try:
                 with anyio.CancelScope(shield=True):
-                    await server.serve()
+                    await server.serve([sock])
             finally:
                 finished.set()
+                sock.close()
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(serve)
@@ -91,7 +97,6 @@ class ProxyServer:
                     if finished.is_set():
                         return
                     await anyio.sleep(0.01)
-                self.port = int(server.servers[0].sockets[0].getsockname()[1])
                 task_status.started(self.url)
                 await finished.wait()
             finally:

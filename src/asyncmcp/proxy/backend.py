@@ -86,6 +86,12 @@ class BackendOpener:
         self._binding: ClientBinding | None = None
         self._router: ReplyRouter | None = None
 
+    def offer_app(self, app: Any, url: str) -> None:
+        """The proxy's own HTTP app, served at `url`: a channel that receives by HTTP (webhooks: it
+        takes an `app` client) mounts its receiver there instead of opening a port of its own."""
+        if "app" in self.transport.client_names and self.clients.get("app") is None:
+            self.clients.update(app=app, app_url=url)
+
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[tuple[BackendTarget, ReplyRouter]]:
         async with open_binding(self.config, self.clients, purpose="proxy") as (binding, router):

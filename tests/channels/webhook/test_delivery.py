@@ -10,9 +10,9 @@ import anyio
 import pytest
 from starlette.types import Receive, Scope, Send
 
+from asyncmcp.channels.http_server import serve_asgi
 from asyncmcp.channels.webhook.delivery import RetrySchedule, WebhookSender
 from asyncmcp.channels.webhook.egress import EgressPolicy
-from asyncmcp.channels.webhook.http_server import serve_asgi
 from asyncmcp.channels.webhook.signing import Signer, generate_secret
 from asyncmcp.codec import Frame
 from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError

@@ -7,7 +7,7 @@ import time
 import httpx2
 import pytest
 
-from asyncmcp.channels.webhook.http_server import serve_asgi
+from asyncmcp.channels.http_server import serve_asgi
 from asyncmcp.channels.webhook.ingress import WebhookIngress
 from asyncmcp.channels.webhook.signing import Signer, generate_secret
 from asyncmcp.codec import Frame

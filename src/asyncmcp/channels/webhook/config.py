@@ -61,7 +61,7 @@ class WebhookServerConfig(ServerSettings):
     """Where requests are POSTed."""
     public_url: str | None = None
     """The URL clients POST to, as they see it (behind a load balancer); used in logs and facts."""
-    signing_secrets: tuple[str, ...] = ()
+    signing_secrets: tuple[str, ...] = Field(default=(), validate_default=True)
     """Standard Webhooks secrets (`whsec_...`): the first signs answers, any verifies requests."""
     allowed_webhook_urls: tuple[str, ...] | None = None
     """URL globs answers may be POSTed to. None: any public https URL (after the SSRF checks)."""
@@ -76,6 +76,10 @@ class WebhookServerConfig(ServerSettings):
     queue_url: str | None = None
     """An SQS queue the ingress puts each request on before answering 202, and the engine serves from:
     requests survive a server crash (at-least-once). None: requests live in memory until served."""
+    visibility_timeout_seconds: int = Field(default=30, ge=1, le=43200)
+    """With `queue_url`: how long a request taken from the queue stays hidden from other workers
+    while its worker lives (it is extended as the request runs); a dead worker's requests come back
+    after it."""
     tolerance_seconds: int = Field(default=300, ge=1)
     """How far a request's signed timestamp may be from this server's clock."""
 
@@ -112,7 +116,7 @@ class WebhookClientConfig(ClientSettings):
     receiver_host: str = "127.0.0.1"
     receiver_port: int = Field(default=0, ge=0, le=65535)
     receiver_path: str = "/webhook"
-    signing_secrets: tuple[str, ...] = ()
+    signing_secrets: tuple[str, ...] = Field(default=(), validate_default=True)
     """Standard Webhooks secrets (`whsec_...`), the server's: the first signs requests, any verifies answers."""
     retry_delays: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
     """Pauses before each retry of a request POST (the server down, 429, 5xx)."""

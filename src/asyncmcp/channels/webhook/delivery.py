@@ -19,6 +19,7 @@ Every attempt goes through the egress policy (`egress.py`) for URLs a client nam
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -26,6 +27,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -43,7 +45,11 @@ logger = logging.getLogger(__name__)
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 MAX_RESPONSE_BYTES = 64 * 1024
-"""A receiver's answer is read up to this much and never passed on (no response oracle)."""
+"""A receiver's answer is read up to this much. It is never passed on, except by a sender told to
+`explain_refusals` (a client POSTing to the server its operator configured): what a URL a client
+named answers must not reach anyone (no response oracle)."""
+
+SIGNATURE_HINT = "; check that both sides share a signing secret (ASYNCMCP_WEBHOOK_SECRETS)"
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,18 @@ def _retry_after(response: httpx2.Response, cap: float) -> float | None:
     return max(0.0, min(cap, seconds))
 
 
+def _reason(answer: bytes) -> str | None:
+    """The `error` an asyncmcp receiver puts in a refusal's JSON body, if it is one."""
+    try:
+        payload: object = json.loads(answer)
+    except ValueError:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    reason = cast("dict[str, object]", payload).get("error")
+    return str(reason)[:500] if reason else None
+
+
 class WebhookSender:
     """POSTs frames to URLs, signed, checked by `policy`, retried on `schedule`. Use as `async with`."""
 
@@ -86,8 +104,10 @@ class WebhookSender:
         schedule: RetrySchedule | None = None,
         per_destination: int = 4,
         max_frame_bytes: int = 1_048_576,
+        explain_refusals: bool = False,
     ) -> None:
         self.signer = signer
+        self.explain_refusals = explain_refusals
         self.policy = policy
         self.schedule = schedule or RetrySchedule()
         self.max_frame_bytes = max_frame_bytes
@@ -145,10 +165,10 @@ class WebhookSender:
             pause: float | None = schedule.delays[attempt] if attempt < len(schedule.delays) else None
             try:
                 async with self._client.stream("POST", url, content=body, headers=headers) as response:
-                    read = 0
+                    answer = bytearray()
                     async for chunk in response.aiter_bytes():
-                        read += len(chunk)
-                        if read >= MAX_RESPONSE_BYTES:
+                        answer += chunk
+                        if len(answer) >= MAX_RESPONSE_BYTES:
                             break
             except EgressRefused as exc:
                 self.stats["refused"] += 1
@@ -169,8 +189,10 @@ class WebhookSender:
                 if status not in RETRYABLE_STATUS:
                     self.stats["refused"] += 1
                     kind = "redirect (not followed)" if 300 <= status < 400 else "refusal"
+                    said = _reason(bytes(answer)) if self.explain_refusals else None
+                    detail = f"{said}{SIGNATURE_HINT if status == 401 else ''}" if said else f"a {kind}"
                     raise ChannelError(
-                        f"webhook {url} answered {status}: a {kind}; not retried", address=url, code=str(status),
+                        f"webhook {url} answered {status}: {detail}; not retried", address=url, code=str(status),
                         permanent=True,
                     )  # fmt: skip
                 hinted = _retry_after(response, schedule.max_retry_after)

@@ -5,7 +5,9 @@ its cloud's metadata service (169.254.169.254) and the private network behind it
 is checked when it is made, not when the URL was first seen:
 
 1. the URL: `https` (plain `http` only for loopback with `allow_loopback`, or with `allow_http`), no
-   user info, a port from `allowed_ports`, and a match of the `allowed` globs when given;
+   user info, a port from `allowed_ports`, a match of the `allowed` globs when given, and a host
+   written as an address must pass the address rules of step 3 (this much needs no DNS, so a
+   server's ingress refuses such a reply address at once);
 2. the host name: not `localhost`/`*.localhost` (unless loopback is allowed), not a metadata or
    cluster-internal name;
 3. every address the name resolves to (A and AAAA): none may be loopback, private, link-local,
@@ -156,6 +158,12 @@ class EgressPolicy:
             raise EgressRefused(f"{url!r}: {host} is the loopback host")
         if scheme == "http" and not (self.allow_http or self.allow_loopback):
             raise EgressRefused(f"{url!r} is plain http; webhooks must use https")
+        try:
+            literal = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            literal = None  # a name: its addresses are judged when it is resolved
+        if literal is not None and (reason := blocked_reason(literal, allow_loopback=self.allow_loopback)):
+            raise EgressRefused(f"{url!r}: {reason}")
         return scheme, host, port
 
     async def resolve(self, host: str, port: int, *, scheme: str = "https") -> IPAddress:

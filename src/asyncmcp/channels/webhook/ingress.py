@@ -8,7 +8,10 @@ receives the server's results with it. For every POST it
 3. refuses an exact replay of a delivery it already accepted (same id, timestamp and signature:
    401), while a retry of one (same id, newer timestamp) is answered as accepted and not handed on
    twice;
-4. hands the frame (the body, and the routing attributes from the headers of the same names) to
+4. refuses, with 403 and the reason, a frame its `refuse` check names a reason for (a server
+   refuses a request whose reply address it may not answer: the client learns it at once, not at
+   its timeout);
+5. hands the frame (the body, and the routing attributes from the headers of the same names) to
    its `sink`, and answers `accepted_status` (202 for requests: everything that answers them
    arrives later by webhook) with a small JSON body; a sink that is full answers 503 with
    `Retry-After`, one that fails answers 503.
@@ -32,6 +35,8 @@ __all__ = ["Backpressure", "WebhookIngress"]
 logger = logging.getLogger(__name__)
 
 Sink = Callable[[Frame], Awaitable[None]]
+Refusal = Callable[[Frame], str | None]
+"""Why a verified frame is not taken (answered 403), or None to take it."""
 
 
 class Backpressure(Exception):
@@ -49,9 +54,11 @@ class WebhookIngress:
         path: str | None = None,
         max_body_bytes: int = 1_048_576,
         accepted_status: int = 202,
+        refuse: Refusal | None = None,
     ) -> None:
         self.signer = signer
         self.sink = sink
+        self.refuse = refuse
         self.path = path
         self.max_body_bytes = max_body_bytes
         self.accepted_status = accepted_status
@@ -59,7 +66,9 @@ class WebhookIngress:
         """Delivery ids taken recently: a retry of one is acknowledged and not handed on again."""
         self._seen = ExpiringSet(2.0 * signer.tolerance)
         """(id, timestamp, signature) of deliveries taken: the exact same request again is a replay."""
-        self.stats: dict[str, int] = {"accepted": 0, "duplicates": 0, "unsigned": 0, "replayed": 0, "too_large": 0}
+        self.stats: dict[str, int] = {
+            "accepted": 0, "duplicates": 0, "unsigned": 0, "replayed": 0, "too_large": 0, "refused": 0,
+        }  # fmt: skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -111,8 +120,15 @@ class WebhookIngress:
             await _answer(send, 400, {"error": "the body is not UTF-8"})
             return
         attributes = {name: headers[name] for name in ENVELOPE_ATTRIBUTES if name in headers}
+        frame = Frame(text, attributes)
+        reason = self.refuse(frame) if self.refuse is not None else None
+        if reason is not None:
+            self.stats["refused"] += 1
+            logger.warning("refused webhook %s: %s", signed.webhook_id, reason)
+            await _answer(send, 403, {"error": reason})
+            return
         try:
-            await self.sink(Frame(text, attributes))
+            await self.sink(frame)
         except Backpressure:
             await _answer(send, 503, {"error": "busy; retry"}, extra=[(b"retry-after", b"1")])
             return

@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from asyncmcp.channels.base import ChannelTransport, ClientBinding, Option, ServerBinding
 from asyncmcp.channels.webhook.config import WebhookClientConfig, WebhookServerConfig
 from asyncmcp.channels.webhook.egress import EgressPolicy, EgressRefused
+from asyncmcp.codec import ATTR_REPLY_TO, Frame
 
 __all__ = ["WEBHOOK_META_KEY", "WebhookReplyPolicy", "WebhookTransport"]
 
@@ -41,6 +43,16 @@ class WebhookReplyPolicy:
         except EgressRefused:
             return False
         return True
+
+    def refusal(self, frame: Frame) -> str | None:
+        """Why the ingress refuses a request at once: a reply address (`mcp-reply-to`) no answer may go to."""
+        reply_to = frame.attributes.get(ATTR_REPLY_TO)
+        if reply_to is None or self.allows(reply_to):
+            return None
+        hint = ""
+        if not self._policy.allow_loopback and (urlsplit(reply_to).hostname or "") in ("127.0.0.1", "::1", "localhost"):
+            hint = "; for local development start the server with --allow-loopback (allow_loopback=True)"
+        return f"this server may not answer at {reply_to}: it answers only {self.describe()}{hint}"
 
     def describe(self) -> str:
         allowed = f"matching {list(self._policy.allowed)}" if self._policy.allowed is not None else "any public host"
@@ -68,8 +80,10 @@ _SERVER_OPTIONS = (
            repeat=True, metavar="GLOB"),
     Option("--allow-loopback", "allow_loopback", "allow webhook URLs on 127.0.0.1 (local development)", switch=True),
     Option("--allow-http", "allow_http", "allow plain-http webhook URLs", switch=True),
-    Option("--queue-url", "queue_url", "an SQS queue to put requests on before answering 202 (durable)",
+    Option("--queue", "queue_url", "an SQS queue URL to put requests on before answering 202 (durable)",
            env=("ASYNCMCP_WEBHOOK_QUEUE_URL",), metavar="URL"),
+    Option("--visibility-timeout", "visibility_timeout_seconds",
+           "with --queue: seconds a taken request stays hidden while its worker lives", parse=int, metavar="SECONDS"),
 )  # fmt: skip
 
 _CLIENT_OPTIONS = (
@@ -89,7 +103,7 @@ class WebhookTransport(ChannelTransport):
     summary = "HTTP webhooks: requests POSTed to the server, results POSTed back, signed, SSRF-safe"
     server_config = WebhookServerConfig
     client_config = WebhookClientConfig
-    client_names = ("app", "sqs_client")
+    client_names = ("app", "app_url", "sqs_client")
     server_options = _SERVER_OPTIONS
     client_options = _CLIENT_OPTIONS
 
@@ -97,9 +111,9 @@ class WebhookTransport(ChannelTransport):
     async def open_server(
         self, config: WebhookServerConfig, clients: Mapping[str, Any]
     ) -> AsyncIterator[ServerBinding]:
+        from asyncmcp.channels.http_server import serve_asgi
         from asyncmcp.channels.webhook.channel import QueuedWebhookChannel, WebhookChannel
         from asyncmcp.channels.webhook.delivery import RetrySchedule, WebhookSender
-        from asyncmcp.channels.webhook.http_server import serve_asgi
         from asyncmcp.channels.webhook.ingress import WebhookIngress
         from asyncmcp.channels.webhook.signing import Signer
 
@@ -118,14 +132,23 @@ class WebhookTransport(ChannelTransport):
                 from asyncmcp.channels.sqs.channel import SqsChannel
 
                 api = await stack.enter_async_context(SqsApi(clients.get("sqs_client")))
-                queue = await stack.enter_async_context(SqsChannel(api))
+                queue = await stack.enter_async_context(
+                    SqsChannel(api, visibility_timeout_seconds=config.visibility_timeout_seconds)
+                )
                 await queue.learn_limits(config.queue_url)
                 channel = QueuedWebhookChannel(queue, config.queue_url, sender)
                 address = config.queue_url
             else:
                 channel = WebhookChannel(sender, INBOX_ADDRESS)
                 address = INBOX_ADDRESS
-            ingress = WebhookIngress(signer, channel.sink, path=config.path, max_body_bytes=config.max_body_bytes)
+            reply_policy = WebhookReplyPolicy(policy)
+            ingress = WebhookIngress(
+                signer,
+                channel.sink,
+                path=config.path,
+                max_body_bytes=config.max_body_bytes,
+                refuse=reply_policy.refusal,
+            )
             endpoint = config.public_url
             if clients.get("app") is not None:
                 _mount(clients["app"], config.path, ingress)
@@ -140,7 +163,7 @@ class WebhookTransport(ChannelTransport):
             yield ServerBinding(
                 channel,
                 address,
-                WebhookReplyPolicy(policy),
+                reply_policy,
                 handshake_meta_key=WEBHOOK_META_KEY,
                 endpoint=endpoint,
             )
@@ -149,19 +172,22 @@ class WebhookTransport(ChannelTransport):
     async def open_client(
         self, config: WebhookClientConfig, clients: Mapping[str, Any], *, purpose: str = "reply"
     ) -> AsyncIterator[ClientBinding]:
+        from asyncmcp.channels.http_server import serve_asgi
         from asyncmcp.channels.webhook.channel import WebhookChannel
         from asyncmcp.channels.webhook.delivery import RetrySchedule, WebhookSender
-        from asyncmcp.channels.webhook.http_server import serve_asgi
         from asyncmcp.channels.webhook.ingress import WebhookIngress
         from asyncmcp.channels.webhook.signing import Signer
 
         signer = Signer(config.signing_secrets, tolerance_seconds=config.tolerance_seconds)
-        # The server URL is the operator's own setting, not client input: it alone is allowed.
+        # The server URL is the operator's own setting, not client input: it alone is allowed, and
+        # what it answers to a refused request is worth telling the user.
         policy = EgressPolicy(allowed=(config.server_url,), allow_loopback=True, allow_http=True)
         schedule = RetrySchedule(config.retry_delays, timeout_seconds=config.delivery_timeout_seconds)
         async with AsyncExitStack() as stack:
             sender = await stack.enter_async_context(
-                WebhookSender(signer, policy, schedule=schedule, max_frame_bytes=config.max_body_bytes)
+                WebhookSender(
+                    signer, policy, schedule=schedule, max_frame_bytes=config.max_body_bytes, explain_refusals=True
+                )
             )
             channel = WebhookChannel(sender, INBOX_ADDRESS)
             ingress = WebhookIngress(
@@ -173,6 +199,8 @@ class WebhookTransport(ChannelTransport):
             )
             webhook_url = config.webhook_url
             if clients.get("app") is not None:
+                if webhook_url is None and clients.get("app_url"):
+                    webhook_url = str(clients["app_url"]).rstrip("/") + config.receiver_path
                 if webhook_url is None:
                     raise ValueError(
                         "a webhook receiver mounted into an app needs webhook_url: the URL that reaches it"

@@ -1,9 +1,10 @@
 """Serving an ASGI app with uvicorn inside a task, on 127.0.0.1 or wherever told, for the body of a block.
 
 The webhook server's ingress and a webhook client's receiver both need an HTTP server of their
-own when they are not mounted into the user's app. The socket is opened here (so port 0 gives a
-free port, known before the first request) with TCP_NODELAY, and the server is told to exit and
-awaited on the way out.
+own when they are not mounted into the user's app. The socket is opened first (`listening_socket`),
+so port 0 gives a free port known before the app starts (the proxy names its own URL to a webhook
+backend in its lifespan, before uvicorn would bind), and the server is told to exit and awaited on
+the way out.
 """
 
 from __future__ import annotations
@@ -15,17 +16,15 @@ from contextlib import asynccontextmanager
 import anyio
 from starlette.types import ASGIApp
 
-__all__ = ["serve_asgi"]
+__all__ = ["listening_socket", "serve_asgi"]
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
 
-@asynccontextmanager
-async def serve_asgi(app: ASGIApp, host: str, port: int) -> AsyncIterator[int]:
-    """Serve `app` on `host:port` for the body of the block; yields the port actually bound."""
-    import uvicorn
-
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to `host:port` (0: a free port) for uvicorn to serve on; a port in use is
+    one line saying so."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and without it a
     # response waits for a delayed ACK (40 ms) when requests come back to back.
@@ -36,8 +35,22 @@ async def serve_asgi(app: ASGIApp, host: str, port: int) -> AsyncIterator[int]:
     except OSError as exc:
         sock.close()
         raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another port") from None
+    return sock
+
+
+@asynccontextmanager
+async def serve_asgi(app: ASGIApp, host: str, port: int, *, lifespan: bool = False) -> AsyncIterator[int]:
+    """Serve `app` on `host:port` for the body of the block; yields the port actually bound.
+
+    `lifespan` runs the app's lifespan (an SDK `streamable_http_app()` needs it); a bare receiver
+    has none."""
+    import uvicorn
+
+    sock = listening_socket(host, port)
     bound = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="on" if lifespan else "off", access_log=False)
+    )
     done = anyio.Event()
 
     async def serve() -> None:
