@@ -37,6 +37,7 @@ __all__ = [
     "ATTR_METHOD",
     "ATTR_NAME",
     "ATTR_PROTOCOL_VERSION",
+    "ATTR_RELATED_REQUEST_ID",
     "ATTR_REPLY_TO",
     "ATTR_SESSION_ID",
     "CONTROL_WAKE",
@@ -65,6 +66,11 @@ ATTR_METHOD = "mcp-method"
 ATTR_NAME = "mcp-name"
 ATTR_CONTROL = "mcp-control"
 """Transport control frames that carry no JSON-RPC meaning (see `CONTROL_WAKE`)."""
+ATTR_RELATED_REQUEST_ID = "mcp-related-request-id"
+"""On a server's notifications and requests sent while it serves a request: that request's id
+(`str(id)`; the SDK correlates `"7"` and `7` as one id). The body cannot say which request a log
+line or a subscription event belongs to, and a client with several requests in flight on one
+connection (the proxy's shared 2026 link) must hand it to the right one."""
 
 SEED_REPLY_META_KEY = "responseQueueUrl"
 """The original asyncmcp handshake: a reply queue named in `initialize` params `_meta`."""
@@ -84,6 +90,7 @@ _ENVELOPE_ATTRIBUTES = {
     ATTR_METHOD: "method",
     ATTR_NAME: "name",
     ATTR_CONTROL: "control",
+    ATTR_RELATED_REQUEST_ID: "related_request_id",
 }
 
 
@@ -113,6 +120,7 @@ class Envelope:
     method: str | None = None
     name: str | None = None
     control: str | None = None
+    related_request_id: str | None = None
 
     def to_attributes(self) -> dict[str, str]:
         out: dict[str, str] = {}

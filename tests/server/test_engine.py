@@ -229,6 +229,25 @@ async def test_unknown_protocol_version_is_refused(queues):
             assert "echo:old" not in servers.CALLS
 
 
+async def test_notifications_sent_within_a_request_name_it_and_the_answer_does_not(queues):
+    raw_replies = queues.create(f"raw-replies-{_suffix()}")
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "progressToken": "p",
+    }
+    body = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "slow", "arguments": {"steps": 2}}}
+    body["params"]["_meta"] = meta
+    with anyio.fail_after(30):
+        async with running_worker(build_server(), SqsServerConfig(read_queue_url=queues.request)):
+            await send_raw(queues.request, json.dumps(body), {"mcp-reply-to": raw_replies, "mcp-client-id": "c"})
+            replies = await receive_raw(raw_replies, 3)
+    progress = [r for r in replies if r.json.get("method") == "notifications/progress"]
+    (answer,) = [r for r in replies if r.json.get("id") == 9]
+    assert [r.attributes.get("mcp-related-request-id") for r in progress] == ["9", "9"]
+    assert "mcp-related-request-id" not in answer.attributes
+
+
 # -- 4. oversize -----------------------------------------------------------------------------
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
-from mcp.shared.message import ClientMessageMetadata, SessionMessage
+from mcp.shared.message import ClientMessageMetadata, ServerMessageMetadata, SessionMessage
 from mcp_types import (
     INTERNAL_ERROR,
     REQUEST_TIMEOUT,
@@ -134,6 +134,9 @@ class _ClientSide:
             token = (message.params or {}).get("progressToken")
             if isinstance(token, str | int) and token in self.pending:
                 self._extend(token)
+        if envelope.related_request_id is not None and not isinstance(message, JSONRPCResponse | JSONRPCError):
+            # Which of this connection's requests the server sent it within, as the SDK labels it.
+            return SessionMessage(message, ServerMessageMetadata(related_request_id=envelope.related_request_id))
         return SessionMessage(message)
 
     # -- outbound --------------------------------------------------------------------------

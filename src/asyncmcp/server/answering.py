@@ -28,7 +28,7 @@ import anyio
 from mcp_types import INTERNAL_ERROR, JSONRPCMessage, RequestId
 
 from asyncmcp.channels.base import Channel, Delivery
-from asyncmcp.codec import ATTR_CLIENT_ID, Frame, encode_message, jsonrpc_error
+from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_RELATED_REQUEST_ID, Frame, encode_message, jsonrpc_error
 from asyncmcp.errors import ChannelError, FrameTooLargeError
 
 __all__ = ["UNSENT_RETRY_DELAY", "Answers", "reply_frame"]
@@ -57,12 +57,16 @@ def reply_frame(
     attributes: dict[str, str] | None = None,
     *,
     group: str | None = None,
+    related_request_id: RequestId | None = None,
 ) -> Frame:
     """The frame of a server-to-client message: labelled with its client id, ordered per client
-    (or per `group`, for a client without an id: its reply address)."""
+    (or per `group`, for a client without an id: its reply address), and, for a notification or
+    request the SDK sent within a request, with that request's id."""
     labels = dict(attributes or {})
     if client_id:
         labels[ATTR_CLIENT_ID] = client_id
+    if related_request_id is not None:
+        labels[ATTR_RELATED_REQUEST_ID] = str(related_request_id)
     return Frame(encode_message(message), labels, ordering_key=client_id or group)
 
 

@@ -485,7 +485,8 @@ class _RequestRun:
                         if self._is_final(item.message):
                             final = item.message  # sent outside the timeout: a cut-off send would lose it
                             break
-                        await self._forward(item.message)
+                        related = item.metadata if isinstance(item.metadata, ServerMessageMetadata) else None
+                        await self._forward(item.message, related.related_request_id if related else None)
                         if self.settled:
                             break
                 if final is not None:
@@ -547,7 +548,7 @@ class _RequestRun:
         """Whether `message` is the request's answer (its response or error)."""
         return isinstance(message, JSONRPCResponse | JSONRPCError) and message.id == self.message.id
 
-    async def _forward(self, message: JSONRPCMessage) -> None:
+    async def _forward(self, message: JSONRPCMessage, related_request_id: RequestId | None = None) -> None:
         final = self._is_final(message)
         attributes: dict[str, str] = {}
         if final and self.era == "initialize" and isinstance(message, JSONRPCResponse):
@@ -556,7 +557,9 @@ class _RequestRun:
             attributes[ATTR_SESSION_ID] = self.envelope.session_id
         if isinstance(message, JSONRPCRequest):
             message = message.model_copy(update={"id": self.engine.back_route(self, message.id)})
-        frame = reply_frame(message, self.envelope.client_id, attributes, group=self.reply_to)
+        frame = reply_frame(
+            message, self.envelope.client_id, attributes, group=self.reply_to, related_request_id=related_request_id
+        )
         if final:
             self.settled = await self.engine.answers.send_final(
                 self.key, self.reply_to, frame, self.message.id, self.envelope.client_id

@@ -165,7 +165,8 @@ class _Connection:
         route = self.routes.get(related) if related is not None else None
         target = route.reply_to if route else self.reply_to
         if target is not None:
-            await self.answers.send_notice(target, reply_frame(message, self.client_id, group=target), related or "?")
+            frame = reply_frame(message, self.client_id, group=target, related_request_id=related)
+            await self.answers.send_notice(target, frame, related or "?")
 
 
 @asynccontextmanager
