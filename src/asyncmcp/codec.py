@@ -40,6 +40,7 @@ __all__ = [
     "ATTR_RELATED_REQUEST_ID",
     "ATTR_REPLY_TO",
     "ATTR_SESSION_ID",
+    "CONTROL_CLOSE_STREAM",
     "CONTROL_WAKE",
     "SEED_REPLY_META_KEY",
     "Envelope",
@@ -78,6 +79,11 @@ SEED_REPLY_META_KEY = "responseQueueUrl"
 CONTROL_WAKE = "wake"
 """Sent by a closing receiver to its own queue so its outstanding long poll returns at once; its
 `mcp-client-id` is the receiver's wake token, so another receiver of the queue hands it back."""
+
+CONTROL_CLOSE_STREAM = "close-stream"
+"""Sent by a worker whose 2025 handler closed its SSE stream (`ctx.close_sse_stream()`, SEP-1699
+polling): the request named by `mcp-related-request-id` goes on, and a client that fronts an HTTP
+stream for it (the proxy) closes that stream, so its own client reconnects and resumes."""
 
 MAX_ATTRIBUTE_VALUE = 8192
 """Longest attribute value accepted on input; real values are ids, URLs and a session token."""

@@ -1,7 +1,8 @@
 """What the SDK's own Streamable HTTP front does that the proxy must do too, found by the MCP
 conformance suite (tests/conformance): a 2026 `initialize` is not found, a `subscriptions/listen`
 stream and a call's log lines reach the front request, `Mcp-Param-*` headers are checked against
-the backend's tool schemas, and 2025 SSE streams say when to reconnect.
+the backend's tool schemas, and 2025 SSE streams say when to reconnect and close when the backend
+handler closes its own (SEP-1699 polling).
 
 Requests are raw HTTP, as the suite sends them, so each test sees the exact status, headers and
 stream order the front client gets. `anyio.fail_after` is only a hang guard.
@@ -42,6 +43,7 @@ from tests.sqs_helpers import serving
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")]
 
 MODERN = "2026-07-28"
+LEGACY = "2025-11-25"
 MODERN_META: dict[str, Any] = {
     PROTOCOL_VERSION_META_KEY: MODERN,
     CLIENT_CAPABILITIES_META_KEY: {},
@@ -181,24 +183,59 @@ async def test_a_2026_call_streams_its_log_lines_and_progress_in_order_before_it
     assert seen == [*steps, ("answer", 3)]
 
 
+async def legacy_session(front: Front) -> dict[str, str]:
+    """Open a 2025-11-25 session through the proxy; the headers its later requests carry."""
+    opened = await front.http.post(front.url, json=initialize_body(), headers=RAW_HEADERS)
+    session = {**RAW_HEADERS, "Mcp-Session-Id": opened.headers["mcp-session-id"], "MCP-Protocol-Version": LEGACY}
+    await front.http.post(front.url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session)
+    return session
+
+
+def legacy_call(request_id: int, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments},
+    }
+
+
 async def test_a_2025_call_streams_its_log_lines_on_its_own_response_before_its_answer(queues):
     async with stack(queues) as front:
-        opened = await front.http.post(front.url, json=initialize_body(), headers=RAW_HEADERS)
-        session = {**RAW_HEADERS, "Mcp-Session-Id": opened.headers["mcp-session-id"]}
-        session["MCP-Protocol-Version"] = "2025-11-25"
-        await front.http.post(
-            front.url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session
-        )
-        call = {
-            "jsonrpc": "2.0",
-            "id": 2,
-            "method": "tools/call",
-            "params": {"name": "narrate", "arguments": {"steps": 2}},
-        }
-        response = await front.http.post(front.url, json=call, headers=session)
+        session = await legacy_session(front)
+        response = await front.http.post(front.url, json=legacy_call(2, "narrate", {"steps": 2}), headers=session)
     messages = rpc_messages(response)
     assert [m.get("method") or m.get("id") for m in messages] == ["notifications/message"] * 2 + [2]
     assert [m["params"]["data"] for m in messages[:2]] == ["step 1", "step 2"]
+
+
+async def test_a_2025_handler_that_closes_its_stream_lets_the_front_client_resume_for_the_answer(queues):
+    released = anyio.Event()
+
+    async def polls(ctx: Context) -> str:
+        """Close the SSE stream (SEP-1699 polling), answer once the test says so."""
+        await ctx.close_sse_stream()
+        await released.wait()
+        return "resumed"
+
+    async with stack(queues) as front:
+        front.server.add_tool(polls, name="polls")
+        session = await legacy_session(front)
+        event_ids: list[str] = []
+        messages: list[dict[str, Any]] = []
+        async with front.http.stream("POST", front.url, json=legacy_call(2, "polls", {}), headers=session) as stream:
+            async for line in stream.aiter_lines():
+                if line.startswith("id:"):
+                    event_ids.append(line[3:].strip())
+                elif line.startswith("data:") and line[5:].strip():
+                    messages.append(json.loads(line[5:]))
+        assert messages == [], "the stream should have ended before the answer"
+        released.set()
+        resume = {**session, "Accept": "text/event-stream", "Last-Event-ID": event_ids[-1]}
+        async with front.http.stream("GET", front.url, headers=resume) as stream:
+            answer = await anext(sse_messages(stream))
+    assert answer["id"] == 2
+    assert answer["result"]["content"][0]["text"] == "resumed"
 
 
 # -- Mcp-Param-* headers (SEP-2243) -------------------------------------------------------------------------

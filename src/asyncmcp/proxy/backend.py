@@ -19,6 +19,8 @@ comes back is handed to the front request it belongs to:
   `related_request_id`; a subscription id naming the backend request is renamed back to the
   front request's id, in those notifications and in the answer;
 - both are relayed in the order they arrived and before the request's answer (`_Notices`);
+- a 2025 handler that closes its SSE stream (SEP-1699 polling) closes the front request's stream,
+  so the front client reconnects and resumes from the front session's event store;
 - the backend's server-to-client requests and its notifications that belong to no request go to
   callbacks the front session installs.
 
@@ -44,7 +46,7 @@ import anyio.abc
 from mcp.shared.dispatcher import CallOptions, DispatchContext, ProgressFnT
 from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
-from mcp.shared.message import ServerMessageMetadata
+from mcp.shared.message import CloseSSEStreamCallback, ServerMessageMetadata
 from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 from mcp.shared.transport_context import TransportContext
 from mcp_types import METHOD_NOT_FOUND, RequestId
@@ -120,6 +122,7 @@ class _Forwarded:
 
     front_id: RequestId | None
     on_notice: NotificationFn | None
+    close_stream: CloseSSEStreamCallback | None = None
     notices: _Notices = field(default_factory=_Notices)
 
 
@@ -201,21 +204,28 @@ class BackendLink:
         self._ids = itertools.count(1)
         self._initialize_params: Mapping[str, Any] | None = None
         self._forwarded: dict[str, _Forwarded] = {}
+        self._tg: anyio.abc.TaskGroup | None = None
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         target, router = self.backend.target, self.backend.router
         try:
             async with client_streams(
-                target.server_address, router, client_id=self.client_id, timeout_seconds=target.timeout_seconds
+                target.server_address,
+                router,
+                client_id=self.client_id,
+                timeout_seconds=target.timeout_seconds,
+                on_close_stream=self._on_close_stream,
             ) as (read, write):
                 dispatcher: JSONRPCDispatcher[TransportContext] = JSONRPCDispatcher(read, write)
                 self._dispatcher = dispatcher
                 async with anyio.create_task_group() as tg:
+                    self._tg = tg
                     await tg.start(dispatcher.run, self._on_request, self._on_notify)
                     task_status.started()
                     await self._closed.wait()
                     tg.cancel_scope.cancel()
         finally:
+            self._tg = None
             self._finished.set()
 
     async def close(self) -> None:
@@ -231,17 +241,19 @@ class BackendLink:
         front_id: RequestId | None = None,
         on_progress: ProgressFn | None = None,
         on_notice: NotificationFn | None = None,
+        close_stream: CloseSSEStreamCallback | None = None,
     ) -> dict[str, Any]:
         """Send `method` with the front client's params; returns the raw result or raises `MCPError`.
 
         `front_id` is the id the front client gave the request; `on_progress` and `on_notice`
-        receive what the backend sends within it, in order and before the answer returns.
+        receive what the backend sends within it, in order and before the answer returns;
+        `close_stream` closes the front request's stream when the backend handler closes its own.
 
         A 2025 link whose backend session is no longer recognised (the backend fleet changed its
         state key) opens a new backend session with the front client's original `initialize` and
         retries once, so the front session survives a backend redeploy.
         """
-        forwarded = _Forwarded(front_id, on_notice)
+        forwarded = _Forwarded(front_id, on_notice, close_stream)
         try:
             result = await self._send(method, params, on_progress, forwarded)
         except MCPError as exc:
@@ -304,6 +316,11 @@ class BackendLink:
         if self.on_server_request is None:
             raise MCPError(code=METHOD_NOT_FOUND, message=f"the proxy's client cannot answer {method}")
         return await self.on_server_request(method, params)
+
+    def _on_close_stream(self, related: str) -> None:
+        forwarded = self._forwarded.get(related)
+        if forwarded is not None and forwarded.close_stream is not None and self._tg is not None:
+            self._tg.start_soon(forwarded.notices.relay, forwarded.close_stream)
 
     async def _on_notify(
         self, dctx: DispatchContext[TransportContext], method: str, params: Mapping[str, Any] | None

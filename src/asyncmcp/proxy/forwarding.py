@@ -10,7 +10,9 @@ proxy has never heard of pass through too.
 Every forwarded request takes what the backend sends within it back to the front request:
 progress through `ctx.session.report_progress` (the front client's own token), other notifications
 (2026 log lines, a `subscriptions/listen` stream's acknowledgement and events, 2025 log lines of a
-call) onto the front request's own stream, in arrival order and before its answer.
+call) onto the front request's own stream, in arrival order and before its answer; a 2025 backend
+handler that closes its SSE stream closes the front request's (`ctx.close_sse_stream`, offered by
+the SDK when the session can resume).
 
 Era handling:
 - 2026-07-28 requests go over the backend's shared link; a client that disconnects or cancels
@@ -95,7 +97,12 @@ class ForwardingMiddleware:
             await outbound.notify(method, params)
 
         result = await link.request(
-            ctx.method, ctx.params, front_id=ctx.request_id, on_progress=relay_progress, on_notice=relay_notice
+            ctx.method,
+            ctx.params,
+            front_id=ctx.request_id,
+            on_progress=relay_progress,
+            on_notice=relay_notice,
+            close_stream=ctx.close_sse_stream,
         )
         if ctx.method == "tools/list":
             self.tool_schemas.learn(result)

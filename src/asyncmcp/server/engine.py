@@ -70,7 +70,7 @@ from asyncmcp.codec import (
 )
 from asyncmcp.expiring import ExpiringSet
 from asyncmcp.receiving import Poller, hand_back, open_delivery
-from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, reply_frame
+from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, close_stream_frame, reply_frame
 from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner
 
 __all__ = ["UNKNOWN_SESSION_REASON", "EngineOptions", "RequestFacts", "ServerEngine", "lowlevel_server"]
@@ -473,7 +473,12 @@ class _RequestRun:
         outbound_send, outbound_receive = anyio.create_memory_object_stream[SessionMessage](16)
         self._inbound = inbound_send
         facts = RequestFacts.of(self.engine.address, self.deliveries[0], self.envelope, self.reply_to)
-        metadata = ServerMessageMetadata(request_context=facts, on_request_unanswered=self._unanswered)
+        metadata = ServerMessageMetadata(
+            request_context=facts,
+            on_request_unanswered=self._unanswered,
+            # SSE polling is a 2025-era feature: the SDK offers no stream to close at 2026-07-28.
+            close_sse_stream=self._close_stream if self.era != "modern" else None,
+        )
         timeout = self.engine.options.request_timeout_seconds
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._serve_loop, inbound_receive, outbound_send)
@@ -511,6 +516,11 @@ class _RequestRun:
                 await self._inbound.send(item)
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                 pass
+
+    async def _close_stream(self) -> None:
+        """The handler closed its SSE stream: tell the client, which may front one (the proxy)."""
+        frame = close_stream_frame(self.envelope.client_id, self.message.id, group=self.reply_to)
+        await self.engine.answers.send_notice(self.reply_to, frame, self.message.id)
 
     async def _unanswered(self) -> None:
         """The SDK settled the request with no response: the client cancelled it."""
