@@ -78,6 +78,9 @@ cancel is the dispatcher's own business; neither is passed on as it came."""
 NOTICE_DRAIN_TIMEOUT = 5.0
 """Bound on holding a request's answer back while its notices are still being relayed to the front."""
 
+MAX_QUEUED_NOTICES = 1024
+"""Notices of one request waiting for a slow front client at most; later ones are dropped (logged)."""
+
 
 class _Notices:
     """What the backend sent within one request, relayed to the front in the order it arrived.
@@ -98,6 +101,9 @@ class _Notices:
         self._idle.set()
 
     async def relay(self, send: Callable[[], Awaitable[None]]) -> None:
+        if len(self._queue) >= MAX_QUEUED_NOTICES:
+            logger.warning("dropped a backend notification: %d are waiting for the front client", len(self._queue))
+            return
         self._queue.append(send)
         if not self._idle.is_set():
             return  # the task relaying the queue sends this one too, after those before it

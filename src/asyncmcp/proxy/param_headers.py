@@ -43,8 +43,8 @@ ListTools = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]
 SCHEMA_TTL_SECONDS = 300.0
 """How long a learned schema is trusted to accept a call without asking the backend again."""
 
-MAX_TOOLS = 10_000
-"""Schemas kept at most (oldest forgotten first): a bound on memory, far above real tool lists."""
+MAX_TOOLS = 1_000
+"""Schemas kept at most (oldest forgotten first): a bound on memory, far above real tool lists (tens)."""
 
 LIST_PAGE_CAP = 100
 """Pages of a `tools/list` walk at most: a paginator that never ends skips the check, as in the SDK."""
