@@ -64,16 +64,13 @@ from mcp.types import (
 )
 from pydantic import Field
 
-from asyncmcp.proxy.events import MemoryEventStore
+from asyncmcp.proxy.events import SSE_RETRY_MILLISECONDS, MemoryEventStore
 from asyncmcp.server.engine import lowlevel_server
 
 __all__ = ["server"]
 
 STEP_PAUSE = 0.05
 """Seconds between a tool's notifications: the suite asks for ~50 ms so they arrive one by one."""
-
-RETRY_MILLISECONDS = 1000
-"""SSE `retry` the plain server announces (server-sse-polling reads it from the priming event)."""
 
 
 def _one_pixel_png() -> bytes:
@@ -603,13 +600,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    # An event store and a retry interval: server-sse-polling resumes a closed stream with Last-Event-ID.
+    # An event store and a retry interval, as the proxy has: server-sse-polling resumes a closed
+    # stream with Last-Event-ID after the announced retry.
     server.run(
         "streamable-http",
         host="127.0.0.1",
         port=args.port,
         event_store=MemoryEventStore(),
-        retry_interval=RETRY_MILLISECONDS,
+        retry_interval=SSE_RETRY_MILLISECONDS,
     )
 
 
