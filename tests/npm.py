@@ -4,6 +4,7 @@ once into a cache directory on first use."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -22,6 +23,8 @@ def npm_install(directory: Path, packages: list[str], *, module_type: bool = Fal
     """`npm install` `packages` into `directory` (made, with a package.json, when missing).
 
     Skips the calling test when the registry cannot be reached; fails it on any other npm error."""
+    if shutil.which("npm") is None:
+        pytest.fail(f"npm is not on PATH; install Node.js and npm to run the tests that use {' '.join(packages)}")
     directory.mkdir(parents=True, exist_ok=True)
     package_json = directory / "package.json"
     if not package_json.exists():
