@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench local clean lock
+.PHONY: demo test conformance lint typecheck bench local clean lock
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ demo: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The official MCP conformance suite against the SDK's own server and through the proxy (also part
+# of `make test`); its first run installs the suite and Node.js 22 with npm (ASYNCMCP_CONFORMANCE_CACHE).
+conformance: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/conformance
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -17,6 +17,7 @@ from asyncmcp.codec import (
     ATTR_METHOD,
     ATTR_NAME,
     ATTR_PROTOCOL_VERSION,
+    ATTR_RELATED_REQUEST_ID,
     ATTR_REPLY_TO,
     ATTR_SESSION_ID,
     MAX_ATTRIBUTE_VALUE,
@@ -80,6 +81,7 @@ envelopes = st.builds(
     method=st.none() | attribute_values,
     name=st.none() | attribute_values,
     control=st.none() | attribute_values,
+    related_request_id=st.none() | attribute_values,
 )
 ENVELOPE_FIELDS = {
     ATTR_CLIENT_ID: "client_id",
@@ -89,6 +91,7 @@ ENVELOPE_FIELDS = {
     ATTR_METHOD: "method",
     ATTR_NAME: "name",
     ATTR_CONTROL: "control",
+    ATTR_RELATED_REQUEST_ID: "related_request_id",
 }
 
 

@@ -37,8 +37,10 @@ __all__ = [
     "ATTR_METHOD",
     "ATTR_NAME",
     "ATTR_PROTOCOL_VERSION",
+    "ATTR_RELATED_REQUEST_ID",
     "ATTR_REPLY_TO",
     "ATTR_SESSION_ID",
+    "CONTROL_CLOSE_STREAM",
     "CONTROL_WAKE",
     "ENVELOPE_ATTRIBUTES",
     "SEED_REPLY_META_KEY",
@@ -66,6 +68,11 @@ ATTR_METHOD = "mcp-method"
 ATTR_NAME = "mcp-name"
 ATTR_CONTROL = "mcp-control"
 """Transport control frames that carry no JSON-RPC meaning (see `CONTROL_WAKE`)."""
+ATTR_RELATED_REQUEST_ID = "mcp-related-request-id"
+"""On a server's notifications and requests sent while it serves a request: that request's id
+(`str(id)`; the SDK correlates `"7"` and `7` as one id). The body cannot say which request a log
+line or a subscription event belongs to, and a client with several requests in flight on one
+connection (the proxy's shared 2026 link) must hand it to the right one."""
 
 SEED_REPLY_META_KEY = "responseQueueUrl"
 """The original asyncmcp handshake: a reply queue named in `initialize` params `_meta`."""
@@ -73,6 +80,11 @@ SEED_REPLY_META_KEY = "responseQueueUrl"
 CONTROL_WAKE = "wake"
 """Sent by a closing receiver to its own queue so its outstanding long poll returns at once; its
 `mcp-client-id` is the receiver's wake token, so another receiver of the queue hands it back."""
+
+CONTROL_CLOSE_STREAM = "close-stream"
+"""Sent by a worker whose 2025 handler closed its SSE stream (`ctx.close_sse_stream()`, SEP-1699
+polling): the request named by `mcp-related-request-id` goes on, and a client that fronts an HTTP
+stream for it (the proxy) closes that stream, so its own client reconnects and resumes."""
 
 MAX_ATTRIBUTE_VALUE = 8192
 """Longest attribute value accepted on input; real values are ids, URLs and a session token."""
@@ -85,6 +97,7 @@ _ENVELOPE_ATTRIBUTES = {
     ATTR_METHOD: "method",
     ATTR_NAME: "name",
     ATTR_CONTROL: "control",
+    ATTR_RELATED_REQUEST_ID: "related_request_id",
 }
 ENVELOPE_ATTRIBUTES: tuple[str, ...] = tuple(_ENVELOPE_ATTRIBUTES)
 """Every attribute name asyncmcp routes by (an HTTP channel carries them as headers of the same names)."""
@@ -116,6 +129,7 @@ class Envelope:
     method: str | None = None
     name: str | None = None
     control: str | None = None
+    related_request_id: str | None = None
 
     def to_attributes(self) -> dict[str, str]:
         out: dict[str, str] = {}

@@ -5,14 +5,10 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
-from pathlib import Path
+from contextlib import AsyncExitStack
 
 import anyio
 import boto3
@@ -22,12 +18,11 @@ from mcp import Client
 from asyncmcp import SqsClientConfig
 from asyncmcp.local.endpoint import LocalEndpoint
 from asyncmcp.sqs import sqs_client, sqs_reply_queue
+from tests.processes import Proc, processes
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parents[2]
 STATE_KEY = "test-fleet-" + uuid.uuid4().hex
-SERVING = re.compile(r"asyncmcp: serving \S+ on \S+ \(pid (\d+)\)")
 WHOAMI = re.compile(r"pid=(\d+) client=(\S+)")
 
 
@@ -50,60 +45,6 @@ def _queue(name: str, **attributes: str) -> str:
     return boto3.client("sqs").create_queue(QueueName=f"{name}-{uuid.uuid4().hex[:8]}", Attributes=attributes)[
         "QueueUrl"
     ]
-
-
-class Proc:
-    """A child process whose output is collected by a thread, so its pipe never fills."""
-
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.popen = subprocess.Popen(
-            args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def serving_pids(self) -> list[int]:
-        return [int(m.group(1)) for line in list(self.lines) if (m := SERVING.search(line))]
-
-    async def wait_serving(self, count: int = 1, within: float = 30.0) -> list[int]:
-        deadline = time.monotonic() + within
-        while len(pids := self.serving_pids()) < count:
-            if self.popen.poll() is not None or time.monotonic() > deadline:
-                output = "\n".join(self.lines)
-                raise AssertionError(f"worker did not start (exit {self.popen.poll()}):\n{output}")
-            await anyio.sleep(0.05)
-        return pids
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=5)
-        self._reader.join(timeout=5)
-
-
-@contextmanager
-def processes() -> Iterator[list[Proc]]:
-    """Every process started in the block is stopped on the way out, whatever happens."""
-    started: list[Proc] = []
-    try:
-        yield started
-    finally:
-        for proc in started:
-            proc.stop()
 
 
 def start_worker(started: list[Proc], endpoint: LocalEndpoint, queue_url: str, *options: str) -> Proc:

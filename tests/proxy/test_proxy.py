@@ -38,6 +38,7 @@ from asyncmcp import SqsClientConfig, SqsServerConfig
 from asyncmcp.proxy import ProxyServer, create_proxy_server
 from asyncmcp.sqs import serve_sqs
 from tests.client_answers import elicit_blue, sample_hello, text_of
+from tests.npm import npm_install
 from tests.servers import CALLS, ProgressProbe, build_server
 from tests.sqs_helpers import serving, wait_for
 
@@ -579,30 +580,12 @@ await client.close();
 console.log(JSON.stringify(out));
 """
 
-NETWORK_ERRORS = ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENETUNREACH", "network")
-
 
 @pytest.fixture(scope="session")
 def ts_client_script() -> Iterator[Path]:
     """The TypeScript SDK installed once under /tmp/asyncmcp-ts-client, and the client script."""
-    TS_CLIENT_DIR.mkdir(parents=True, exist_ok=True)
-    package_json = TS_CLIENT_DIR / "package.json"
-    if not package_json.exists():
-        package_json.write_text(json.dumps({"name": "asyncmcp-ts-client", "private": True, "type": "module"}))
     if not (TS_CLIENT_DIR / "node_modules" / "@modelcontextprotocol" / "sdk" / "package.json").exists():
-        installed = subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "@modelcontextprotocol/sdk"],
-            cwd=TS_CLIENT_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if installed.returncode != 0:
-            output = installed.stdout + installed.stderr
-            if any(marker in output for marker in NETWORK_ERRORS):
-                pytest.skip(f"npm could not reach the registry to install @modelcontextprotocol/sdk: {output[-500:]}")
-            pytest.fail(f"npm install @modelcontextprotocol/sdk failed:\n{output}")
+        npm_install(TS_CLIENT_DIR, ["@modelcontextprotocol/sdk"], module_type=True)
     script = TS_CLIENT_DIR / "client.mjs"
     script.write_text(TS_SCRIPT)
     yield script

@@ -16,13 +16,14 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_REQUEST, PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION
 
 from asyncmcp import SqsClientConfig, SqsServerConfig
 from asyncmcp.server.sessions import LegacySession
 from asyncmcp.server.state_key import StateKey
-from asyncmcp.sqs import sqs_client
+from asyncmcp.sqs import sqs_client, sqs_server
 from tests import servers
 from tests.faults import sqs_behind_faults
 from tests.servers import build_server
@@ -227,6 +228,101 @@ async def test_unknown_protocol_version_is_refused(queues):
             assert reply.json["error"]["data"]["requested"] == "1999-01-01"
             assert "2025-11-25" in reply.json["error"]["data"]["supported"]
             assert "echo:old" not in servers.CALLS
+
+
+async def test_notifications_sent_within_a_request_name_it_and_the_answer_does_not(queues):
+    raw_replies = queues.create(f"raw-replies-{_suffix()}")
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "progressToken": "p",
+    }
+    body = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "slow", "arguments": {"steps": 2}}}
+    body["params"]["_meta"] = meta
+    with anyio.fail_after(30):
+        async with running_worker(build_server(), SqsServerConfig(read_queue_url=queues.request)):
+            await send_raw(queues.request, json.dumps(body), {"mcp-reply-to": raw_replies, "mcp-client-id": "c"})
+            replies = await receive_raw(raw_replies, 3)
+    progress = [r for r in replies if r.json.get("method") == "notifications/progress"]
+    (answer,) = [r for r in replies if r.json.get("id") == 9]
+    assert [r.attributes.get("mcp-related-request-id") for r in progress] == ["9", "9"]
+    assert "mcp-related-request-id" not in answer.attributes
+
+
+@asynccontextmanager
+async def single_connection(server: Any, config: SqsServerConfig) -> AsyncIterator[None]:
+    """Serve `server` with the single-connection entry (`sqs_server`) for the body of the block."""
+    app = server._lowlevel_server
+    async with anyio.create_task_group() as tg:
+
+        async def run() -> None:
+            async with sqs_server(config) as (read, write):
+                await app.run(read, write, app.create_initialization_options())
+
+        tg.start_soon(run)
+        yield
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("entry", ["engine", "single-connection"])
+async def test_a_2025_handler_closing_its_stream_tells_the_client_and_goes_on(queues, entry):
+    raw_replies = queues.create(f"raw-replies-{_suffix()}")
+    server = build_server()
+
+    @server.tool()
+    async def polls(ctx: Context) -> str:
+        """Close the SSE stream (SEP-1699 polling), then answer."""
+        await ctx.close_sse_stream()
+        return "still here"
+
+    config = SqsServerConfig(read_queue_url=queues.request)
+    serve = running_worker(server, config) if entry == "engine" else single_connection(server, config)
+    attributes = {"mcp-reply-to": raw_replies, "mcp-client-id": "c"}
+    initialize = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
+    with anyio.fail_after(30):
+        async with serve:
+            await send_raw(
+                queues.request,
+                json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": initialize}),
+                attributes,
+            )
+            (opened,) = await receive_raw(raw_replies, 1)
+            if "mcp-session-id" in opened.attributes:
+                attributes["mcp-session-id"] = opened.attributes["mcp-session-id"]
+            await send_raw(
+                queues.request, json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}), attributes
+            )
+            await send_raw(queues.request, _tool_call(4, "polls", {}), attributes)
+            close, answer = await receive_raw(raw_replies, 2)
+    assert close.attributes.get("mcp-control") == "close-stream"
+    assert close.attributes.get("mcp-related-request-id") == "4"
+    assert close.attributes.get("mcp-client-id") == "c"
+    assert answer.json["result"]["content"][0]["text"] == "still here"
+
+
+async def test_a_direct_client_is_not_disturbed_when_a_handler_closes_its_stream(queues):
+    server = build_server()
+
+    @server.tool()
+    async def polls(ctx: Context) -> str:
+        """Close the SSE stream (SEP-1699 polling), then answer."""
+        await ctx.close_sse_stream()
+        return "still here"
+
+    reached_the_session: list[object] = []
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, Exception):
+            reached_the_session.append(message)
+
+    with anyio.fail_after(30):
+        async with (
+            serving(queues, server),
+            Client(sqs_client(_client_config(queues)), mode="legacy", message_handler=on_message) as client,
+        ):
+            result = await client.call_tool("polls", {})
+    assert result.content[0].text == "still here"
+    assert reached_the_session == []
 
 
 # -- 4. oversize -----------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from mcp import Client
 
 from asyncmcp.local.endpoint import LocalEndpoint
 from asyncmcp.sns_sqs import SnsSqsClientConfig, SnsSqsTopology, sns_sqs_client
-from tests.cli.test_serve import ROOT, STATE_KEY, Proc, _whoami, aws, processes, remote
+from tests.cli.test_serve import STATE_KEY, _whoami, aws, remote
 from tests.deployments import provision_topology
+from tests.processes import ROOT, Proc, processes
 
 pytestmark = pytest.mark.anyio
 

@@ -19,8 +19,9 @@ from mcp import ClientSession
 
 from asyncmcp import SqsClientConfig
 from asyncmcp.sqs import sqs_client
-from tests.cli.test_serve import _queue, aws, processes, remote, start_worker
+from tests.cli.test_serve import _queue, aws, remote, start_worker
 from tests.client_answers import text_of
+from tests.processes import processes
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.anyio

@@ -21,7 +21,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +29,7 @@ from typing import Any
 import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
-from mcp.shared.message import ClientMessageMetadata, SessionMessage
+from mcp.shared.message import ClientMessageMetadata, ServerMessageMetadata, SessionMessage
 from mcp_types import (
     INTERNAL_ERROR,
     REQUEST_TIMEOUT,
@@ -49,6 +49,7 @@ from asyncmcp.codec import (
     ATTR_PROTOCOL_VERSION,
     ATTR_REPLY_TO,
     ATTR_SESSION_ID,
+    CONTROL_CLOSE_STREAM,
     SEED_REPLY_META_KEY,
     Envelope,
     Frame,
@@ -66,6 +67,9 @@ logger = logging.getLogger(__name__)
 
 INBOX_SIZE = 1024
 """Frames buffered for a client that is slow to read; past that its frames go back to the queue."""
+
+CloseStreamFn = Callable[[str], None]
+"""Told the id of a request whose server handler closed its stream (`CONTROL_CLOSE_STREAM`)."""
 
 _HEADER_ATTRIBUTES = {"mcp-protocol-version": ATTR_PROTOCOL_VERSION, "mcp-method": ATTR_METHOD, "mcp-name": ATTR_NAME}
 
@@ -96,6 +100,7 @@ class _ClientSide:
         self.timeout = timeout_seconds
         self.inbox = inbox
         self.session_id: str | None = None
+        self.on_close_stream: CloseStreamFn | None = None
         self.pending: dict[RequestId, _Pending] = {}
         self.answered = ExpiringSet(600.0, 10_000)
         self._deadlines: list[tuple[float, str, RequestId]] = []
@@ -118,6 +123,10 @@ class _ClientSide:
     def accept(self, delivery: Delivery, envelope: Envelope) -> SessionMessage | Exception | None:
         """Turn a received frame into what the SDK reads, or None to drop it."""
         delivery.ack()
+        if envelope.control == CONTROL_CLOSE_STREAM:
+            if self.on_close_stream is not None and envelope.related_request_id is not None:
+                self.on_close_stream(envelope.related_request_id)
+            return None  # the SDK has no message for it; a client with no stream to close ignores it
         try:
             message = decode_message(delivery.frame.body)
         except FrameDecodeError as exc:
@@ -134,6 +143,9 @@ class _ClientSide:
             token = (message.params or {}).get("progressToken")
             if isinstance(token, str | int) and token in self.pending:
                 self._extend(token)
+        if envelope.related_request_id is not None and not isinstance(message, JSONRPCResponse | JSONRPCError):
+            # Which of this connection's requests the server sent it within, as the SDK labels it.
+            return SessionMessage(message, ServerMessageMetadata(related_request_id=envelope.related_request_id))
         return SessionMessage(message)
 
     # -- outbound --------------------------------------------------------------------------
@@ -264,11 +276,14 @@ async def client_streams(
     *,
     client_id: str | None = None,
     timeout_seconds: float | None = None,
+    on_close_stream: CloseStreamFn | None = None,
 ) -> AsyncIterator[
     tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]
 ]:
     """Connect to the server reading `server_address` over `router`'s channel; yields the SDK's
-    `(read, write)` streams. Replies arrive through `router`, named on every frame as `router.reply_to`."""
+    `(read, write)` streams. Replies arrive through `router`, named on every frame as `router.reply_to`.
+    `on_close_stream` is told when a server handler closes the stream of one of this client's
+    requests (only a client that fronts HTTP streams, the proxy, has one to close)."""
     # A configured id gets a per-connection suffix: JSON-RPC ids restart at 1 in every session, and
     # the server's redelivery dedupe (and FIFO deduplication) key on (client id, request id), so a
     # restarted or second client with the same configured id must not look like the first.
@@ -279,6 +294,7 @@ async def client_streams(
         raw_send, raw_receive = anyio.create_memory_object_stream[Any](INBOX_SIZE)
         side = _ClientSide(router.channel, server_address, router.reply_to, client_id, timeout_seconds, raw_send)
         side.handshake_meta_key = router.handshake_meta_key
+        side.on_close_stream = on_close_stream
         router.register(client_id, side.on_frame, side.on_failure)
         stack.callback(router.unregister, client_id)
 

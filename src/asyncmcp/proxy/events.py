@@ -28,6 +28,10 @@ from mcp.types import JSONRPCMessage
 
 __all__ = ["MemoryEventStore", "SessionEventStores"]
 
+SSE_RETRY_MILLISECONDS = 1000
+"""The `retry` of each SSE stream's priming event: how soon a 2025 client whose stream dropped
+reconnects with `Last-Event-ID` (left unsaid, each client picks its own delay)."""
+
 
 class MemoryEventStore(EventStore):
     def __init__(self, *, max_events_per_stream: int = 256, max_streams: int = 10_000) -> None:
@@ -67,10 +71,11 @@ class MemoryEventStore(EventStore):
 
 
 class SessionEventStores(StreamableHTTPSessionManager):
-    """The SDK's session manager, giving each 2025 session its own `MemoryEventStore`."""
+    """The SDK's session manager, giving each 2025 session its own `MemoryEventStore`, and telling
+    clients when to reconnect (`SSE_RETRY_MILLISECONDS`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, event_store=MemoryEventStore(), **kwargs)
+        super().__init__(*args, event_store=MemoryEventStore(), retry_interval=SSE_RETRY_MILLISECONDS, **kwargs)
 
     def _admit_session(self, requestor: Any) -> StreamableHTTPServerTransport | None:
         transport = super()._admit_session(requestor)

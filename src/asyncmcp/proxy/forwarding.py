@@ -7,14 +7,23 @@ client sees exactly what the backend server said: its `initialize` / `server/dis
 capabilities, tools, errors, `input_required` results. Nothing is re-modelled, so methods the
 proxy has never heard of pass through too.
 
+Every forwarded request takes what the backend sends within it back to the front request:
+progress through `ctx.session.report_progress` (the front client's own token), other notifications
+(2026 log lines, a `subscriptions/listen` stream's acknowledgement and events, 2025 log lines of a
+call) onto the front request's own stream, in arrival order and before its answer; a 2025 backend
+handler that closes its SSE stream closes the front request's (`ctx.close_sse_stream`, offered by
+the SDK when the session can resume).
+
 Era handling:
-- 2026-07-28 requests go over the backend's shared link; progress is relayed with
-  `ctx.session.report_progress`; a client that disconnects or cancels cancels the handler, and
-  the link then sends `notifications/cancelled` downstream.
+- 2026-07-28 requests go over the backend's shared link; a client that disconnects or cancels
+  cancels the handler, and the link then sends `notifications/cancelled` downstream. What the SDK's
+  own HTTP front checks before dispatch but cannot check here without the server's tools is
+  checked here: `Mcp-Param-*` headers against the backend's tool schemas (`param_headers.py`); an
+  `initialize` is refused by the SDK itself (404, `-32601`: the 2026 protocol has no handshake).
 - 2025-11-25: `initialize` opens a dedicated backend link for the front session (kept in the
   front connection's state and closed with it); requests of that session use it; the backend's
-  sampling/elicitation requests and notifications go to the front client on the session's
-  standalone channel and the client's answers come back as the link's reply.
+  sampling/elicitation requests and notifications that belong to no request go to the front
+  client on the session's standalone channel and the client's answers come back as the link's reply.
 """
 
 from __future__ import annotations
@@ -27,9 +36,12 @@ from typing import Any
 from mcp.server import Server, ServerRequestContext
 from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult
+from mcp.shared.dispatcher import Outbound
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from asyncmcp.codec import has_modern_envelope
+from asyncmcp.codec import as_mapping, has_modern_envelope
 from asyncmcp.proxy.backend import Backend, BackendLink, BackendOpener
+from asyncmcp.proxy.param_headers import ToolSchemas, check_param_headers
 
 __all__ = ["build_proxy_server"]
 
@@ -47,20 +59,54 @@ def _front_connection(ctx: ServerRequestContext[Any, Any]) -> Connection:
     return ctx.session._connection  # pyright: ignore[reportPrivateUsage]
 
 
+def _front_request(ctx: ServerRequestContext[Any, Any]) -> Outbound:
+    # The front request's own stream: the session proxy sends only typed notifications there, and
+    # the backend's are relayed raw (methods the proxy has never heard of included); mcp is pinned to 2.3.x.
+    return ctx.session._request_outbound  # pyright: ignore[reportPrivateUsage]
+
+
 class ForwardingMiddleware:
     """Sends every front request to the backend and returns its raw answer."""
+
+    def __init__(self) -> None:
+        self.tool_schemas = ToolSchemas()
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         backend: Backend = ctx.lifespan_context
         if ctx.request_id is None:
             await self._forward_notification(ctx, backend)
             return None
+        modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        if modern and ctx.method == "initialize":
+            return await call_next(ctx)  # the SDK's own answer: no such method at 2026-07-28
         link = await self._link_for(ctx, backend)
+        headers = as_mapping(getattr(ctx.request, "headers", None))
+        if modern and ctx.method == "tools/call" and headers is not None:
+
+            async def list_tools(params: Mapping[str, Any]) -> dict[str, Any]:
+                return await link.request("tools/list", params)
+
+            await check_param_headers(ctx.params, headers, self.tool_schemas, list_tools)
 
         async def relay_progress(progress: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(progress, total, message)
 
-        return await link.request(ctx.method, ctx.params, on_progress=relay_progress)
+        outbound = _front_request(ctx)
+
+        async def relay_notice(method: str, params: Mapping[str, Any] | None) -> None:
+            await outbound.notify(method, params)
+
+        result = await link.request(
+            ctx.method,
+            ctx.params,
+            front_id=ctx.request_id,
+            on_progress=relay_progress,
+            on_notice=relay_notice,
+            close_stream=ctx.close_sse_stream,
+        )
+        if ctx.method == "tools/list":
+            self.tool_schemas.learn(result)
+        return result
 
     async def _link_for(self, ctx: ServerRequestContext[Any, Any], backend: Backend) -> BackendLink:
         if ctx.method != "initialize" and has_modern_envelope(ctx.params):

@@ -28,10 +28,18 @@ import anyio
 from mcp_types import INTERNAL_ERROR, JSONRPCMessage, RequestId
 
 from asyncmcp.channels.base import Channel, Delivery
-from asyncmcp.codec import ATTR_CLIENT_ID, Frame, encode_message, jsonrpc_error
+from asyncmcp.codec import (
+    ATTR_CLIENT_ID,
+    ATTR_CONTROL,
+    ATTR_RELATED_REQUEST_ID,
+    CONTROL_CLOSE_STREAM,
+    Frame,
+    encode_message,
+    jsonrpc_error,
+)
 from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
 
-__all__ = ["UNSENT_RETRY_DELAY", "Answers", "reply_frame"]
+__all__ = ["UNSENT_RETRY_DELAY", "Answers", "close_stream_frame", "reply_frame"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +65,25 @@ def reply_frame(
     attributes: dict[str, str] | None = None,
     *,
     group: str | None = None,
+    related_request_id: RequestId | None = None,
 ) -> Frame:
     """The frame of a server-to-client message: labelled with its client id, ordered per client
-    (or per `group`, for a client without an id: its reply address)."""
+    (or per `group`, for a client without an id: its reply address), and, for a notification or
+    request the SDK sent within a request, with that request's id."""
     labels = dict(attributes or {})
     if client_id:
         labels[ATTR_CLIENT_ID] = client_id
+    if related_request_id is not None:
+        labels[ATTR_RELATED_REQUEST_ID] = str(related_request_id)
     return Frame(encode_message(message), labels, ordering_key=client_id or group)
+
+
+def close_stream_frame(client_id: str | None, request_id: RequestId, *, group: str | None = None) -> Frame:
+    """The control frame telling a client that the handler of `request_id` closed its stream."""
+    labels = {ATTR_CONTROL: CONTROL_CLOSE_STREAM, ATTR_RELATED_REQUEST_ID: str(request_id)}
+    if client_id:
+        labels[ATTR_CLIENT_ID] = client_id
+    return Frame("{}", labels, ordering_key=client_id or group)
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ from asyncmcp.codec import (
 )
 from asyncmcp.expiring import ExpiringSet
 from asyncmcp.receiving import Poller, hand_back, open_delivery
-from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, reply_frame
+from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, close_stream_frame, reply_frame
 from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner
 
 __all__ = ["UNKNOWN_SESSION_REASON", "EngineOptions", "RequestFacts", "ServerEngine", "lowlevel_server"]
@@ -473,7 +473,12 @@ class _RequestRun:
         outbound_send, outbound_receive = anyio.create_memory_object_stream[SessionMessage](16)
         self._inbound = inbound_send
         facts = RequestFacts.of(self.engine.address, self.deliveries[0], self.envelope, self.reply_to)
-        metadata = ServerMessageMetadata(request_context=facts, on_request_unanswered=self._unanswered)
+        metadata = ServerMessageMetadata(
+            request_context=facts,
+            on_request_unanswered=self._unanswered,
+            # SSE polling is a 2025-era feature: the SDK offers no stream to close at 2026-07-28.
+            close_sse_stream=self._close_stream if self.era != "modern" else None,
+        )
         timeout = self.engine.options.request_timeout_seconds
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._serve_loop, inbound_receive, outbound_send)
@@ -485,7 +490,8 @@ class _RequestRun:
                         if self._is_final(item.message):
                             final = item.message  # sent outside the timeout: a cut-off send would lose it
                             break
-                        await self._forward(item.message)
+                        related = item.metadata if isinstance(item.metadata, ServerMessageMetadata) else None
+                        await self._forward(item.message, related.related_request_id if related else None)
                         if self.settled:
                             break
                 if final is not None:
@@ -510,6 +516,11 @@ class _RequestRun:
                 await self._inbound.send(item)
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                 pass
+
+    async def _close_stream(self) -> None:
+        """The handler closed its SSE stream: tell the client, which may front one (the proxy)."""
+        frame = close_stream_frame(self.envelope.client_id, self.message.id, group=self.reply_to)
+        await self.engine.answers.send_notice(self.reply_to, frame, self.message.id)
 
     async def _unanswered(self) -> None:
         """The SDK settled the request with no response: the client cancelled it."""
@@ -547,7 +558,7 @@ class _RequestRun:
         """Whether `message` is the request's answer (its response or error)."""
         return isinstance(message, JSONRPCResponse | JSONRPCError) and message.id == self.message.id
 
-    async def _forward(self, message: JSONRPCMessage) -> None:
+    async def _forward(self, message: JSONRPCMessage, related_request_id: RequestId | None = None) -> None:
         final = self._is_final(message)
         attributes: dict[str, str] = {}
         if final and self.era == "initialize" and isinstance(message, JSONRPCResponse):
@@ -556,7 +567,9 @@ class _RequestRun:
             attributes[ATTR_SESSION_ID] = self.envelope.session_id
         if isinstance(message, JSONRPCRequest):
             message = message.model_copy(update={"id": self.engine.back_route(self, message.id)})
-        frame = reply_frame(message, self.envelope.client_id, attributes, group=self.reply_to)
+        frame = reply_frame(
+            message, self.envelope.client_id, attributes, group=self.reply_to, related_request_id=related_request_id
+        )
         if final:
             self.settled = await self.engine.answers.send_final(
                 self.key, self.reply_to, frame, self.message.id, self.envelope.client_id

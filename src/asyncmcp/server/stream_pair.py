@@ -27,9 +27,9 @@ from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp_types import INVALID_REQUEST, JSONRPCError, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse, RequestId
 
 from asyncmcp.channels.base import Delivery, ServerBinding
-from asyncmcp.codec import jsonrpc_error, seed_reply_address
+from asyncmcp.codec import has_modern_envelope, jsonrpc_error, seed_reply_address
 from asyncmcp.receiving import Poller, open_delivery
-from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, reply_frame
+from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, close_stream_frame, reply_frame
 from asyncmcp.server.engine import RequestFacts
 
 __all__ = ["serve_stream_pair"]
@@ -129,8 +129,16 @@ class _Connection:
         async def unanswered(request_id: RequestId = message.id) -> None:
             self.settle(request_id)
 
+        async def close_stream(request_id: RequestId = message.id, target: str = reply_to) -> None:
+            frame = close_stream_frame(self.client_id, request_id, group=target)
+            await self.answers.send_notice(target, frame, request_id)
+
         facts = RequestFacts.of(self.address, delivery, envelope, reply_to)
-        metadata = ServerMessageMetadata(request_context=facts, on_request_unanswered=unanswered)
+        metadata = ServerMessageMetadata(
+            request_context=facts,
+            on_request_unanswered=unanswered,
+            close_sse_stream=None if has_modern_envelope(message.params) else close_stream,
+        )
         await inbound.send(SessionMessage(message, metadata))
 
     def settle(self, request_id: RequestId, *, done: bool = True) -> None:
@@ -165,7 +173,8 @@ class _Connection:
         route = self.routes.get(related) if related is not None else None
         target = route.reply_to if route else self.reply_to
         if target is not None:
-            await self.answers.send_notice(target, reply_frame(message, self.client_id, group=target), related or "?")
+            frame = reply_frame(message, self.client_id, group=target, related_request_id=related)
+            await self.answers.send_notice(target, frame, related or "?")
 
 
 @asynccontextmanager
