@@ -16,6 +16,7 @@ from asyncmcp.errors import AddressNotFoundError, AsyncMcpError, ChannelError, F
 if TYPE_CHECKING:
     from asyncmcp.channels.sns_sqs.config import SnsSqsClientConfig, SnsSqsServerConfig, SnsSqsTransportConfig
     from asyncmcp.channels.sqs.config import SqsClientConfig, SqsServerConfig
+    from asyncmcp.channels.webhook.config import WebhookClientConfig, WebhookServerConfig
     from asyncmcp.server.engine import RequestFacts
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "SnsSqsTransportConfig",
     "SqsClientConfig",
     "SqsServerConfig",
+    "WebhookClientConfig",
+    "WebhookServerConfig",
 ]
 
 __version__ = "0.3.0"
@@ -40,6 +43,8 @@ _LAZY = {
     "SnsSqsClientConfig": "asyncmcp.channels.sns_sqs.config",
     "SnsSqsServerConfig": "asyncmcp.channels.sns_sqs.config",
     "SnsSqsTransportConfig": "asyncmcp.channels.sns_sqs.config",
+    "WebhookClientConfig": "asyncmcp.channels.webhook.config",
+    "WebhookServerConfig": "asyncmcp.channels.webhook.config",
 }
 
 

@@ -4,8 +4,8 @@ Separate processes (`asyncmcp serve --transport webhook`), `kill -9` while a too
 - without a queue the request dies with the process; the client's call fails at its timeout with
   an error naming the server's URL (never a hang);
 - with `--queue URL` the ingress put the request on SQS before answering 202, so a second server
-  process (another port, the same queue) runs it after the visibility timeout and POSTs the answer
-  to the client's receiver: the call completes.
+  process (the same queue, started on the dead one's port as a load balancer would route) runs it
+  after the visibility timeout and POSTs the answer to the client's receiver: the call completes.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ __all__ = ["aws", "remote"]  # the fixtures, imported for this module's tests
 URL = re.compile(r"asyncmcp: serving \S+ on (http://\S+) \(pid \d+\)")
 
 
-def start_server(started: list[Proc], *options: str, env: dict[str, str] | None = None) -> Proc:
+def start_server(started: list[Proc], *options: str, env: dict[str, str] | None = None, port: int = 0) -> Proc:
     environment = {
         **os.environ,
         **(env or {}),
@@ -42,7 +42,17 @@ def start_server(started: list[Proc], *options: str, env: dict[str, str] | None 
         "ASYNCMCP_STATE_KEY": STATE_KEY,  # a 2025 session made on one server is valid on the next
         "PYTHONUNBUFFERED": "1",
     }
-    args = [sys.executable, "-m", "asyncmcp", "serve", "--transport", "webhook", "--port", "0", "--allow-loopback"]
+    args = [
+        sys.executable,
+        "-m",
+        "asyncmcp",
+        "serve",
+        "--transport",
+        "webhook",
+        "--port",
+        str(port),
+        "--allow-loopback",
+    ]
     proc = Proc([*args, *options, "tests.servers:server"], environment)
     started.append(proc)
     return proc
@@ -101,7 +111,10 @@ async def test_with_a_queue_a_request_survives_the_crash_and_another_server_answ
             async with anyio.create_task_group() as tg:
                 tg.start_soon(call_and_kill, client, first, outcome, killed)
                 await killed.wait()
-                second = start_server(started, "--queue", queue, "--visibility-timeout", "2", env=env)
-                await server_url(second)
+                # The next server takes over the first one's URL, as behind a load balancer: the client
+                # keeps POSTing there (the SDK lists the tools after this call's answer).
+                port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+                second = start_server(started, "--queue", queue, "--visibility-timeout", "2", env=env, port=port)
+                assert await server_url(second) == url
     assert outcome.get("text") == "done 6", outcome
     assert first.popen.returncode == -signal.SIGKILL

@@ -2,8 +2,10 @@
 
 - `webhook_app(server, config)`: the server as an ASGI app (Starlette): requests are POSTed to
   `config.path`, answered 202 at once, and everything that answers them is POSTed to the client's
-  webhook URL. Run it with uvicorn, or mount it (see docs/transports/webhook.md for running its
-  lifespan inside yours). `asyncmcp serve --transport webhook --port N module:server` runs one.
+  webhook URL. Run it with uvicorn. `asyncmcp serve --transport webhook --port N module:server`
+  runs one.
+- `mount_webhook(app, server, config)`: the same inside your own Starlette or FastAPI app: enter it
+  in your app's lifespan; it adds the route `config.path` and serves until the block ends.
 - `serve_webhook(server, config)`: the same on its own HTTP server (`config.port`), until cancelled.
 - `webhook_client(config, app=None)`: a client transport for `mcp.Client` / `ClientSession`; its
   receiver runs on 127.0.0.1 (an ephemeral port) or, given an `app`, is mounted into it.
@@ -30,10 +32,29 @@ __all__ = [
     "WebhookClientConfig",
     "WebhookServerConfig",
     "generate_secret",
+    "mount_webhook",
     "serve_webhook",
     "webhook_app",
     "webhook_client",
 ]
+
+
+@asynccontextmanager
+async def mount_webhook(
+    app: Any, server: Any, config: WebhookServerConfig, *, shutdown_grace_seconds: float = 10.0
+) -> AsyncIterator[Worker]:
+    """Serve `server` by webhooks at `config.path` of `app` (Starlette or FastAPI) for the block.
+
+    Enter it in the app's lifespan: Starlette runs no lifespan of a mounted sub-app, so the worker
+    must live in yours. On the way out, requests in flight get `shutdown_grace_seconds` to finish.
+    """
+    worker = Worker(server, config, {"app": app}, shutdown_grace_seconds=shutdown_grace_seconds)
+    async with anyio.create_task_group() as tg:
+        await tg.start(worker.run)
+        try:
+            yield worker
+        finally:
+            worker.stop()
 
 
 def webhook_app(server: Any, config: WebhookServerConfig, *, shutdown_grace_seconds: float = 10.0) -> Any:
@@ -42,13 +63,8 @@ def webhook_app(server: Any, config: WebhookServerConfig, *, shutdown_grace_seco
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        serving = Worker(server, config, {"app": app}, shutdown_grace_seconds=shutdown_grace_seconds)
-        async with anyio.create_task_group() as tg:
-            await tg.start(serving.run)
-            try:
-                yield
-            finally:
-                serving.stop()
+        async with mount_webhook(app, server, config, shutdown_grace_seconds=shutdown_grace_seconds):
+            yield
 
     return Starlette(lifespan=lifespan)
 
