@@ -567,6 +567,29 @@ async def test_a_request_the_broker_refuses_fails_that_call_with_an_error_naming
     assert servers.CALLS.count("echo:refused-once") == 1
 
 
+@pytest.mark.parametrize("requests", [1, 3])
+async def test_an_answer_to_a_reply_queue_that_does_not_exist_is_given_up_once(queues, requests, caplog):
+    # A typo in a client's reply queue URL: same account and region, so the policy allows it, but
+    # there is no such queue. Several requests at once take the batched send path.
+    missing = queues.request.rsplit("/", 1)[0] + f"/no-such-replies-{_suffix()}"
+    config = SqsServerConfig(read_queue_url=queues.request)
+    caplog.set_level("WARNING", logger="asyncmcp")
+    with anyio.fail_after(30):
+        async with running_worker(build_server(), config) as worker:
+            attributes = {"mcp-reply-to": missing, "mcp-client-id": "typo"}
+            async with anyio.create_task_group() as tg:
+                for n in range(requests):
+                    tg.start_soon(send_raw, queues.request, _tool_call(n, "echo", {"text": "typo"}), attributes)
+            await wait_for(lambda: worker.engine.stats["undeliverable"] >= requests)
+            # Acknowledged, not handed back to be re-sent every few seconds until it expires.
+            await wait_for_async(lambda: queue_counts(queues.request) == (0, 0))
+            assert worker.engine.stats["undeliverable"] == requests
+    about_it = [record for record in caplog.records if missing in record.getMessage()]
+    assert len(about_it) == requests, [record.getMessage() for record in about_it]
+    assert all(record.levelname == "ERROR" for record in about_it)
+    assert servers.CALLS.count("echo:typo") == requests
+
+
 # -- 8. client timeout -----------------------------------------------------------------------
 
 

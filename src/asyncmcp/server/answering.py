@@ -11,8 +11,8 @@ a failure costs:
   sizes, which fits;
 - a permanent refusal (the reply queue is gone, access denied, content the broker will not carry)
   is logged at error level with the request id and counted, and the caller is sent a small error
-  frame, which may get through where the result did not. Then the request is acknowledged: trying
-  again cannot help.
+  frame, which may get through where the result did not (not when the reply address itself is
+  gone: that is one log line). Then the request is acknowledged: trying again cannot help.
 
 Progress, log and server-to-client frames are best effort: a failure is logged, never fatal.
 """
@@ -29,7 +29,7 @@ from mcp_types import INTERNAL_ERROR, JSONRPCMessage, RequestId
 
 from asyncmcp.channels.base import Channel, Delivery
 from asyncmcp.codec import ATTR_CLIENT_ID, Frame, encode_message, jsonrpc_error
-from asyncmcp.errors import ChannelError, FrameTooLargeError
+from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
 
 __all__ = ["UNSENT_RETRY_DELAY", "Answers", "reply_frame"]
 
@@ -169,6 +169,8 @@ class Answers:
     async def _give_up(self, reply_to: str, request_id: RequestId, client_id: str | None, exc: ChannelError) -> None:
         self.stats["undeliverable"] += 1
         logger.error("could not deliver the answer to request %r at %s: %s", request_id, reply_to, exc)
+        if isinstance(exc, AddressNotFoundError):
+            return  # an error frame would go to the same missing address: nothing more to say
         error = jsonrpc_error(request_id, INTERNAL_ERROR, f"the server could not deliver its answer: {exc}")
         if await self.send_quietly(reply_to, client_id, error):
             logger.info("told the client of request %r that its answer could not be delivered", request_id)
