@@ -74,6 +74,13 @@ def build_server(name: str = "test-server") -> MCPServer:
         return f"pid={os.getpid()} client={client}"
 
     @mcp.tool()
+    async def attributes(ctx: Context) -> str:
+        """The message attributes the request arrived with, as `name=value` lines (sorted)."""
+        facts = ctx.request_context.request
+        seen = facts.attributes if isinstance(facts, RequestFacts) else {}
+        return "\n".join(f"{name}={value}" for name, value in sorted(seen.items()))
+
+    @mcp.tool()
     async def big(size: int) -> str:
         """Return `size` characters."""
         return "x" * size

@@ -8,6 +8,7 @@ start-up with a message naming the field, never deep inside a poll loop.
 
 from __future__ import annotations
 
+import uuid
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -62,8 +63,14 @@ class ClientSettings(BaseModel):
     transport_timeout_seconds: float | None = Field(default=None, gt=0)
     """How long a request may wait without any sign of life (progress or the answer) before it fails
     with an error naming the server's address."""
-    client_id: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
-    """Client identifier (a per-connection suffix is added on the wire). Auto-generated if not provided."""
+    client_id: str | None = Field(
+        default_factory=lambda: f"client-{uuid.uuid4().hex[:12]}",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+    )
+    """Client identifier (a per-connection suffix is added on the wire). Generated when not given
+    (`client-<12 hex>`), as the original documents say, so `config.client_id` is always set."""
 
     @property
     def server_address(self) -> str:
