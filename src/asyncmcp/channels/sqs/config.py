@@ -48,7 +48,8 @@ def custom_attribute_value(name: str, value: Any) -> str:
             return text
     raise ValueError(
         f"message_attributes[{name!r}] must be a string, a number, a bool or "
-        f"{{'DataType': 'String', 'StringValue': '...'}} (got {type(value).__name__}); binary values are not supported"
+        f"{{'DataType': 'String', 'StringValue': '...'}} (got {type(cast(object, value)).__name__}); "
+        "binary values are not supported"
     )
 
 
