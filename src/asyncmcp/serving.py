@@ -68,7 +68,7 @@ class Worker:
             self.engine = ServerEngine(
                 self.server,
                 binding,
-                signer=key.signer(),
+                signer=key.signer(ttl_seconds=config.session_ttl_seconds),
                 options=EngineOptions.from_settings(config, shutdown_grace_seconds=self._grace),
             )
             if self._stop_requested:

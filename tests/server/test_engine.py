@@ -17,10 +17,10 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_REQUEST, PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION
 
 from asyncmcp import SqsClientConfig, SqsServerConfig
-from asyncmcp.server.sessions import LegacySession
+from asyncmcp.server.sessions import MAX_SESSION_ID_CHARS, LegacySession
 from asyncmcp.server.state_key import StateKey
 from asyncmcp.sqs import sqs_client
 from tests import servers
@@ -156,6 +156,64 @@ async def test_a_session_id_only_works_for_its_own_client_and_reply_queue(queues
             assert reply.json["error"]["code"] == INVALID_REQUEST
             assert reply.json["error"]["data"]["reason"] == "unknown-session"
             assert "echo:stolen" not in servers.CALLS
+
+
+def _initialize(request_id: int, capabilities: dict[str, Any]) -> str:
+    params = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": capabilities,
+        "clientInfo": {"name": "raw", "version": "1", "description": "d" * 3000},
+    }
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": params})
+
+
+async def test_a_client_with_large_capabilities_gets_a_small_session_id_that_works(queues):
+    raw_replies = queues.create(f"raw-replies-{_suffix()}")
+    capabilities = {"elicitation": {"form": {}}, "experimental": {"big": {"blob": "x" * 20_000}}}
+    config = SqsServerConfig(read_queue_url=queues.request)
+    attributes = {"mcp-reply-to": raw_replies, "mcp-client-id": "big-caps"}
+    with anyio.fail_after(30):
+        async with running_worker(build_server(), config):
+            await send_raw(queues.request, _initialize(1, capabilities), attributes)
+            (answer,) = await receive_raw(raw_replies, 1)
+            session_id = answer.attributes["mcp-session-id"]
+            assert len(session_id) <= MAX_SESSION_ID_CHARS
+            later = {**attributes, "mcp-session-id": session_id}
+            await send_raw(queues.request, _tool_call(2, "echo", {"text": "still in session"}), later)
+            (reply,) = await receive_raw(raw_replies, 1)
+    assert reply.json["result"]["content"][0]["text"] == "still in session"
+
+
+async def test_initialize_whose_session_cannot_fit_even_trimmed_is_refused_clearly(queues):
+    raw_replies = queues.create(f"raw-replies-{_suffix()}")
+    capabilities = {"experimental": {f"capability-{n}": {} for n in range(1000)}}
+    config = SqsServerConfig(read_queue_url=queues.request)
+    with anyio.fail_after(30):
+        async with running_worker(build_server(), config):
+            attributes = {"mcp-reply-to": raw_replies, "mcp-client-id": "huge-caps"}
+            await send_raw(queues.request, _initialize(1, capabilities), attributes)
+            (answer,) = await receive_raw(raw_replies, 1)
+    assert "mcp-session-id" not in answer.attributes
+    assert answer.json["error"]["code"] == INVALID_PARAMS
+    assert "fewer (experimental) capabilities" in answer.json["error"]["message"]
+
+
+async def test_an_expired_session_id_is_refused_as_unknown(queues, monkeypatch):
+    raw_replies = queues.create(f"raw-replies-{_suffix()}")
+    key = "fleet-key-" + _suffix()
+    session = LegacySession("2025-11-25", client_id="old", reply_to=raw_replies, client_info=None, capabilities={})
+    with monkeypatch.context() as past:
+        past.setattr("asyncmcp.server.sessions.time.time", lambda: 1_000_000.0)
+        token = StateKey.resolve(key).signer().mint(session)
+    config = SqsServerConfig(read_queue_url=queues.request, state_key=key, session_ttl_seconds=3600)
+    with anyio.fail_after(30):
+        async with running_worker(build_server(), config):
+            attributes = {"mcp-reply-to": raw_replies, "mcp-client-id": "old", "mcp-session-id": token}
+            await send_raw(queues.request, _tool_call(3, "echo", {"text": "too late"}), attributes)
+            (reply,) = await receive_raw(raw_replies, 1)
+    assert reply.json["error"]["data"]["reason"] == "unknown-session"
+    assert "expired" in reply.json["error"]["message"]
+    assert "echo:too late" not in servers.CALLS
 
 
 async def test_a_reused_client_id_is_served_again(queues):

@@ -13,9 +13,13 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["FROZEN", "ClientSettings", "ServerSettings"]
+__all__ = ["DEFAULT_SESSION_TTL_SECONDS", "FROZEN", "ClientSettings", "ServerSettings"]
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+DEFAULT_SESSION_TTL_SECONDS = 86_400.0
+"""How long a 2025 session id verifies after `initialize`: a working day and more, after which the
+client initializes again (the proxy does so by itself)."""
 
 
 class ServerSettings(BaseModel):
@@ -41,6 +45,9 @@ class ServerSettings(BaseModel):
     state_key: str | None = None
     """Secret shared by every worker of the fleet; seals MCP requestState and signs 2025 session ids.
     Defaults to the ASYNCMCP_STATE_KEY environment variable (see server/state_key.py)."""
+    session_ttl_seconds: float | None = Field(default=DEFAULT_SESSION_TTL_SECONDS, gt=0)
+    """How long a 2025 session id verifies after `initialize` (then the client must initialize again);
+    None: forever. Every worker of a fleet should use the same value."""
     shadow: bool = False
     """Serve every request but send nothing back: a shadow deployment reading an observer queue of a
     fan-out channel (its tools run; its clients never hear from it)."""

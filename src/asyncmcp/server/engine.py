@@ -45,6 +45,7 @@ from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp.shared.transport_context import TransportContext
 from mcp_types import (
+    INVALID_PARAMS,
     INVALID_REQUEST,
     REQUEST_TIMEOUT,
     UNSUPPORTED_PROTOCOL_VERSION,
@@ -71,7 +72,7 @@ from asyncmcp.codec import (
 from asyncmcp.expiring import ExpiringSet
 from asyncmcp.receiving import Poller, hand_back, open_delivery
 from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, reply_frame
-from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner
+from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner, SessionTooLargeError
 
 __all__ = ["UNKNOWN_SESSION_REASON", "EngineOptions", "RequestFacts", "ServerEngine", "lowlevel_server"]
 
@@ -551,7 +552,11 @@ class _RequestRun:
         final = self._is_final(message)
         attributes: dict[str, str] = {}
         if final and self.era == "initialize" and isinstance(message, JSONRPCResponse):
-            attributes[ATTR_SESSION_ID] = self._mint_session(message)
+            try:
+                attributes[ATTR_SESSION_ID] = self._mint_session(message)
+            except SessionTooLargeError as exc:
+                logger.warning("refused initialize %r from client %s: %s", message.id, self.envelope.client_id, exc)
+                message = jsonrpc_error(message.id, INVALID_PARAMS, f"initialize refused: {exc}")
         elif self.envelope.session_id:
             attributes[ATTR_SESSION_ID] = self.envelope.session_id
         if isinstance(message, JSONRPCRequest):

@@ -18,7 +18,7 @@ from typing import Any
 
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 
-from asyncmcp.server.sessions import SessionSigner
+from asyncmcp.server.sessions import DEFAULT_SESSION_TTL_SECONDS, SessionSigner
 
 __all__ = ["STATE_KEY_ENV", "StateKey", "share_request_state"]
 
@@ -43,8 +43,8 @@ class StateKey:
             return cls(value.encode(), shared=True)
         return cls(_PROCESS_SECRET, shared=False)
 
-    def signer(self) -> SessionSigner:
-        return SessionSigner(self.secret)
+    def signer(self, *, ttl_seconds: float | None = DEFAULT_SESSION_TTL_SECONDS) -> SessionSigner:
+        return SessionSigner(self.secret, ttl_seconds=ttl_seconds)
 
     def request_state_key(self) -> bytes:
         return hashlib.sha256(b"asyncmcp requestState v1\x00" + self.secret).digest()
