@@ -401,6 +401,17 @@ async def test_readyz_is_503_when_the_request_queue_is_gone(queues):
     assert response.json() == {"ready": False}
 
 
+async def test_readyz_is_503_at_once_when_the_reply_queue_is_gone(queues):
+    # The reply receiver is in the middle of a 20 s long poll: readiness must not wait for it to end.
+    async with proxied(queues) as proxy:
+        with anyio.fail_after(HANG_GUARD):
+            await anyio.to_thread.run_sync(lambda: boto3.client("sqs").delete_queue(QueueUrl=queues.reply))
+            async with httpx2.AsyncClient(timeout=HANG_GUARD) as http:
+                response = await http.get(proxy.url.removesuffix("/mcp") + "/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"ready": False}
+
+
 # -- 7. Origin and Host checks --------------------------------------------------------------------
 
 

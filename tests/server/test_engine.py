@@ -24,7 +24,7 @@ from asyncmcp.server.sessions import MAX_SESSION_ID_CHARS, LegacySession
 from asyncmcp.server.state_key import StateKey
 from asyncmcp.sqs import sqs_client
 from tests import servers
-from tests.faults import sqs_behind_faults
+from tests.faults import ACCESS_DENIED, sqs_behind_faults
 from tests.servers import build_server
 from tests.sqs_helpers import (
     drain_raw,
@@ -700,6 +700,30 @@ async def test_max_in_flight_limits_requests_held(queues):
 
 
 # -- 10. closing is fast ---------------------------------------------------------------------
+
+
+async def test_a_refused_wake_frame_is_logged_once_as_a_warning(queues, endpoint, caplog):
+    # The worker's role may not send to the queue it reads: its wake frame is refused on stop.
+    def wake_frames(operation: str, body: bytes) -> bool:
+        return operation.startswith("AmazonSQS.SendMessage") and b"mcp-control" in body
+
+    caplog.set_level("DEBUG", logger="asyncmcp")
+    # A short poll wait: the abandoned poll keeps the forwarding endpoint busy until it ends.
+    config = SqsServerConfig(read_queue_url=queues.request, wait_time_seconds=1)
+    with anyio.fail_after(30):
+        async with (
+            sqs_behind_faults(endpoint.url, wake_frames, ACCESS_DENIED) as (worker_sqs, forwarder),
+            anyio.create_task_group() as tg,
+        ):
+            worker = running_worker(build_server(), config, sqs_client=worker_sqs)
+            await tg.start(worker.run)
+            worker.stop()
+    assert forwarder.failed, "no wake frame was sent"
+    about_wakes = [record for record in caplog.records if "wake frame" in record.getMessage()]
+    assert len(about_wakes) == 1, [record.getMessage() for record in about_wakes]
+    assert about_wakes[0].levelname == "WARNING"
+    assert queues.request in about_wakes[0].getMessage()
+    assert "AccessDenied" in about_wakes[0].getMessage()
 
 
 async def _client_session(config: SqsClientConfig, ready: anyio.Event, leave: anyio.Event, left: anyio.Event) -> None:

@@ -234,7 +234,8 @@ class ChannelTransport(ABC):
         """
 
     async def check_ready(self, binding: ClientBinding) -> None:
-        """Raise `ChannelError` when the server address cannot be reached (the proxy's /readyz)."""
+        """Raise `ChannelError` when the server address or the reply address cannot be reached (the
+        proxy's /readyz); without waiting for an outstanding receive to notice."""
         return None
 
     async def provision(

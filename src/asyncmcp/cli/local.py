@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
         for key, value in endpoint.environment().items():
             print(f"export {key}={value}")
         print(f"export ASYNCMCP_REQUEST_QUEUE_URL={request}")
-        print(f"export ASYNCMCP_REPLY_QUEUE_URL={reply}")
+        # Only the demo client reads it; a proxy makes its own reply queue (two proxies on one would
+        # hand each other's replies back and forth), so it is not a variable a proxy looks at.
+        print(f"export ASYNCMCP_REPLY_QUEUE_URL={reply}   # the demo client's; proxies make their own")
         print("\nthen: asyncmcp serve asyncmcp.demo.server:server   (and run a client)\nCtrl-C stops it.", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())

@@ -18,7 +18,7 @@ from asyncmcp.cli.options import UsageError, add_channel_options, channel_values
 from asyncmcp.cli.running import run_service
 from asyncmcp.cli.serve import validated
 
-__all__ = ["add_arguments", "add_parser", "chosen_backend", "run"]
+__all__ = ["add_arguments", "add_parser", "build_config", "chosen_backend", "run"]
 
 BACKEND_ENV = "BACKEND_TRANSPORT"
 DEFAULT_TIMEOUT_SECONDS = 300.0
@@ -77,10 +77,13 @@ def add_parser(commands: Any, transport: ChannelTransport) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from asyncmcp.proxy import create_proxy_server
+def build_config(transport: ChannelTransport, args: argparse.Namespace) -> Any:
+    """The backend's client config from the flags and the environment.
 
-    transport = registry.get(args.backend)
+    Only the variables the backend's options name are read: `ASYNCMCP_REPLY_QUEUE_URL`, which
+    `asyncmcp local` prints for the demo client, is not one of them, so proxies started in that
+    shell each make their own reply queue instead of silently sharing one.
+    """
     values = channel_values(args, transport.client_options)
     timeout = (
         args.timeout
@@ -88,7 +91,14 @@ def run(args: argparse.Namespace) -> int:
         else _number("--timeout", float, DEFAULT_TIMEOUT_SECONDS, "PROXY_TIMEOUT")
     )
     values["transport_timeout_seconds"] = timeout
-    config = validated(transport.client_config, values, transport.client_options, "asyncmcp proxy")
+    return validated(transport.client_config, values, transport.client_options, "asyncmcp proxy")
+
+
+def run(args: argparse.Namespace) -> int:
+    from asyncmcp.proxy import create_proxy_server
+
+    transport = registry.get(args.backend)
+    config = build_config(transport, args)
     found_host = env_value("PROXY_HOST")
     found_token = env_value("AUTH_TOKEN", "ASYNCMCP_PROXY_TOKEN")
     proxy = create_proxy_server(

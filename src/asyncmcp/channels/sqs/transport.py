@@ -110,11 +110,15 @@ class SqsTransport(ChannelTransport):
             yield ClientBinding(channel, config.read_queue_url, reply_queue, reply_queue, private)
 
     async def check_ready(self, binding: ClientBinding) -> None:
+        """The request queue and the reply queue both exist: one GetQueueAttributes each. The reply
+        queue is asked directly, since its receiver would notice it is gone only when its long poll
+        ends (up to `wait_time_seconds` later)."""
         from asyncmcp.channels.sqs.channel import SqsChannel
 
         channel = binding.channel
         if isinstance(channel, SqsChannel):
             await channel.learn_limits(binding.server_address)
+            await channel.learn_limits(binding.receive_address)
 
 
 def warn_without_redrive(on_bad_message: str, attributes: Mapping[str, str], queue_url: str) -> None:
