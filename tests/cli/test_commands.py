@@ -3,11 +3,17 @@ when the user made a mistake (one or two lines, never a traceback)."""
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
+
 import pytest
 
 from asyncmcp.channels import registry
-from asyncmcp.cli import build_parser
+from asyncmcp.channels.sqs.api import region_of_queue_url
+from asyncmcp.cli import build_parser, main
 from asyncmcp.cli import proxy as proxy_cli
+from asyncmcp.cli.options import UsageError
+from asyncmcp.cli.serve import load_server
 
 REQUESTS = "https://sqs.us-east-1.amazonaws.com/123456789012/mcp-requests"
 
@@ -25,3 +31,145 @@ def test_the_proxy_does_not_read_the_demo_clients_reply_queue(monkeypatch: pytes
     config = proxy_cli.build_config(registry.get("sqs"), _proxy_args())
     assert config.read_queue_url == REQUESTS
     assert config.response_queue_url is None
+
+
+# -- one or two lines that say what to do ------------------------------------------------------
+
+
+def _fails(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 1) -> str:
+    """Run the command in this process; it must fail with `code` and a one- or two-line message."""
+    assert main(argv) == code
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    assert not err.startswith("asyncmcp: asyncmcp")
+    assert 1 <= len(err.splitlines()) <= 2, err
+    return err
+
+
+def _serve(queue_url: str, target: str = "tests.servers:server", *more: str) -> list[str]:
+    return ["serve", "--request-queue-url", queue_url, target, *more]
+
+
+@pytest.fixture
+def no_aws_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No ~/.aws config or credentials file can supply what a test takes away."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return monkeypatch
+
+
+def test_no_region_says_to_set_aws_region(queues, no_aws_files, capsys) -> None:
+    no_aws_files.delenv("AWS_REGION", raising=False)
+    no_aws_files.delenv("AWS_DEFAULT_REGION", raising=False)
+    err = _fails(capsys, _serve(queues.request))
+    assert "no AWS region" in err and "AWS_REGION" in err
+
+
+def test_the_region_is_read_from_an_aws_queue_url(queues, no_aws_files, capsys) -> None:
+    no_aws_files.delenv("AWS_REGION", raising=False)
+    no_aws_files.delenv("AWS_DEFAULT_REGION", raising=False)
+    # The local endpoint stands in for AWS; the URL's region is enough to build the client.
+    err = _fails(capsys, _serve("https://sqs.eu-west-1.amazonaws.com/123456789012/no-such-queue"))
+    assert "region" not in err
+    assert "no-such-queue does not exist" in err
+
+
+def test_region_of_queue_url_reads_only_aws_hosts() -> None:
+    assert region_of_queue_url("https://sqs.eu-west-1.amazonaws.com/123456789012/q") == "eu-west-1"
+    assert region_of_queue_url("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q") == "cn-north-1"
+    assert region_of_queue_url("https://us-west-2.queue.amazonaws.com/123456789012/q") == "us-west-2"
+    assert region_of_queue_url("http://127.0.0.1:4566/123456789012/q") is None
+    assert region_of_queue_url("https://sqs.eu-west-1.amazonaws.com.evil.example/1/q") is None
+
+
+def test_no_credentials_says_where_credentials_come_from(queues, no_aws_files, capsys) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        no_aws_files.delenv(name, raising=False)
+    err = _fails(capsys, _serve(queues.request))
+    assert "no usable AWS credentials" in err
+    assert "AWS_PROFILE" in err and "AWS_ACCESS_KEY_ID" in err
+
+
+def test_a_local_queue_url_without_an_endpoint_says_to_export_it(monkeypatch, capsys) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SQS", raising=False)
+    err = _fails(capsys, _serve("http://127.0.0.1:9/123456789012/mcp-requests"))
+    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:9" in err
+
+
+def test_a_port_in_use_is_one_line(queues, capsys) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        err = _fails(capsys, ["proxy", "--port", str(port), "--request-queue-url", queues.request])
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "argv", "said"),
+    [
+        ("PORT", "abc", ["proxy", "--request-queue-url", REQUESTS], "PORT='abc' is not a number"),
+        ("BACKEND_TRANSPORT", "x", ["proxy", "--request-queue-url", REQUESTS], "BACKEND_TRANSPORT='x'"),
+        ("ASYNCMCP_TRANSPORT", "x", _serve(REQUESTS), "ASYNCMCP_TRANSPORT='x'"),
+    ],
+)
+def test_a_bad_environment_value_names_the_variable(monkeypatch, capsys, variable, value, argv, said) -> None:
+    monkeypatch.setenv(variable, value)
+    assert said in _fails(capsys, argv, code=2)
+
+
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [
+        ("http://127.0.0.1:8000/mcp", "serving a Streamable HTTP server by URL is not supported yet"),
+        ("python server.py", "serving a stdio command is not supported yet"),
+        ("server.py", "serving a stdio command is not supported yet"),
+        ("factories:needs_a_name", "needs arguments (name)"),
+        ("factories:built_later", "is an async function"),
+        ("factories:not_a_server", "is a int, not an MCP Server"),
+        ("no_such_module_here:server", "cannot import 'no_such_module_here'"),
+    ],
+)
+def test_serve_refuses_what_it_cannot_serve_yet_and_says_what_to_do(
+    target, said, tmp_path, monkeypatch, capsys
+) -> None:
+    (tmp_path / "factories.py").write_text(FACTORIES)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    err = _fails(capsys, _serve(REQUESTS, *target.split()), code=2)
+    assert said in err
+
+
+def test_serve_builds_the_server_from_a_function_that_takes_no_arguments(tmp_path, monkeypatch) -> None:
+    (tmp_path / "factories.py").write_text(FACTORIES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert load_server("factories:make").name == "made"
+
+
+def test_debug_shows_the_traceback(monkeypatch) -> None:
+    monkeypatch.setenv("PORT", "abc")
+    with pytest.raises(UsageError):
+        main(["--debug", "proxy", "--request-queue-url", REQUESTS])
+
+
+FACTORIES = """
+from mcp.server import MCPServer
+
+
+def make():
+    return MCPServer("made")
+
+
+def needs_a_name(name):
+    return MCPServer(name)
+
+
+async def built_later():
+    return MCPServer("later")
+
+
+def not_a_server():
+    return 3
+"""

@@ -75,5 +75,5 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "asyncmcp") -> int:
         from asyncmcp.cli.errors import describe
 
         message, code = describe(exc)
-        print(f"{prog}: {message}", file=sys.stderr)
+        print(message if message.startswith(prog) else f"{prog}: {message}", file=sys.stderr)
         return code

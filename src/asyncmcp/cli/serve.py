@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import logging
 import os
 import secrets
@@ -44,6 +45,9 @@ def add_parser(commands: Any, transport: ChannelTransport) -> None:
         "`asyncmcp serve --transport NAME --help` lists another transport's.",
     )
     parser.add_argument("target", metavar="module:attribute", help="the Server or MCPServer to serve, e.g. app:server")
+    # Words after the target mean a command line (`asyncmcp serve python server.py`): refused with
+    # what to do instead, rather than argparse's "unrecognized arguments".
+    parser.add_argument("command_words", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument(
         "--transport",
         choices=registry.names(cli_only=True),
@@ -62,19 +66,32 @@ def chosen_transport(argv: Sequence[str]) -> tuple[str, bool]:
     return chosen_transport_name(argv, "--transport", TRANSPORT_ENV, registry.DEFAULT_TRANSPORT)
 
 
-def load_server(target: str) -> Any:
-    """Import `module:attribute`; the current directory is importable, as with uvicorn."""
+_SERVE_AN_OBJECT = (
+    "serve the Python MCP server object instead (module:attribute, for example app:server for "
+    "`server = MCPServer(...)` in app.py)"
+)
+
+
+def load_server(target: str, command_words: Sequence[str] = ()) -> Any:
+    """Import `module:attribute`; the current directory is importable, as with uvicorn.
+
+    The attribute may be a `Server`/`MCPServer` or a function that takes no arguments and returns
+    one. A URL or a command line is refused with what to do instead (bridging them is not built yet).
+    """
     if "://" in target:
         raise UsageError(
-            f"asyncmcp serve: {target!r} is a URL; serving a Streamable HTTP server by URL is not supported yet. "
-            "Serve a Python MCP server object instead (module:attribute, for example app:server)."
+            f"asyncmcp serve: {target!r} is a URL; serving a Streamable HTTP server by URL is not supported yet: "
+            + _SERVE_AN_OBJECT
         )
     module_name, _, attribute = target.partition(":")
-    if not module_name or not attribute or " " in target:
+    if command_words or " " in target or not attribute:
+        shown = " ".join([target, *command_words])
+        kind = "a stdio command" if command_words or " " in target or target.endswith(".py") else "not module:attribute"
         raise UsageError(
-            f"asyncmcp serve: expected module:attribute (for example app:server), got {target!r}; "
-            "serving a stdio command is not supported yet"
+            f"asyncmcp serve: {shown!r} is {kind}; serving a stdio command is not supported yet: " + _SERVE_AN_OBJECT
         )
+    if not module_name:
+        raise UsageError(f"asyncmcp serve: {target!r} names no module: " + _SERVE_AN_OBJECT)
     sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
@@ -84,17 +101,39 @@ def load_server(target: str) -> Any:
         server = getattr(module, attribute)
     except AttributeError:
         raise UsageError(f"asyncmcp serve: {module_name!r} has no attribute {attribute!r}") from None
-    if callable(server) and not hasattr(server, "run") and not hasattr(server, "_lowlevel_server"):
-        server = server()
     from asyncmcp.server.engine import lowlevel_server
 
+    if inspect.isfunction(server) or inspect.ismethod(server):
+        server = _call_factory(target, server)
     try:
         lowlevel_server(server)
     except TypeError:
         raise UsageError(
-            f"asyncmcp serve: {target} is a {type(server).__name__}, not an MCP Server or MCPServer"
+            f"asyncmcp serve: {target} is a {type(server).__name__}, not an MCP Server or MCPServer: "
+            + _SERVE_AN_OBJECT
         ) from None
     return server
+
+
+def _call_factory(target: str, factory: Any) -> Any:
+    """Build the server from a function `module:function` that takes no arguments."""
+    if inspect.iscoroutinefunction(factory):
+        raise UsageError(
+            f"asyncmcp serve: {target} is an async function; give a plain function that returns the server, "
+            "or the server object itself"
+        )
+    required = [
+        name
+        for name, parameter in inspect.signature(factory).parameters.items()
+        if parameter.default is inspect.Parameter.empty
+        and parameter.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
+    if required:
+        raise UsageError(
+            f"asyncmcp serve: {target} is a function that needs arguments ({', '.join(required)}); give a "
+            "function that takes none and returns the server, or the server object itself"
+        )
+    return factory()
 
 
 def build_config(transport: ChannelTransport, args: argparse.Namespace) -> Any:
@@ -123,15 +162,15 @@ def validated(config_type: type[Any], values: dict[str, Any], options: Sequence[
 
 def run(args: argparse.Namespace) -> int:
     transport = registry.get(args.transport)
+    server = load_server(args.target, args.command_words)  # in a supervisor too: fail once, not in every worker
     config = build_config(transport, args)
     if args.workers < 1:
         raise UsageError("asyncmcp serve: --workers must be 1 or more")
     if args.workers > 1:
-        load_server(args.target)  # fail here, once, rather than in every worker
         return _supervise(args)
     from asyncmcp.serving import Worker
 
-    worker = Worker(load_server(args.target), config, shutdown_grace_seconds=args.grace)
+    worker = Worker(server, config, shutdown_grace_seconds=args.grace)
 
     def announce(_: Any) -> None:
         print(f"asyncmcp: serving {args.target} on {config.request_address} (pid {os.getpid()})", flush=True)

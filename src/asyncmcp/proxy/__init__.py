@@ -18,6 +18,7 @@ sessions never see each other's messages. See docs/proxy.md.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ import anyio
 import anyio.abc
 import uvicorn
 
+from asyncmcp.errors import AsyncMcpError
 from asyncmcp.proxy.backend import BackendOpener
 from asyncmcp.proxy.forwarding import build_proxy_server
 from asyncmcp.proxy.http import FrontSecurity, build_http_app
@@ -74,13 +76,14 @@ class ProxyServer:
         )
         server = self._uvicorn = uvicorn.Server(config)
         finished = anyio.Event()
+        listening = self._listen()
 
         async def serve() -> None:
             # Shielded: cancelling `run()` must shut uvicorn down (closing the backend in its
             # lifespan), not abandon its lifespan task with the backend still open.
             try:
-                with anyio.CancelScope(shield=True):
-                    await server.serve()
+                with anyio.CancelScope(shield=True), listening:
+                    await server.serve(sockets=[listening])
             finally:
                 finished.set()
 
@@ -91,11 +94,29 @@ class ProxyServer:
                     if finished.is_set():
                         return
                     await anyio.sleep(0.01)
-                self.port = int(server.servers[0].sockets[0].getsockname()[1])
+                self.port = int(listening.getsockname()[1])
                 task_status.started(self.url)
                 await finished.wait()
             finally:
                 server.should_exit = True  # graceful, bounded by timeout_graceful_shutdown
+
+    def _listen(self) -> socket.socket:
+        """Bind the listening socket here, before the backend opens, so a port in use is one clear
+        error (uvicorn would log it and exit the process)."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise AsyncMcpError(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}; choose another port with "
+                "--port (or PORT), or stop the process using it"
+            ) from None
+        sock.listen(2048)
+        sock.setblocking(False)
+        return sock
 
     def stop(self) -> None:
         if self._uvicorn is not None:

@@ -86,7 +86,8 @@ class SqsTransport(ChannelTransport):
         from asyncmcp.channels.sqs.api import SqsApi
         from asyncmcp.channels.sqs.channel import SqsChannel
 
-        async with SqsApi(clients.get("sqs_client")) as api, SqsChannel.from_config(api, config) as channel:
+        api = SqsApi(clients.get("sqs_client"), queue_url=config.read_queue_url)
+        async with api, SqsChannel.from_config(api, config) as channel:
             attributes = await channel.learn_limits(config.read_queue_url)
             warn_without_redrive(config.on_bad_message, attributes, config.read_queue_url)
             policy = SqsReplyPolicy(config.read_queue_url, config.allowed_reply_queues)
@@ -100,7 +101,7 @@ class SqsTransport(ChannelTransport):
         from asyncmcp.channels.sqs.channel import SqsChannel
 
         async with AsyncExitStack() as stack:
-            api = await stack.enter_async_context(SqsApi(clients.get("sqs_client")))
+            api = await stack.enter_async_context(SqsApi(clients.get("sqs_client"), queue_url=config.read_queue_url))
             channel = await stack.enter_async_context(SqsChannel.from_config(api, config))
             reply_queue = config.response_queue_url
             private = reply_queue is None
