@@ -106,8 +106,14 @@ def processes() -> Iterator[list[Proc]]:
             proc.stop()
 
 
-def start_worker(started: list[Proc], endpoint: LocalEndpoint, queue_url: str, *options: str) -> Proc:
-    env = {**os.environ, **endpoint.environment(), "ASYNCMCP_STATE_KEY": STATE_KEY, "PYTHONUNBUFFERED": "1"}
+def start_worker(
+    started: list[Proc], endpoint: LocalEndpoint, queue_url: str, *options: str, state_key: str | None = STATE_KEY
+) -> Proc:
+    """`asyncmcp serve` on `queue_url`; `state_key=None` starts it as a newcomer would, with no key."""
+    env = {**os.environ, **endpoint.environment(), "PYTHONUNBUFFERED": "1"}
+    env.pop("ASYNCMCP_STATE_KEY", None)
+    if state_key is not None:
+        env["ASYNCMCP_STATE_KEY"] = state_key
     args = [sys.executable, "-m", "asyncmcp", "serve", "--transport", "sqs", "--request-queue-url", queue_url]
     proc = Proc([*args, *options, "tests.servers:server"], env)
     started.append(proc)
@@ -210,6 +216,37 @@ async def test_request_survives_a_worker_crash(aws):
         assert outcome["text"] == "done 6"
         assert first.popen.returncode == -signal.SIGKILL
         assert second.popen.poll() is None, "\n".join(second.lines)
+
+
+async def test_a_restarted_single_worker_without_a_state_key_continues_a_2025_call(aws):
+    # How a newcomer runs it: one worker, no ASYNCMCP_STATE_KEY. The worker dies mid-call; the one
+    # started after it must verify the session of the redelivered request and answer it.
+    requests, replies = _queue("requests"), _queue("replies")
+    with processes() as started:
+        first = start_worker(started, aws, requests, "--visibility-timeout", "2", state_key=None)
+        await first.wait_serving()
+        config = SqsClientConfig(read_queue_url=requests, response_queue_url=replies, wait_time_seconds=5)
+        running = anyio.Event()
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            running.set()
+
+        with anyio.fail_after(60):
+            async with Client(sqs_client(config), mode="legacy") as client, anyio.create_task_group() as tg:
+                outcome: dict[str, str] = {}
+
+                async def call() -> None:
+                    result = await client.call_tool("slow", {"steps": 6, "delay": 0.5}, progress_callback=on_progress)
+                    outcome["text"] = result.content[0].text
+
+                tg.start_soon(call)
+                await running.wait()
+                os.kill(first.pid, signal.SIGKILL)
+                first.popen.wait(timeout=10)
+                second = start_worker(started, aws, requests, "--visibility-timeout", "2", state_key=None)
+                await second.wait_serving()
+        assert outcome["text"] == "done 6"
+        assert not any("Unknown session" in line for line in second.lines), "\n".join(second.lines)
 
 
 # -- 3. the --workers supervisor -------------------------------------------------------------

@@ -16,12 +16,14 @@ import pytest
 from mcp import Client
 from mcp.server import MCPServer
 from mcp.shared.exceptions import MCPError
+from mcp_types import JSONRPCError
 
 from asyncmcp.channels.base import ServerBinding
 from asyncmcp.channels.memory import MemoryChannel
-from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO, Frame, decode_message
+from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO, ATTR_SESSION_ID, Frame, decode_message
 from asyncmcp.receiving import hand_back
-from asyncmcp.server.engine import EngineOptions, ServerEngine
+from asyncmcp.server.engine import UNKNOWN_SESSION_REASON, EngineOptions, ServerEngine
+from asyncmcp.server.sessions import LegacySession
 from asyncmcp.server.state_key import StateKey
 from asyncmcp.testing import MemoryBroker, MemoryClientConfig, MemoryServerConfig, Worker, connect
 from tests.client_answers import text_of
@@ -180,3 +182,33 @@ class _AllowAll:
 
     def describe(self) -> str:
         return "anything"
+
+
+async def test_a_redelivered_request_with_an_unverifiable_session_is_answered_and_logged(caplog: Any) -> None:
+    # What a worker restarted with another key sees: the request of a session it cannot verify,
+    # delivered for the second time (the worker that took it first died). It must not vanish.
+    broker = MemoryBroker()
+    server, runs = counting_server()
+    reply = broker.create_queue("replies")
+    request = broker.create_queue("requests")
+    body = '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo","arguments":{"text":"lost?"}}}'
+    session = (
+        StateKey.resolve("the key of a fleet long gone")
+        .signer()
+        .mint(LegacySession("2025-11-25", client_id="c1", reply_to=reply, client_info=None, capabilities={}))
+    )
+    frame = Frame(body, {ATTR_CLIENT_ID: "c1", ATTR_REPLY_TO: reply, ATTR_SESSION_ID: session})
+    caplog.set_level(logging.WARNING, logger="asyncmcp")
+    with anyio.fail_after(WITHIN):
+        async with MemoryChannel(broker) as channel:
+            await channel.send(request, frame)
+            (first,) = await channel.receive(request, 1)
+            first.release(0)  # the first worker died holding it
+        async with Worker(server, MemoryServerConfig(queue=request, broker=broker)):
+            await wait_for(lambda: broker.frames(reply))
+    (answer,) = broker.frames(reply)
+    error = decode_message(answer.body)
+    assert isinstance(error, JSONRPCError) and error.id == 4
+    assert error.error.data == {"reason": UNKNOWN_SESSION_REASON}
+    assert runs == []
+    assert any("refused message 4" in record.getMessage() for record in caplog.records)

@@ -233,6 +233,16 @@ class ChannelTransport(ABC):
         `asyncmcp-<purpose>-<random>` (the name reveals nothing about the client), and removed on exit.
         """
 
+    async def fleet_secret(self, binding: ServerBinding) -> str | None:
+        """A secret kept with the binding's request address, made on first use and the same for every
+        worker of that address, across restarts; None when this channel can keep none.
+
+        It becomes the fleet's state key when the operator configured none, so a restarted worker
+        still verifies the 2025 sessions it minted. Only principals that may manage the address can
+        read it (SQS: a queue tag). Raises `ChannelError` when the broker refuses (no permission).
+        """
+        return None
+
     async def check_ready(self, binding: ClientBinding) -> None:
         """Raise `ChannelError` when the server address or the reply address cannot be reached (the
         proxy's /readyz); without waiting for an outstanding receive to notice."""

@@ -3,8 +3,9 @@
 The channel is chosen with `--transport` from the registry, and its own flags (for SQS:
 `--request-queue-url`, `--allow-reply-queue`, `--visibility-timeout`) come with it. With
 `--workers N` (N > 1) this process becomes a supervisor: it starts N single-worker processes that
-share one state key (generated here when the operator gave none, so 2025 sessions and 2026
-requestState verify on every worker), forwards SIGINT/SIGTERM to them and exits when they have.
+share one state key (when the operator gave none, the channel's fleet secret, read or created here
+once, else one generated here; so 2025 sessions and 2026 requestState verify on every worker),
+forwards SIGINT/SIGTERM to them and exits when they have.
 SIGINT/SIGTERM make a worker stop receiving and finish in-flight requests within `--grace` seconds;
 whatever is unfinished then goes back to the channel for another worker.
 """
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UsageError("asyncmcp serve: --workers must be 1 or more")
     if args.workers > 1:
-        return _supervise(args)
+        return _supervise(args, transport, config)
     from asyncmcp.serving import Worker
 
     worker = Worker(server, config, shutdown_grace_seconds=args.grace)
@@ -179,11 +180,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _supervise(args: argparse.Namespace) -> int:
+def _fleet_key(transport: ChannelTransport, config: Any) -> str:
+    """The key the supervisor hands its workers when the operator gave none: the channel's fleet
+    secret (read or created once, here, so the workers do not race to create it), else a new one."""
+    import anyio
+
+    from asyncmcp.server.state_key import StateKey
+
+    async def find() -> StateKey:
+        async with transport.open_server(config, {}) as binding:
+            return await StateKey.for_fleet(config.state_key, transport, binding)
+
+    key = anyio.run(find)
+    return key.secret.decode() if key.shared else secrets.token_hex(32)
+
+
+def _supervise(args: argparse.Namespace, transport: ChannelTransport, config: Any) -> int:
     from asyncmcp.server.state_key import STATE_KEY_ENV
 
     env = dict(os.environ)
-    env.setdefault(STATE_KEY_ENV, secrets.token_hex(32))
+    if not env.get(STATE_KEY_ENV):
+        env[STATE_KEY_ENV] = _fleet_key(transport, config)
     child_args = [sys.executable, "-m", "asyncmcp", *_without_workers(sys.argv[1:]), "--workers", "1"]
     # Own sessions: a terminal's Ctrl-C or a service manager signals the whole process group, and a
     # worker takes a second signal as "abort"; only the supervisor's forwarded signal must reach them.

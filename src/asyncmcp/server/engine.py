@@ -269,14 +269,32 @@ class ServerEngine:
     async def _refuse(
         self, delivery: Delivery, envelope: Envelope, error: JSONRPCError | None, reply_to: str | None
     ) -> None:
-        """Answer an unservable message when possible, then dispose of it as configured."""
+        """Answer an unservable message when possible, then dispose of it as configured.
+
+        Never silently: a message deleted here is answered when it names an allowed reply address
+        (whatever its receive count: a request redelivered after a worker died is deleted now, so
+        this is its only answer), and every refusal with an error is logged. A message left for the
+        dead-letter queue comes back, so it is answered on its first delivery only.
+        """
         self.stats["refused"] += 1
-        if error is not None and reply_to and delivery.receive_count <= 1:
+        deleting = self.options.on_bad_message == "delete"
+        if error is not None:
+            disposal = "deleting it" if deleting else "leaving it for the dead-letter queue"
+            logger.warning(
+                "refused message %r from client %s on %s (delivery %d): %s; %s",
+                error.id,
+                envelope.client_id or "?",
+                self.address,
+                delivery.receive_count,
+                error.error.message,
+                disposal,
+            )
+        if error is not None and reply_to and (deleting or delivery.receive_count <= 1):
             if self.policy.allows(reply_to):
                 await self.answers.send_quietly(reply_to, envelope.client_id, error)
             else:
                 logger.warning("not answering %s: reply address %s is not allowed", self.address, reply_to)
-        if self.options.on_bad_message == "delete":
+        if deleting:
             delivery.ack()
         else:
             delivery.release(None)  # let the hold lapse; the redrive policy moves it to the dead-letter queue

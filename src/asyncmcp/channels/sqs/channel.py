@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
 import time
 import uuid
 from collections import Counter
@@ -54,6 +55,13 @@ SQS_CAPABILITIES = Capabilities(
 """SQS keeps a message until it is deleted, hides it while held (visibility), redelivers it when
 released or when its holder dies, has redrive policies, and an abandoned long poll stays open at
 the broker (so receivers end their own with a wake frame)."""
+
+SECRET_BYTES = 32
+"""Random bytes of a secret kept with a queue (64 hex characters; a tag value takes 256)."""
+
+SECRET_SETTLE_SECONDS = 1.0
+"""After creating a queue's secret, how long to wait before reading back the one that stuck, so two
+workers starting together settle on one (a pause paid once, by the first start of a queue)."""
 
 _TOO_LARGE_HINT = "send smaller payloads (for example page large results) or raise the queue's MaximumMessageSize"
 
@@ -337,6 +345,33 @@ class SqsChannel:
     def _renew(self, delivery: SqsDelivery, seconds: float) -> None:
         """Extend a held message's visibility (the heartbeat of `Holds`)."""
         self._visibility_batcher.submit_nowait(delivery.queue_url, (delivery.receipt_handle, round(seconds)))
+
+    # -- what is kept with a queue ---------------------------------------------------------
+
+    async def stored_secret(self, address: str, tag: str) -> str:
+        """The secret kept as tag `tag` of queue `address`, created when absent.
+
+        SQS has no conditional TagQueue, so two workers starting at once may both write: after
+        writing, each waits `SECRET_SETTLE_SECONDS` and uses what is stored then (the last write),
+        so both end up with the same secret unless one wrote more than that pause after reading.
+        """
+        found = await self._tag(address, tag)
+        if found:
+            return found
+        await self.api.call(
+            "TagQueue", "tag_queue", address, QueueUrl=address, Tags={tag: secrets.token_hex(SECRET_BYTES)}
+        )
+        await anyio.sleep(SECRET_SETTLE_SECONDS)
+        stored = await self._tag(address, tag)
+        if not stored:
+            raise ChannelError(f"the {tag} tag of {address} did not stick", address=address, permanent=True)
+        return stored
+
+    async def _tag(self, address: str, tag: str) -> str | None:
+        response = await self.api.call("ListQueueTags", "list_queue_tags", address, QueueUrl=address)
+        tags = as_mapping(response.get("Tags"))
+        value = tags.get(tag) if tags is not None else None
+        return value if isinstance(value, str) and value else None
 
     # -- reply queues ----------------------------------------------------------------------
 

@@ -21,9 +21,12 @@ from asyncmcp.channels.sqs.config import SqsClientConfig, SqsServerConfig
 from asyncmcp.channels.sqs.policy import SqsReplyPolicy
 from asyncmcp.errors import ChannelError
 
-__all__ = ["SqsTransport", "warn_without_redrive"]
+__all__ = ["STATE_KEY_TAG", "SqsTransport", "warn_without_redrive"]
 
 logger = logging.getLogger(__name__)
+
+STATE_KEY_TAG = "asyncmcp-state-key"
+"""The request queue tag that keeps the fleet's state key when the operator gave none."""
 
 DELETE_TIMEOUT = 5.0
 """Bound on deleting a temporary reply queue when its client closes."""
@@ -109,6 +112,15 @@ class SqsTransport(ChannelTransport):
                 reply_queue = await channel.create_reply_address(f"asyncmcp-{purpose}-{secrets.token_hex(8)}")
                 stack.push_async_callback(_delete_quietly, channel, reply_queue)
             yield ClientBinding(channel, config.read_queue_url, reply_queue, reply_queue, private)
+
+    async def fleet_secret(self, binding: ServerBinding) -> str | None:
+        """Kept as the request queue's `asyncmcp-state-key` tag (sqs:ListQueueTags, sqs:TagQueue)."""
+        from asyncmcp.channels.sqs.channel import SqsChannel
+
+        channel = binding.channel
+        if not isinstance(channel, SqsChannel):
+            return None
+        return await channel.stored_secret(binding.address, STATE_KEY_TAG)
 
     async def check_ready(self, binding: ClientBinding) -> None:
         """The request queue and the reply queue both exist: one GetQueueAttributes each. The reply
