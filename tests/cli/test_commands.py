@@ -4,12 +4,17 @@ when the user made a mistake (one or two lines, never a traceback)."""
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
+import anyio
+import boto3
 import pytest
 
+from asyncmcp import SqsClientConfig
 from asyncmcp.channels import registry
 from asyncmcp.channels.sqs.api import region_of_queue_url
+from asyncmcp.channels.sqs.transport import SqsTransport
 from asyncmcp.cli import build_parser, main
 from asyncmcp.cli import proxy as proxy_cli
 from asyncmcp.cli.options import UsageError
@@ -173,3 +178,52 @@ async def built_later():
 def not_a_server():
     return 3
 """
+
+
+# -- sweeping what crashed processes left behind --------------------------------------------------
+
+
+def _leftover(name: str, seen_seconds_ago: float | None) -> str:
+    """A queue as a crashed process leaves its temporary reply queue (or, untagged, someone's own)."""
+    tags = {} if seen_seconds_ago is None else {"asyncmcp-temporary": str(int(time.time() - seen_seconds_ago))}
+    return boto3.client("sqs").create_queue(QueueName=name, tags=tags)["QueueUrl"]
+
+
+def _queue_names() -> set[str]:
+    return {url.rsplit("/", 1)[1] for url in boto3.client("sqs").list_queues().get("QueueUrls", [])}
+
+
+def test_sweep_deletes_only_temporary_queues_idle_past_the_ttl(queues, capsys) -> None:
+    _leftover("asyncmcp-proxy-crashed", seen_seconds_ago=7200)
+    _leftover("asyncmcp-reply-alive", seen_seconds_ago=60)
+    _leftover("asyncmcp-mine", seen_seconds_ago=None)
+    assert main(["sweep", "--request-queue-url", queues.request]) == 0
+    assert "asyncmcp-proxy-crashed" in capsys.readouterr().out
+    names = _queue_names()
+    assert "asyncmcp-proxy-crashed" not in names
+    assert {"asyncmcp-reply-alive", "asyncmcp-mine"} <= names
+
+
+def test_a_temporary_reply_queue_is_tagged_so_a_sweep_can_tell_it(queues) -> None:
+    async def open_and_read_tags() -> dict[str, str]:
+        transport = SqsTransport()
+        async with transport.open_client(SqsClientConfig(read_queue_url=queues.request), {}) as binding:
+            return boto3.client("sqs").list_queue_tags(QueueUrl=binding.receive_address)["Tags"]
+
+    tags = anyio.run(open_and_read_tags)
+    assert abs(int(tags["asyncmcp-temporary"]) - time.time()) < 600
+
+
+def test_sweep_refuses_an_idle_time_that_would_take_live_queues(queues, capsys) -> None:
+    err = _fails(capsys, ["sweep", "--request-queue-url", queues.request, "--idle", "5"], code=2)
+    assert "would delete queues still in use" in err
+
+
+def test_proxy_sweep_runs_before_it_starts(queues, capsys) -> None:
+    _leftover("asyncmcp-proxy-crashed", seen_seconds_ago=7200)
+    with socket.socket() as taken:  # the proxy then fails to listen: what ran before that is the sweep
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        argv = ["proxy", "--sweep", "--port", str(taken.getsockname()[1]), "--request-queue-url", queues.request]
+        _fails(capsys, argv)
+    assert "asyncmcp-proxy-crashed" not in _queue_names()

@@ -3,6 +3,11 @@ missing backend queue is a clear error rather than a hang."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import sys
+
 import anyio
 import httpx2
 import pytest
@@ -18,6 +23,7 @@ from tests.proxy.test_proxy import (
     proxied,
     rpc_messages,
     stack,
+    temporary_proxy_queues,
     text_of,
 )
 
@@ -116,3 +122,21 @@ async def test_each_session_resumes_only_its_own_events():
     assert await stores[0].replay_events_after(mine, collect) == "2"
     assert replayed == ["a2"]
     assert await stores[1].replay_events_after(mine, collect) is None
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_the_stdio_proxy_stops_on_a_signal_and_deletes_its_temporary_queue(queues, endpoint, signum):
+    # The TypeScript SDK stops a stdio server with SIGTERM (on every connect in auto mode); a person
+    # presses Ctrl-C. Either must stop the proxy at once, stdin still open, and delete its queue.
+    args = [sys.executable, "-m", "asyncmcp", "proxy", "--stdio", "--request-queue-url", queues.request]
+    env = {**os.environ, **endpoint.environment()}
+    with anyio.fail_after(HANG_GUARD):
+        async with backend(queues), await anyio.open_process(args, env=env) as proc:
+            assert proc.stdin is not None and proc.stdout is not None
+            await proc.stdin.send((json.dumps(initialize_body()) + "\n").encode())
+            answer = json.loads(await proc.stdout.receive())
+            assert answer["id"] == 1 and "result" in answer
+            assert len(await anyio.to_thread.run_sync(temporary_proxy_queues)) == 1
+            proc.send_signal(signum)
+            assert await proc.wait() == 0
+    assert await anyio.to_thread.run_sync(temporary_proxy_queues) == []

@@ -26,6 +26,8 @@ from asyncmcp.channels.config import ClientSettings, ServerSettings
 from asyncmcp.codec import SEED_REPLY_META_KEY, Frame
 
 __all__ = [
+    "TEMPORARY_ALIVE_SECONDS",
+    "TEMPORARY_PREFIX",
     "Capabilities",
     "Channel",
     "ChannelTransport",
@@ -35,6 +37,13 @@ __all__ = [
     "ReplyPolicy",
     "ServerBinding",
 ]
+
+
+TEMPORARY_PREFIX = "asyncmcp-"
+"""Names of the temporary addresses `open_client` makes start with this (`asyncmcp-reply-*`, `asyncmcp-proxy-*`)."""
+
+TEMPORARY_ALIVE_SECONDS = 600.0
+"""How often the owner of a temporary address marks it as alive, so `sweep` can tell it from a leftover."""
 
 
 @dataclass(frozen=True)
@@ -247,6 +256,16 @@ class ChannelTransport(ABC):
         """Raise `ChannelError` when the server address or the reply address cannot be reached (the
         proxy's /readyz); without waiting for an outstanding receive to notice."""
         return None
+
+    async def sweep(self, config: Any, clients: Mapping[str, Any], *, idle_seconds: float) -> list[str]:
+        """Delete temporary addresses (`asyncmcp-*`, made by `open_client`) whose owner has not been
+        seen for `idle_seconds`: what crashed processes left behind. Returns the addresses deleted.
+
+        `config` (a client config of this channel) says which account/endpoint to look in. An owner
+        marks its temporary address as alive more often than `TEMPORARY_ALIVE_SECONDS`, so any
+        `idle_seconds` above that never deletes a live one.
+        """
+        raise NotImplementedError(f"the {self.name} transport has nothing to sweep")
 
     async def provision(
         self, name: str, values: Mapping[str, Any], clients: Mapping[str, Any]

@@ -17,6 +17,7 @@ from asyncmcp.channels.base import ChannelTransport
 from asyncmcp.cli.options import UsageError, add_channel_options, channel_values, chosen_transport_name, env_value
 from asyncmcp.cli.running import run_service
 from asyncmcp.cli.serve import validated
+from asyncmcp.cli.sweep import add_sweep_option, sweep_at_start
 
 __all__ = ["add_arguments", "add_parser", "build_config", "chosen_backend", "run"]
 
@@ -69,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser, transport: ChannelTransport) 
         "--allowed-origin", action="append", default=None, metavar="ORIGIN", help="accepted Origin header (repeatable)"
     )
     parser.add_argument("--stdio", action="store_true", help="serve one client on stdin/stdout instead of HTTP")
+    add_sweep_option(parser)
 
 
 def add_parser(commands: Any, transport: ChannelTransport) -> None:
@@ -99,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
 
     transport = registry.get(args.backend)
     config = build_config(transport, args)
+    if args.sweep:
+        sweep_at_start(transport, config)
     found_host = env_value("PROXY_HOST")
     found_token = env_value("AUTH_TOKEN", "ASYNCMCP_PROXY_TOKEN")
     proxy = create_proxy_server(
@@ -111,9 +115,10 @@ def run(args: argparse.Namespace) -> int:
         allowed_origins=args.allowed_origin,
     )
     if args.stdio:
-        import anyio
-
-        anyio.run(proxy.run_stdio)
+        # SIGTERM (the TypeScript SDK's way to stop a stdio server) and Ctrl-C stop it like EOF does:
+        # the backend closes and its temporary reply queue is deleted. Nothing is announced: stdout
+        # is the protocol.
+        run_service(proxy.run_stdio, proxy.stop, lambda _: None)
         return 0
 
     def announce(url: Any) -> None:

@@ -30,6 +30,7 @@ from asyncmcp.channels import registry
 from asyncmcp.channels.base import ChannelTransport
 from asyncmcp.cli.options import UsageError, add_channel_options, channel_values, chosen_transport_name
 from asyncmcp.cli.running import run_service
+from asyncmcp.cli.sweep import add_sweep_option, sweep_at_start
 
 __all__ = ["add_parser", "build_config", "load_server"]
 
@@ -60,6 +61,7 @@ def add_parser(commands: Any, transport: ChannelTransport) -> None:
     parser.add_argument("--max-in-flight", type=int, default=64, help="requests one worker runs at once")
     parser.add_argument("--on-bad-message", choices=["delete", "dead-letter"], default="delete")
     parser.add_argument("--grace", type=float, default=10.0, help="seconds to finish in-flight requests on stop")
+    add_sweep_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -167,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(transport, args)
     if args.workers < 1:
         raise UsageError("asyncmcp serve: --workers must be 1 or more")
+    if args.sweep:
+        sweep_at_start(transport, config)
     if args.workers > 1:
         return _supervise(args, transport, config)
     from asyncmcp.serving import Worker
@@ -201,6 +205,7 @@ def _supervise(args: argparse.Namespace, transport: ChannelTransport, config: An
     env = dict(os.environ)
     if not env.get(STATE_KEY_ENV):
         env[STATE_KEY_ENV] = _fleet_key(transport, config)
+    # The supervisor swept already: its children get neither --workers nor --sweep.
     child_args = [sys.executable, "-m", "asyncmcp", *_without_workers(sys.argv[1:]), "--workers", "1"]
     # Own sessions: a terminal's Ctrl-C or a service manager signals the whole process group, and a
     # worker takes a second signal as "abort"; only the supervisor's forwarded signal must reach them.
@@ -227,7 +232,7 @@ def _without_workers(argv: list[str]) -> list[str]:
         if item == "--workers":
             skip = True
             continue
-        if item.startswith("--workers="):
+        if item.startswith("--workers=") or item == "--sweep":
             continue
         out.append(item)
     return out

@@ -18,12 +18,16 @@ sessions never see each other's messages. See docs/proxy.md.
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.abc
+import anyio.from_thread
+import anyio.lowlevel
 import uvicorn
 
 from asyncmcp.errors import AsyncMcpError
@@ -59,6 +63,7 @@ class ProxyServer:
         self.mcp_server = build_proxy_server(opener)
         self.app = build_http_app(self.mcp_server, opener, host=host, security=self.security)
         self._uvicorn: uvicorn.Server | None = None
+        self._stdin: StdinLines | None = None
 
     @property
     def url(self) -> str:
@@ -121,13 +126,77 @@ class ProxyServer:
     def stop(self) -> None:
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
+        if self._stdin is not None:
+            self._stdin.close()
 
-    async def run_stdio(self) -> None:
-        """Serve one client on stdin/stdout (what Claude Desktop's `command` launches)."""
+    async def run_stdio(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve one client on stdin/stdout (what Claude Desktop's `command` launches) until stdin
+        ends or `stop()`; either way the backend is closed (its temporary reply queue deleted).
+
+        stdin is read by a thread that is abandoned on stop: the SDK's own reader would hold the
+        process until the client closed the pipe, which is why Ctrl-C once waited for Ctrl-D.
+        """
         from mcp.server.stdio import stdio_server
 
-        async with stdio_server() as (read, write):
+        # `stop()` ends stdin rather than cancelling: the server then winds down as on EOF, closing the
+        # backend the normal way (a cancellation landing while the backend opens would tear it).
+        self._stdin = stdin = StdinLines()
+        task_status.started()
+        async with stdio_server(stdin=cast("anyio.AsyncFile[str]", stdin)) as (read, write):
             await self.mcp_server.run(read, write, self.mcp_server.create_initialization_options())
+
+
+STDIN_READ_BYTES = 65_536
+"""Bytes asked for per read of stdin (a JSON-RPC line may span several reads)."""
+
+
+class StdinLines:
+    """This process's stdin as an async iterator of lines, read by a daemon thread of its own.
+
+    A thread blocked in `readline` cannot be interrupted, and the SDK's reader (anyio's worker
+    threads) would keep the process alive until the client closed the pipe. A daemon thread does
+    not: when the proxy stops, the process exits with the read still pending.
+    """
+
+    def __init__(self) -> None:
+        self._send, self._receive = anyio.create_memory_object_stream[bytes](0)
+        self._reader: threading.Thread | None = None
+
+    def __aiter__(self) -> StdinLines:
+        return self
+
+    def close(self) -> None:
+        """End the lines now, as if the client had closed stdin."""
+        self._send.close()
+
+    async def __anext__(self) -> str:
+        if self._reader is None:
+            token = anyio.lowlevel.current_token()
+            self._reader = threading.Thread(target=self._read, args=(token,), name="asyncmcp-stdin", daemon=True)
+            self._reader.start()
+        try:
+            line = await self._receive.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+        return line.decode("utf-8", errors="replace")
+
+    def _read(self, token: anyio.lowlevel.EventLoopToken) -> None:
+        # Plain reads of a private duplicate of fd 0: a thread blocked in `sys.stdin.buffer` would hold
+        # that buffer's lock, and the interpreter takes it when it exits.
+        fd = os.dup(0)
+        pending = b""
+        try:
+            while chunk := os.read(fd, STDIN_READ_BYTES):
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    anyio.from_thread.run(self._send.send, line + b"\n", token=token)
+            if pending:
+                anyio.from_thread.run(self._send.send, pending, token=token)
+            anyio.from_thread.run_sync(self._send.close, token=token)
+        except (OSError, RuntimeError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return  # the event loop or the reader is gone: the proxy stopped
+        finally:
+            os.close(fd)
 
 
 def create_proxy_server(

@@ -31,7 +31,15 @@ from asyncmcp.channels.sqs.config import SqsPolling
 from asyncmcp.codec import Frame, as_mapping
 from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
 
-__all__ = ["SQS_CAPABILITIES", "SQS_MAX_MESSAGE_BYTES", "SqsChannel", "SqsDelivery", "is_fifo", "sqs_frame_size"]
+__all__ = [
+    "SQS_CAPABILITIES",
+    "SQS_MAX_MESSAGE_BYTES",
+    "TEMPORARY_TAG",
+    "SqsChannel",
+    "SqsDelivery",
+    "is_fifo",
+    "sqs_frame_size",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +63,9 @@ SQS_CAPABILITIES = Capabilities(
 """SQS keeps a message until it is deleted, hides it while held (visibility), redelivers it when
 released or when its holder dies, has redrive policies, and an abandoned long poll stays open at
 the broker (so receivers end their own with a wake frame)."""
+
+TEMPORARY_TAG = "asyncmcp-temporary"
+"""Tag of a temporary reply queue: when its owner last said it is alive (Unix seconds)."""
 
 SECRET_BYTES = 32
 """Random bytes of a secret kept with a queue (64 hex characters; a tag value takes 256)."""
@@ -386,6 +397,7 @@ class SqsChannel:
         return attributes
 
     async def create_reply_address(self, name_hint: str) -> str:
+        """Create a temporary reply queue, tagged as temporary and alive now (see `sweep_temporary`)."""
         name = _QUEUE_NAME_OK.sub("-", name_hint)[:80]
         response = await self.api.call(
             "CreateQueue",
@@ -393,8 +405,45 @@ class SqsChannel:
             None,
             QueueName=name,
             Attributes={"MessageRetentionPeriod": "3600", "VisibilityTimeout": str(self._visibility)},
+            tags={TEMPORARY_TAG: str(int(time.time()))},
         )
         return str(response["QueueUrl"])
+
+    async def mark_alive(self, address: str) -> None:
+        """Tell `sweep_temporary` that the owner of temporary queue `address` is still running."""
+        await self.api.call(
+            "TagQueue", "tag_queue", address, QueueUrl=address, Tags={TEMPORARY_TAG: str(int(time.time()))}
+        )
+
+    async def sweep_temporary(self, prefix: str, idle_seconds: float) -> list[str]:
+        """Delete the queues named `prefix*` that carry the temporary tag and whose owner last marked
+        them alive more than `idle_seconds` ago; queues without the tag are never touched."""
+        deleted: list[str] = []
+        now = time.time()
+        for url in await self._queue_urls(prefix):
+            try:
+                alive = await self._tag(url, TEMPORARY_TAG)
+                if alive is None or not alive.isdigit() or now - int(alive) <= idle_seconds:
+                    continue
+                await self.delete_reply_address(url)
+            except AddressNotFoundError:
+                continue  # deleted meanwhile (by its owner, or another sweeper)
+            logger.info("deleted %s: a temporary queue idle for %.0f s", url, now - int(alive))
+            deleted.append(url)
+        return deleted
+
+    async def _queue_urls(self, prefix: str) -> list[str]:
+        urls: list[str] = []
+        token: str | None = None
+        while True:
+            page = {"NextToken": token} if token else {}
+            response = await self.api.call(
+                "ListQueues", "list_queues", None, QueueNamePrefix=prefix, MaxResults=1000, **page
+            )
+            urls.extend(str(url) for url in response.get("QueueUrls", []))
+            token = response.get("NextToken")
+            if not token:
+                return urls
 
     async def delete_reply_address(self, address: str) -> None:
         for batcher in (self._deleter, self._visibility_batcher):

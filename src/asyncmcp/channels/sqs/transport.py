@@ -16,7 +16,14 @@ from typing import Any
 
 import anyio
 
-from asyncmcp.channels.base import ChannelTransport, ClientBinding, Option, ServerBinding
+from asyncmcp.channels.base import (
+    TEMPORARY_ALIVE_SECONDS,
+    TEMPORARY_PREFIX,
+    ChannelTransport,
+    ClientBinding,
+    Option,
+    ServerBinding,
+)
 from asyncmcp.channels.sqs.config import SqsClientConfig, SqsServerConfig
 from asyncmcp.channels.sqs.policy import SqsReplyPolicy
 from asyncmcp.errors import ChannelError
@@ -109,9 +116,22 @@ class SqsTransport(ChannelTransport):
             reply_queue = config.response_queue_url
             private = reply_queue is None
             if reply_queue is None:
-                reply_queue = await channel.create_reply_address(f"asyncmcp-{purpose}-{secrets.token_hex(8)}")
+                reply_queue = await channel.create_reply_address(f"{TEMPORARY_PREFIX}{purpose}-{secrets.token_hex(8)}")
                 stack.push_async_callback(_delete_quietly, channel, reply_queue)
+                alive = await stack.enter_async_context(anyio.create_task_group())
+                alive.start_soon(_keep_marking_alive, channel, reply_queue)
+                stack.callback(alive.cancel_scope.cancel)
             yield ClientBinding(channel, config.read_queue_url, reply_queue, reply_queue, private)
+
+    async def sweep(self, config: SqsClientConfig, clients: Mapping[str, Any], *, idle_seconds: float) -> list[str]:
+        """Temporary queues of the request queue's account and region (sqs:ListQueues, sqs:ListQueueTags,
+        sqs:DeleteQueue on `asyncmcp-*`)."""
+        from asyncmcp.channels.sqs.api import SqsApi
+        from asyncmcp.channels.sqs.channel import SqsChannel
+
+        api = SqsApi(clients.get("sqs_client"), queue_url=config.read_queue_url)
+        async with api, SqsChannel.from_config(api, config) as channel:
+            return await channel.sweep_temporary(TEMPORARY_PREFIX, idle_seconds)
 
     async def fleet_secret(self, binding: ServerBinding) -> str | None:
         """Kept as the request queue's `asyncmcp-state-key` tag (sqs:ListQueueTags, sqs:TagQueue)."""
@@ -142,6 +162,16 @@ def warn_without_redrive(on_bad_message: str, attributes: Mapping[str, str], que
             "until they expire; attach a dead-letter queue",
             queue_url,
         )
+
+
+async def _keep_marking_alive(channel: Any, address: str) -> None:
+    """Re-tag a temporary queue while its owner runs, so a sweeper never takes it for a leftover."""
+    while True:
+        await anyio.sleep(TEMPORARY_ALIVE_SECONDS)
+        try:
+            await channel.mark_alive(address)
+        except ChannelError as exc:
+            logger.warning("could not mark temporary reply queue %s as alive: %s", address, exc)
 
 
 async def _delete_quietly(channel: Any, address: str) -> None:
