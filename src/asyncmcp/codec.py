@@ -34,11 +34,13 @@ from pydantic import ValidationError
 __all__ = [
     "ATTR_CLIENT_ID",
     "ATTR_CONTROL",
+    "ATTR_KEEPALIVE",
     "ATTR_METHOD",
     "ATTR_NAME",
     "ATTR_PROTOCOL_VERSION",
     "ATTR_REPLY_TO",
     "ATTR_SESSION_ID",
+    "CONTROL_KEEPALIVE",
     "CONTROL_WAKE",
     "SEED_REPLY_META_KEY",
     "Envelope",
@@ -49,6 +51,8 @@ __all__ = [
     "encode_message",
     "has_modern_envelope",
     "jsonrpc_error",
+    "keepalive_frame",
+    "keepalive_request_id",
     "request_id_of_raw",
     "seed_reply_address",
     "wake_frame",
@@ -64,7 +68,10 @@ ATTR_PROTOCOL_VERSION = "mcp-protocol-version"
 ATTR_METHOD = "mcp-method"
 ATTR_NAME = "mcp-name"
 ATTR_CONTROL = "mcp-control"
-"""Transport control frames that carry no JSON-RPC meaning (see `CONTROL_WAKE`)."""
+"""Transport control frames that carry no JSON-RPC meaning (see `CONTROL_WAKE`, `CONTROL_KEEPALIVE`)."""
+ATTR_KEEPALIVE = "mcp-keepalive"
+"""On a request: while it runs, tell me every this many seconds that it is still running (the
+client's timeout then means "no worker has taken it", not "the tool took too long")."""
 
 SEED_REPLY_META_KEY = "responseQueueUrl"
 """The original asyncmcp handshake: a reply queue named in `initialize` params `_meta`."""
@@ -72,6 +79,10 @@ SEED_REPLY_META_KEY = "responseQueueUrl"
 CONTROL_WAKE = "wake"
 """Sent by a closing receiver to its own queue so its outstanding long poll returns at once; its
 `mcp-client-id` is the receiver's wake token, so another receiver of the queue hands it back."""
+
+CONTROL_KEEPALIVE = "keepalive"
+"""Sent by a worker to a request's reply address while the request runs, when the request asked
+for it (`ATTR_KEEPALIVE`); the body is `{"id": <request id>}` and `mcp-client-id` the requester."""
 
 MAX_ATTRIBUTE_VALUE = 8192
 """Longest attribute value accepted on input; real values are ids, URLs and a session token."""
@@ -84,6 +95,7 @@ _ENVELOPE_ATTRIBUTES = {
     ATTR_METHOD: "method",
     ATTR_NAME: "name",
     ATTR_CONTROL: "control",
+    ATTR_KEEPALIVE: "keepalive",
 }
 
 
@@ -113,6 +125,16 @@ class Envelope:
     method: str | None = None
     name: str | None = None
     control: str | None = None
+    keepalive: str | None = None
+
+    @property
+    def keepalive_seconds(self) -> float | None:
+        """The keep-alive interval the request asked for, or None (absent or not a positive number)."""
+        try:
+            seconds = float(self.keepalive) if self.keepalive is not None else None
+        except ValueError:
+            return None
+        return seconds if seconds is not None and 0 < seconds < float("inf") else None
 
     def to_attributes(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -149,6 +171,25 @@ def seed_reply_address(params: Mapping[str, Any] | None, key: str = SEED_REPLY_M
 def wake_frame(token: str) -> Frame:
     """The control frame a receiver sends itself to end its own long poll (see `CONTROL_WAKE`)."""
     return Frame(body="{}", attributes={ATTR_CONTROL: CONTROL_WAKE, ATTR_CLIENT_ID: token})
+
+
+def keepalive_frame(client_id: str | None, request_id: RequestId) -> Frame:
+    """The control frame that says request `request_id` of `client_id` is still running."""
+    attributes = {ATTR_CONTROL: CONTROL_KEEPALIVE}
+    if client_id:
+        attributes[ATTR_CLIENT_ID] = client_id
+    return Frame(body=json.dumps({"id": request_id}), attributes=attributes, ordering_key=client_id)
+
+
+def keepalive_request_id(body: str) -> RequestId | None:
+    """The request id a keep-alive frame names, or None when the body is not one."""
+    try:
+        raw: Any = json.loads(body)
+    except ValueError:
+        return None
+    fields = as_mapping(raw)
+    rid = fields.get("id") if fields is not None else None
+    return rid if isinstance(rid, str | int) and not isinstance(rid, bool) else None
 
 
 class FrameDecodeError(ValueError):

@@ -20,6 +20,8 @@ from mcp_types import JSONRPCError
 
 from asyncmcp.channels.base import ServerBinding
 from asyncmcp.channels.memory import MemoryChannel
+from asyncmcp.cli import proxy as proxy_cli
+from asyncmcp.cli.errors import root_cause
 from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO, ATTR_SESSION_ID, Frame, decode_message
 from asyncmcp.receiving import hand_back
 from asyncmcp.server.engine import UNKNOWN_SESSION_REASON, EngineOptions, ServerEngine
@@ -212,3 +214,71 @@ async def test_a_redelivered_request_with_an_unverifiable_session_is_answered_an
     assert error.error.data == {"reason": UNKNOWN_SESSION_REASON}
     assert runs == []
     assert any("refused message 4" in record.getMessage() for record in caplog.records)
+
+
+# -- nobody waits forever, and long tools are not cut short ------------------------------------
+
+
+def sleepy_server() -> MCPServer:
+    server = MCPServer("sleepy")
+
+    @server.tool()
+    async def nap(seconds: float) -> str:
+        await anyio.sleep(seconds)  # no progress: only the worker's keep-alives say it is running
+        return "rested"
+
+    return server
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_tool_running_longer_than_the_client_timeout_is_kept_alive(mode: Any, monkeypatch) -> None:
+    monkeypatch.setattr("asyncmcp.server.answering.MIN_KEEPALIVE_SECONDS", 0.2)
+    broker = MemoryBroker()
+    config = MemoryClientConfig(queue="requests", broker=broker, transport_timeout_seconds=2)
+    with anyio.fail_after(WITHIN):
+        async with (
+            Worker(sleepy_server(), MemoryServerConfig(queue="requests", broker=broker)) as worker,
+            Client(connect(config), mode=mode) as client,
+        ):
+            assert text_of(await client.call_tool("nap", {"seconds": 4})) == "rested"
+            assert worker.engine is not None
+            assert worker.engine.stats["keepalives"] >= 2
+
+
+async def test_a_quick_call_costs_no_keepalive(monkeypatch) -> None:
+    broker = MemoryBroker()
+    server, _ = counting_server()
+    with anyio.fail_after(WITHIN):
+        async with (
+            Worker(server, MemoryServerConfig(queue="requests", broker=broker)) as worker,
+            Client(connect(MemoryClientConfig(queue="requests", broker=broker))) as client,
+        ):
+            assert text_of(await client.call_tool("echo", {"text": "quick"})) == "quick"
+            assert worker.engine is not None
+            assert worker.engine.stats["keepalives"] == 0
+
+
+async def test_with_no_worker_auto_mode_is_told_once_and_does_not_wait_again_for_initialize() -> None:
+    broker = MemoryBroker()
+    request = broker.create_queue("nobody-reads-this")
+    config = MemoryClientConfig(queue=request, broker=broker, transport_timeout_seconds=1)
+    with anyio.fail_after(WITHIN), pytest.raises(BaseException) as raised:
+        async with Client(connect(config), mode="auto"):
+            pass
+    told = root_cause(raised.value)  # the SDK raises it inside an exception group
+    assert isinstance(told, MCPError)
+    assert "No worker answered server/discover" in told.error.message
+    sent = [decode_message(frame.body) for frame in broker.frames(request)]
+    methods = [getattr(message, "method", None) for message in sent]
+    assert "initialize" not in methods  # the fallback failed at once instead of waiting again
+    assert methods.count("server/discover") == 1
+
+
+def test_the_default_client_timeout_is_below_what_standard_clients_give_up_at() -> None:
+    timeout = MemoryClientConfig(queue="requests").transport_timeout_seconds
+    assert timeout is not None and timeout < TYPESCRIPT_SDK_REQUEST_TIMEOUT
+    assert timeout == proxy_cli.DEFAULT_TIMEOUT_SECONDS
+
+
+TYPESCRIPT_SDK_REQUEST_TIMEOUT = 60.0
+"""DEFAULT_REQUEST_TIMEOUT_MSEC of @modelcontextprotocol/sdk, in seconds."""

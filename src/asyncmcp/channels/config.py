@@ -13,9 +13,20 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["DEFAULT_SESSION_TTL_SECONDS", "FROZEN", "ClientSettings", "ServerSettings"]
+__all__ = [
+    "DEFAULT_CLIENT_TIMEOUT_SECONDS",
+    "DEFAULT_SESSION_TTL_SECONDS",
+    "FROZEN",
+    "ClientSettings",
+    "ServerSettings",
+]
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+DEFAULT_CLIENT_TIMEOUT_SECONDS = 45.0
+"""How long a client waits for any sign of life from a worker before it is told nobody took its
+request: below the 60 s after which the TypeScript SDK gives up on a request with its own generic
+error, so a client behind the proxy sees asyncmcp's message naming the queue."""
 
 DEFAULT_SESSION_TTL_SECONDS = 86_400.0
 """How long a 2025 session id verifies after `initialize`: a working day and more, after which the
@@ -67,9 +78,11 @@ class ClientSettings(BaseModel):
 
     max_messages: int = Field(default=10, ge=1, le=1000)
     """Replies asked for per receive call."""
-    transport_timeout_seconds: float | None = Field(default=None, gt=0)
-    """How long a request may wait without any sign of life (progress or the answer) before it fails
-    with an error naming the server's address."""
+    transport_timeout_seconds: float | None = Field(default=DEFAULT_CLIENT_TIMEOUT_SECONDS, gt=0)
+    """How long a request may go without any sign of life (its answer, progress, or a keep-alive)
+    before it fails with an error naming the server's address. A worker running the request sends
+    keep-alives (asked for on every request), so this bounds how long nobody takes a request, not
+    how long a tool may run. None: wait forever."""
     client_id: str | None = Field(
         default_factory=lambda: f"client-{uuid.uuid4().hex[:12]}",
         min_length=1,

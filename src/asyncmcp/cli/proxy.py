@@ -14,6 +14,7 @@ from typing import Any
 
 from asyncmcp.channels import registry
 from asyncmcp.channels.base import ChannelTransport
+from asyncmcp.channels.config import DEFAULT_CLIENT_TIMEOUT_SECONDS
 from asyncmcp.cli.options import UsageError, add_channel_options, channel_values, chosen_transport_name, env_value
 from asyncmcp.cli.running import run_service
 from asyncmcp.cli.serve import validated
@@ -22,7 +23,8 @@ from asyncmcp.cli.sweep import add_sweep_option, sweep_at_start
 __all__ = ["add_arguments", "add_parser", "build_config", "chosen_backend", "run"]
 
 BACKEND_ENV = "BACKEND_TRANSPORT"
-DEFAULT_TIMEOUT_SECONDS = 300.0
+DEFAULT_TIMEOUT_SECONDS = DEFAULT_CLIENT_TIMEOUT_SECONDS
+"""Below the TypeScript SDK's 60 s request timeout (channels/config.py says why)."""
 
 
 def chosen_backend(argv: Sequence[str]) -> tuple[str, bool]:

@@ -44,11 +44,13 @@ from asyncmcp.channels.base import Channel, Delivery
 from asyncmcp.client.replies import ReplyRouter
 from asyncmcp.codec import (
     ATTR_CLIENT_ID,
+    ATTR_KEEPALIVE,
     ATTR_METHOD,
     ATTR_NAME,
     ATTR_PROTOCOL_VERSION,
     ATTR_REPLY_TO,
     ATTR_SESSION_ID,
+    CONTROL_KEEPALIVE,
     SEED_REPLY_META_KEY,
     Envelope,
     Frame,
@@ -56,6 +58,7 @@ from asyncmcp.codec import (
     decode_message,
     encode_message,
     jsonrpc_error,
+    keepalive_request_id,
 )
 from asyncmcp.errors import ChannelError
 from asyncmcp.expiring import ExpiringSet
@@ -63,6 +66,10 @@ from asyncmcp.expiring import ExpiringSet
 __all__ = ["client_streams"]
 
 logger = logging.getLogger(__name__)
+
+KEEPALIVES_PER_TIMEOUT = 3
+"""A request asks the worker running it for a keep-alive this many times per timeout, so one lost or
+late keep-alive never fails a call that is still running."""
 
 INBOX_SIZE = 1024
 """Frames buffered for a client that is slow to read; past that its frames go back to the queue."""
@@ -98,6 +105,10 @@ class _ClientSide:
         self.session_id: str | None = None
         self.pending: dict[RequestId, _Pending] = {}
         self.answered = ExpiringSet(600.0, 10_000)
+        self.heard_from_server = False
+        """Whether any frame came back on this connection (an answer, progress, a keep-alive)."""
+        self.discover_unanswered: str | None = None
+        """Why `server/discover` failed, when nobody took it: the `initialize` fallback fails the same at once."""
         self._deadlines: list[tuple[float, str, RequestId]] = []
         self._deadline_changed = anyio.Event()
 
@@ -118,6 +129,12 @@ class _ClientSide:
     def accept(self, delivery: Delivery, envelope: Envelope) -> SessionMessage | Exception | None:
         """Turn a received frame into what the SDK reads, or None to drop it."""
         delivery.ack()
+        self.heard_from_server = True
+        if envelope.control == CONTROL_KEEPALIVE:
+            request_id = keepalive_request_id(delivery.frame.body)
+            if request_id is not None:
+                self._extend(request_id)  # taken and still running: a sign of life
+            return None
         try:
             message = decode_message(delivery.frame.body)
         except FrameDecodeError as exc:
@@ -161,6 +178,8 @@ class _ClientSide:
                 params["_meta"] = meta
                 message = message.model_copy(update={"params": params})
             attributes.setdefault(ATTR_METHOD, message.method)
+            if self.timeout is not None:
+                attributes[ATTR_KEEPALIVE] = f"{max(1.0, self.timeout / KEEPALIVES_PER_TIMEOUT):g}"
             self.pending[message.id] = _Pending(message.method, math.inf)
             self._extend(message.id)
             dedupe_key = f"{self.client_id}:{message.id}:{message.method}"
@@ -171,6 +190,18 @@ class _ClientSide:
         return Frame(encode_message(message), attributes, ordering_key=ordering_key, dedupe_key=dedupe_key)
 
     async def send(self, item: SessionMessage) -> None:
+        message = item.message
+        if (
+            isinstance(message, JSONRPCRequest)
+            and message.method == "initialize"
+            and self.discover_unanswered
+            and not self.heard_from_server
+        ):
+            # `mcp.Client` in auto mode falls back to initialize when server/discover fails: after
+            # nobody took the discover, waiting the whole timeout again would only double the wait.
+            self.pending[message.id] = _Pending(message.method, math.inf)
+            await self.fail(message.id, self.discover_unanswered)
+            return
         frame = self.frame_for(item)
         try:
             await self.channel.send(self.server_address, frame)
@@ -237,12 +268,15 @@ class _ClientSide:
             if pending.deadline > deadline:  # extended by progress since this entry was queued
                 heapq.heappush(self._deadlines, (pending.deadline, repr(request_id), request_id))
                 continue
-            await self.fail(
-                request_id,
-                f"No worker answered {pending.method} (request {request_id!r}) on {self.server_address} within "
-                f"{self.timeout:g} s. Check that a server is consuming that queue (asyncmcp serve ...) and that "
-                f"it may reply to {self.reply_address or 'its default reply address'}.",
+            reason = (
+                f"No worker answered {pending.method} (request {request_id!r}) on {self.server_address}: no "
+                f"answer, progress or keep-alive within {self.timeout:g} s (transport_timeout_seconds), so no "
+                "worker has taken it (or the one running it died). Check that a server is consuming that queue "
+                f"(asyncmcp serve ...) and that it may reply to {self.reply_address or 'its default reply address'}."
             )
+            if pending.method == "server/discover" and not self.heard_from_server:
+                self.discover_unanswered = reason
+            await self.fail(request_id, reason)
             cancel = JSONRPCNotification(
                 jsonrpc="2.0",
                 method="notifications/cancelled",

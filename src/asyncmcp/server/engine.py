@@ -494,8 +494,15 @@ class _RequestRun:
         facts = RequestFacts.of(self.engine.address, self.deliveries[0], self.envelope, self.reply_to)
         metadata = ServerMessageMetadata(request_context=facts, on_request_unanswered=self._unanswered)
         timeout = self.engine.options.request_timeout_seconds
+        keepalive = anyio.CancelScope()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._serve_loop, inbound_receive, outbound_send)
+            asked = self.envelope.keepalive_seconds
+            if asked is not None:
+                answers = self.engine.answers
+                tg.start_soon(
+                    answers.keep_alive, self.reply_to, self.envelope.client_id, self.message.id, asked, keepalive
+                )
             await inbound_send.send(SessionMessage(self.message, metadata))
             async with outbound_receive:
                 final: JSONRPCMessage | None = None
@@ -507,6 +514,7 @@ class _RequestRun:
                         await self._forward(item.message)
                         if self.settled:
                             break
+                keepalive.cancel()
                 if final is not None:
                     await self._forward(final)
                 elif scope.cancelled_caught and not self.settled:

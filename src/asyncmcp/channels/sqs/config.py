@@ -122,8 +122,9 @@ class SqsServerConfig(SqsPolling, ServerSettings):
 class SqsClientConfig(SqsPolling, ClientSettings):
     """Where a client sends requests and where it reads replies (plus the `ClientSettings` every channel has).
 
-    `transport_timeout_seconds` bounds how long a request may wait without any sign of life
-    (progress or the answer) before it fails with an error naming the request queue.
+    `transport_timeout_seconds` (default 45 s) bounds how long a request may wait without any sign
+    of life (its answer, progress or a worker's keep-alive) before it fails with an error naming the
+    request queue; a tool that a worker runs may take as long as it needs.
     """
 
     transport: ClassVar[str] = "sqs"
