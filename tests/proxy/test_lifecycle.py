@@ -30,9 +30,10 @@ from tests.proxy.test_proxy import (
 pytestmark = pytest.mark.anyio
 
 
-async def test_stopping_the_proxy_lets_an_in_flight_call_finish(queues):
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_stopping_the_proxy_lets_an_in_flight_call_finish(queues, mode):
     with anyio.fail_after(HANG_GUARD):
-        async with backend(queues), proxied(queues) as proxy, Client(proxy.url) as client:
+        async with backend(queues), proxied(queues) as proxy, Client(proxy.url, mode=mode) as client:
             outcome: list[str] = []
             started = anyio.Event()
 

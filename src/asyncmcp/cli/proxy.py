@@ -71,6 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser, transport: ChannelTransport) 
     parser.add_argument(
         "--allowed-origin", action="append", default=None, metavar="ORIGIN", help="accepted Origin header (repeatable)"
     )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=None,
+        help="seconds in-flight calls may finish on stop (env PROXY_GRACE; default 10)",
+    )
     parser.add_argument("--stdio", action="store_true", help="serve one client on stdin/stdout instead of HTTP")
     add_sweep_option(parser)
 
@@ -99,7 +105,7 @@ def build_config(transport: ChannelTransport, args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asyncmcp.proxy import create_proxy_server
+    from asyncmcp.proxy import GRACEFUL_SHUTDOWN_SECONDS, create_proxy_server
 
     transport = registry.get(args.backend)
     config = build_config(transport, args)
@@ -115,6 +121,11 @@ def run(args: argparse.Namespace) -> int:
         host=args.host or (found_host[1] if found_host else "127.0.0.1"),
         allowed_hosts=args.allowed_host,
         allowed_origins=args.allowed_origin,
+        graceful_shutdown_seconds=(
+            args.grace
+            if args.grace is not None
+            else _number("--grace", float, GRACEFUL_SHUTDOWN_SECONDS, "PROXY_GRACE")
+        ),
     )
     if args.stdio:
         # SIGTERM (the TypeScript SDK's way to stop a stdio server) and Ctrl-C stop it like EOF does:

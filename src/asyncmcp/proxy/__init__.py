@@ -17,11 +17,12 @@ sessions never see each other's messages. See docs/proxy.md.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import anyio
@@ -40,7 +41,7 @@ __all__ = ["ProxyServer", "create_proxy_server"]
 logger = logging.getLogger(__name__)
 
 GRACEFUL_SHUTDOWN_SECONDS = 10.0
-"""On stop, how long in-flight calls may finish before connections are closed."""
+"""On stop, how long in-flight calls may finish before the front sessions are ended (`--grace`)."""
 
 
 class ProxyServer:
@@ -61,7 +62,10 @@ class ProxyServer:
         self.security = security or FrontSecurity()
         self.graceful_shutdown_seconds = graceful_shutdown_seconds
         self.mcp_server = build_proxy_server(opener)
-        self.app = build_http_app(self.mcp_server, opener, host=host, security=self.security)
+        self.app, self._sessions, self.in_flight = build_http_app(
+            self.mcp_server, opener, host=host, security=self.security
+        )
+        self._stop_requested = anyio.Event()
         self._uvicorn: uvicorn.Server | None = None
         self._stdin: StdinLines | None = None
 
@@ -79,7 +83,7 @@ class ProxyServer:
             lifespan="on",
             timeout_graceful_shutdown=int(self.graceful_shutdown_seconds),
         )
-        server = self._uvicorn = uvicorn.Server(config)
+        server = self._uvicorn = _QuietUvicorn(config)
         finished = anyio.Event()
         listening = self._listen()
 
@@ -101,9 +105,32 @@ class ProxyServer:
                     await anyio.sleep(0.01)
                 self.port = int(listening.getsockname()[1])
                 task_status.started(self.url)
+                tg.start_soon(self._drain_on_stop, server)
                 await finished.wait()
             finally:
+                with anyio.move_on_after(SESSION_END_TIMEOUT, shield=True):
+                    await self._sessions.terminate_sessions()
                 server.should_exit = True  # graceful, bounded by timeout_graceful_shutdown
+
+    async def _drain_on_stop(self, server: uvicorn.Server) -> None:
+        """On `stop()`: let the calls in flight finish, their answers written (up to the grace period),
+        then end the front sessions and shut the HTTP server down.
+
+        Setting uvicorn's `should_exit` first would end every SSE stream at once (sse-starlette
+        watches it), cutting off 2025-era calls whose answers travel on those streams.
+        """
+        await self._stop_requested.wait()
+        with anyio.move_on_after(self.graceful_shutdown_seconds):
+            await self.in_flight.wait_idle()
+        if self.in_flight.count:
+            logger.warning(
+                "stopping with %d call(s) still in flight after %g s",
+                self.in_flight.count,
+                self.graceful_shutdown_seconds,
+            )
+        with anyio.move_on_after(SESSION_END_TIMEOUT):
+            await self._sessions.terminate_sessions()
+        server.should_exit = True
 
     def _listen(self) -> socket.socket:
         """Bind the listening socket here, before the backend opens, so a port in use is one clear
@@ -124,8 +151,8 @@ class ProxyServer:
         return sock
 
     def stop(self) -> None:
-        if self._uvicorn is not None:
-            self._uvicorn.should_exit = True
+        """Stop gracefully: calls in flight finish (up to `graceful_shutdown_seconds`), then it exits."""
+        self._stop_requested.set()
         if self._stdin is not None:
             self._stdin.close()
 
@@ -144,6 +171,20 @@ class ProxyServer:
         task_status.started()
         async with stdio_server(stdin=cast("anyio.AsyncFile[str]", stdin)) as (read, write):
             await self.mcp_server.run(read, write, self.mcp_server.create_initialization_options())
+
+
+SESSION_END_TIMEOUT = 2.0
+"""Bound on ending the front sessions when the proxy stops (closing their streams takes no I/O wait)."""
+
+
+class _QuietUvicorn(uvicorn.Server):
+    """uvicorn without its own SIGINT/SIGTERM handlers: the proxy's owner decides when to stop
+    (`asyncmcp proxy` stops gracefully on the first signal), and uvicorn's handler would end every
+    SSE stream at once, in-flight calls included."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 STDIN_READ_BYTES = 65_536
@@ -210,6 +251,7 @@ def create_proxy_server(
     allowed_hosts: Sequence[str] | None = None,
     allowed_origins: Sequence[str] | None = None,
     max_body_bytes: int = 4 * 1024 * 1024,
+    graceful_shutdown_seconds: float = GRACEFUL_SHUTDOWN_SECONDS,
 ) -> ProxyServer:
     """Build a proxy in front of a server reached over `backend_transport` (the original asyncmcp API).
 
@@ -224,4 +266,6 @@ def create_proxy_server(
         allowed_origins=allowed_origins,
         max_body_bytes=max_body_bytes,
     )
-    return ProxyServer(opener, host=host, port=port, security=security)
+    return ProxyServer(
+        opener, host=host, port=port, security=security, graceful_shutdown_seconds=graceful_shutdown_seconds
+    )
