@@ -19,6 +19,7 @@ from tests.proxy.test_proxy import (
     HANG_GUARD,
     RAW_HEADERS,
     backend,
+    free_port,
     initialize_body,
     proxied,
     rpc_messages,
@@ -141,3 +142,35 @@ async def test_the_stdio_proxy_stops_on_a_signal_and_deletes_its_temporary_queue
             proc.send_signal(signum)
             assert await proc.wait() == 0
     assert await anyio.to_thread.run_sync(temporary_proxy_queues) == []
+
+
+async def test_sigterm_to_the_proxy_process_lets_a_2025_call_finish(queues, endpoint):
+    port = free_port()
+    args = [sys.executable, "-m", "asyncmcp", "proxy", "--port", str(port), "--request-queue-url", queues.request]
+    env = {**os.environ, **endpoint.environment(), "PYTHONUNBUFFERED": "1"}
+    with anyio.fail_after(HANG_GUARD):
+        async with backend(queues), await anyio.open_process(args, env=env) as proc:
+            assert proc.stdout is not None
+            announced = await proc.stdout.receive()
+            assert b"asyncmcp proxy:" in announced
+            started = anyio.Event()
+
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                started.set()
+
+            async with Client(f"http://127.0.0.1:{port}/mcp", mode="legacy") as client:
+                await client.list_tools()
+                async with anyio.create_task_group() as tg:
+                    outcome: list[str] = []
+
+                    async def call() -> None:
+                        result = await client.call_tool(
+                            "slow", {"steps": 4, "delay": 0.25}, progress_callback=on_progress
+                        )
+                        outcome.append(text_of(result))
+
+                    tg.start_soon(call)
+                    await started.wait()
+                    proc.send_signal(signal.SIGTERM)
+                assert outcome == ["done 4"]
+            assert await proc.wait() == 0
