@@ -28,15 +28,19 @@ from pydantic import ValidationError
 
 from asyncmcp.channels import registry
 from asyncmcp.channels.base import ChannelTransport
-from asyncmcp.cli.options import UsageError, add_channel_options, channel_values, chosen_transport_name
+from asyncmcp.cli.options import (
+    TRANSPORT_ENV,
+    UsageError,
+    add_transport_options,
+    channel_values,
+    chosen_transport_name,
+)
 from asyncmcp.cli.running import run_service
 from asyncmcp.cli.sweep import add_sweep_option, sweep_at_start
 
 __all__ = ["add_parser", "build_config", "load_server"]
 
 logger = logging.getLogger(__name__)
-
-TRANSPORT_ENV = "ASYNCMCP_TRANSPORT"
 
 
 def add_parser(commands: Any, transport: ChannelTransport) -> None:
@@ -50,13 +54,7 @@ def add_parser(commands: Any, transport: ChannelTransport) -> None:
     # Words after the target mean a command line (`asyncmcp serve python server.py`): refused with
     # what to do instead, rather than argparse's "unrecognized arguments".
     parser.add_argument("command_words", nargs="*", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--transport",
-        choices=registry.names(cli_only=True),
-        default=transport.name,
-        help=f"the channel (env {TRANSPORT_ENV}; default {registry.DEFAULT_TRANSPORT})",
-    )
-    add_channel_options(parser.add_argument_group(f"{transport.name} options"), transport.server_options)
+    add_transport_options(parser, transport, transport.server_options, env=TRANSPORT_ENV, title="options")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--max-in-flight", type=int, default=64, help="requests one worker runs at once")
     parser.add_argument("--on-bad-message", choices=["delete", "dead-letter"], default="delete")

@@ -17,7 +17,7 @@ from typing import Any
 
 from asyncmcp.channels import registry
 from asyncmcp.channels.base import TEMPORARY_ALIVE_SECONDS, ChannelTransport
-from asyncmcp.cli.options import UsageError, add_channel_options, channel_values
+from asyncmcp.cli.options import TRANSPORT_ENV, UsageError, add_transport_options, channel_values
 from asyncmcp.errors import ChannelError
 
 __all__ = ["DEFAULT_IDLE_SECONDS", "add_parser", "add_sweep_option", "sweep_at_start"]
@@ -35,13 +35,7 @@ def add_parser(commands: Any, transport: ChannelTransport) -> None:
         help="delete temporary queues that crashed processes left behind",
         description="Delete temporary reply queues (asyncmcp-*) whose owner has not been seen for --idle seconds.",
     )
-    parser.add_argument(
-        "--transport",
-        choices=registry.names(cli_only=True),
-        default=transport.name,
-        help=f"the channel (default {registry.DEFAULT_TRANSPORT})",
-    )
-    add_channel_options(parser.add_argument_group(f"{transport.name} options"), transport.client_options)
+    add_transport_options(parser, transport, transport.client_options, env=TRANSPORT_ENV, title="options")
     parser.add_argument(
         "--idle",
         type=float,
