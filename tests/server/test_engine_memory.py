@@ -19,7 +19,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import JSONRPCError
 
 from asyncmcp.channels.base import ServerBinding
-from asyncmcp.channels.memory import MemoryChannel
+from asyncmcp.channels.memory import MemoryChannel, MemoryTransport
 from asyncmcp.cli import proxy as proxy_cli
 from asyncmcp.cli.errors import root_cause
 from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO, ATTR_SESSION_ID, Frame, decode_message
@@ -282,3 +282,15 @@ def test_the_default_client_timeout_is_below_what_standard_clients_give_up_at() 
 
 TYPESCRIPT_SDK_REQUEST_TIMEOUT = 60.0
 """DEFAULT_REQUEST_TIMEOUT_MSEC of @modelcontextprotocol/sdk, in seconds."""
+
+
+async def test_the_memory_channel_keeps_a_fleet_key_with_its_queue(monkeypatch) -> None:
+    monkeypatch.delenv("ASYNCMCP_STATE_KEY", raising=False)
+    broker = MemoryBroker()
+    config = MemoryServerConfig(queue="requests", broker=broker)
+    transport = MemoryTransport()
+    keys = []
+    for _ in range(2):  # a worker, and the one started after it
+        async with transport.open_server(config, {}) as binding:
+            keys.append(await StateKey.for_fleet(None, transport, binding))
+    assert keys[0].shared and keys[0].secret == keys[1].secret == broker.secret_of("requests").encode()
