@@ -55,6 +55,14 @@ def _serve(queue_url: str, target: str = "tests.servers:server", *more: str) -> 
     return ["serve", "--request-queue-url", queue_url, target, *more]
 
 
+def _command(name: str, queue_url: str) -> list[str]:
+    """`serve` or `proxy` on `queue_url`: both open the channel at start, so both must say it plainly."""
+    return _serve(queue_url) if name == "serve" else ["proxy", "--port", "0", "--request-queue-url", queue_url]
+
+
+COMMANDS = pytest.mark.parametrize("command", ["serve", "proxy"])
+
+
 @pytest.fixture
 def no_aws_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     """No ~/.aws config or credentials file can supply what a test takes away."""
@@ -64,10 +72,11 @@ def no_aws_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.Monk
     return monkeypatch
 
 
-def test_no_region_says_to_set_aws_region(queues, no_aws_files, capsys) -> None:
+@COMMANDS
+def test_no_region_says_to_set_aws_region(queues, no_aws_files, capsys, command) -> None:
     no_aws_files.delenv("AWS_REGION", raising=False)
     no_aws_files.delenv("AWS_DEFAULT_REGION", raising=False)
-    err = _fails(capsys, _serve(queues.request))
+    err = _fails(capsys, _command(command, queues.request))
     assert "no AWS region" in err and "AWS_REGION" in err
 
 
@@ -88,18 +97,20 @@ def test_region_of_queue_url_reads_only_aws_hosts() -> None:
     assert region_of_queue_url("https://sqs.eu-west-1.amazonaws.com.evil.example/1/q") is None
 
 
-def test_no_credentials_says_where_credentials_come_from(queues, no_aws_files, capsys) -> None:
+@COMMANDS
+def test_no_credentials_says_where_credentials_come_from(queues, no_aws_files, capsys, command) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         no_aws_files.delenv(name, raising=False)
-    err = _fails(capsys, _serve(queues.request))
+    err = _fails(capsys, _command(command, queues.request))
     assert "no usable AWS credentials" in err
     assert "AWS_PROFILE" in err and "AWS_ACCESS_KEY_ID" in err
 
 
-def test_a_local_queue_url_without_an_endpoint_says_to_export_it(monkeypatch, capsys) -> None:
+@COMMANDS
+def test_a_local_queue_url_without_an_endpoint_says_to_export_it(monkeypatch, capsys, command) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL_SQS", raising=False)
-    err = _fails(capsys, _serve("http://127.0.0.1:9/123456789012/mcp-requests"))
+    err = _fails(capsys, _command(command, "http://127.0.0.1:9/123456789012/mcp-requests"))
     assert "export AWS_ENDPOINT_URL=http://127.0.0.1:9" in err
 
 

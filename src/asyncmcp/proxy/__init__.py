@@ -80,7 +80,9 @@ class ProxyServer:
             host=self.host,
             port=self.port,
             log_level="warning",
-            lifespan="on",
+            # The proxy enters the app's lifespan (the backend) itself, so a backend that cannot open
+            # is this coroutine's exception, not a traceback uvicorn logs before it exits the process.
+            lifespan="off",
             timeout_graceful_shutdown=int(self.graceful_shutdown_seconds),
         )
         server = self._uvicorn = _QuietUvicorn(config)
@@ -92,7 +94,8 @@ class ProxyServer:
             # lifespan), not abandon its lifespan task with the backend still open.
             try:
                 with anyio.CancelScope(shield=True), listening:
-                    await server.serve(sockets=[listening])
+                    async with self._sessions.run():
+                        await server.serve(sockets=[listening])
             finally:
                 finished.set()
 
