@@ -27,6 +27,7 @@ from asyncmcp.receiving import hand_back
 from asyncmcp.server.engine import UNKNOWN_SESSION_REASON, EngineOptions, ServerEngine
 from asyncmcp.server.sessions import LegacySession
 from asyncmcp.server.state_key import StateKey
+from asyncmcp.serving import stream_pair
 from asyncmcp.testing import MemoryBroker, MemoryClientConfig, MemoryServerConfig, Worker, connect
 from tests.client_answers import text_of
 from tests.waiting import wait_for
@@ -294,3 +295,23 @@ async def test_the_memory_channel_keeps_a_fleet_key_with_its_queue(monkeypatch) 
         async with transport.open_server(config, {}) as binding:
             keys.append(await StateKey.for_fleet(None, transport, binding))
     assert keys[0].shared and keys[0].secret == keys[1].secret == broker.secret_of("requests").encode()
+
+
+async def test_the_single_connection_server_keeps_a_long_tool_alive_too(monkeypatch) -> None:
+    # The original stream-pair entry (`sqs_server`) serves one client on `app.run`: its long tools
+    # must outlive the client's timeout the same way.
+    monkeypatch.setattr("asyncmcp.server.answering.MIN_KEEPALIVE_SECONDS", 0.2)
+    broker = MemoryBroker()
+    app = sleepy_server()._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+    config = MemoryClientConfig(queue="requests", broker=broker, transport_timeout_seconds=2)
+
+    async def run_server() -> None:
+        async with stream_pair(MemoryServerConfig(queue="requests", broker=broker)) as (read, write):
+            await app.run(read, write, app.create_initialization_options())
+
+    with anyio.fail_after(WITHIN):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_server)
+            async with Client(connect(config), mode="legacy") as client:
+                assert text_of(await client.call_tool("nap", {"seconds": 4})) == "rested"
+            tg.cancel_scope.cancel()
