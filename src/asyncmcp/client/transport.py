@@ -8,9 +8,11 @@ attributes (client id, reply address, the 2025 session id once the server minted
 SDK's `mcp-*` headers) and, on `initialize`, the original asyncmcp `_meta.responseQueueUrl`
 handshake so servers of either generation can answer.
 
-The transport also watches its own requests: one that sees no sign of life (progress or answer)
-within `timeout_seconds` fails with an error naming the server address, and the server is told
-to stop (`notifications/cancelled`). Sends run concurrently, so a slow send never holds up the
+The transport also watches its own requests: one that sees no sign of life (its answer, progress,
+or a keep-alive, which every request asks the worker running it for: `mcp-keepalive`) within
+`timeout_seconds` fails with an error naming the server address, and the server is told to stop
+(`notifications/cancelled`); so the timeout bounds how long nobody takes a request, never how long
+a tool runs. Sends run concurrently, so a slow send never holds up the
 next request; frames the channel refuses fail their request at once with the channel's reason.
 """
 
