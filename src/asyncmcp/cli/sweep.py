@@ -68,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
     transport = registry.get(args.transport)
     values = channel_values(args, transport.client_options)
     config = validated(transport.client_config, values, transport.client_options, "asyncmcp sweep")
-    deleted = anyio.run(_sweep, transport, config, args.idle)
+    try:
+        deleted = anyio.run(_sweep, transport, config, args.idle)
+    except NotImplementedError as exc:
+        raise UsageError(f"asyncmcp sweep: {exc}") from None
     for address in deleted:
         print(f"deleted {address}")
     print(f"asyncmcp sweep: {len(deleted)} temporary queue(s) deleted", flush=True)
