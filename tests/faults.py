@@ -1,8 +1,9 @@
 """An HTTP endpoint in front of the moto server that fails chosen AWS calls, for transport tests.
 
-moto cannot be told to throttle, so this forwards every request to it unchanged (over real HTTP)
-except those `should_fail` picks, which get the error SQS answers a throttled call with. The
-client under test talks to this endpoint with a real aiobotocore client; nothing is mocked.
+moto cannot be told to throttle or to deny access, so this forwards every request to it unchanged
+(over real HTTP) except those `should_fail` picks, which get the error SQS answers a throttled call
+with (or another `Refusal`, such as `ACCESS_DENIED`). The client under test talks to this endpoint
+with a real aiobotocore client; nothing is mocked.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -25,15 +27,32 @@ from starlette.types import Receive, Scope, Send
 ShouldFail = Callable[[str, bytes], bool]
 """Given the call's `X-Amz-Target` (for example `AmazonSQS.SendMessage`) and its body: fail it?"""
 
-THROTTLED = json.dumps({"__type": "com.amazonaws.sqs#RequestThrottled", "message": "Request is throttled."})
+
+@dataclass(frozen=True)
+class Refusal:
+    """The error SQS answers a refused call with: its JSON body and its query-compatible code header."""
+
+    body: str
+    query_error: str
+
+
+THROTTLED = Refusal(
+    json.dumps({"__type": "com.amazonaws.sqs#RequestThrottled", "message": "Request is throttled."}),
+    "AWS.SimpleQueueService.RequestThrottled;Sender",
+)
+ACCESS_DENIED = Refusal(
+    json.dumps({"__type": "com.amazon.coral.service#AccessDeniedException", "message": "not authorized"}),
+    "AccessDenied;Sender",
+)
 
 
 class FaultyForwarder:
-    """ASGI app: forward to `target`, or answer 400 RequestThrottled when `should_fail` says so."""
+    """ASGI app: forward to `target`, or answer 400 with `refusal` when `should_fail` says so."""
 
-    def __init__(self, target: str, should_fail: ShouldFail) -> None:
+    def __init__(self, target: str, should_fail: ShouldFail, refusal: Refusal = THROTTLED) -> None:
         self.target = target
         self.should_fail = should_fail
+        self.refusal = refusal
         self.failed: list[str] = []
         self.failed_at: list[float] = []
         """`time.monotonic()` of each refusal, in order."""
@@ -52,10 +71,10 @@ class FaultyForwarder:
             self.failed.append(operation)
             self.failed_at.append(time.monotonic())
             response = Response(
-                THROTTLED,
+                self.refusal.body,
                 status_code=400,
                 media_type="application/x-amz-json-1.0",
-                headers={"x-amzn-query-error": "AWS.SimpleQueueService.RequestThrottled;Sender"},
+                headers={"x-amzn-query-error": self.refusal.query_error},
             )
         else:
             headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
@@ -70,9 +89,11 @@ class FaultyForwarder:
 
 
 @asynccontextmanager
-async def faulty_endpoint(target: str, should_fail: ShouldFail) -> AsyncIterator[tuple[str, FaultyForwarder]]:
+async def faulty_endpoint(
+    target: str, should_fail: ShouldFail, refusal: Refusal = THROTTLED
+) -> AsyncIterator[tuple[str, FaultyForwarder]]:
     """Serve a `FaultyForwarder` to `target` on 127.0.0.1; yields its URL and the forwarder."""
-    app = FaultyForwarder(target, should_fail)
+    app = FaultyForwarder(target, should_fail, refusal)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
@@ -92,7 +113,9 @@ async def faulty_endpoint(target: str, should_fail: ShouldFail) -> AsyncIterator
 
 
 @asynccontextmanager
-async def sqs_behind_faults(target: str, should_fail: ShouldFail) -> AsyncIterator[tuple[Any, FaultyForwarder]]:
+async def sqs_behind_faults(
+    target: str, should_fail: ShouldFail, refusal: Refusal = THROTTLED
+) -> AsyncIterator[tuple[Any, FaultyForwarder]]:
     """An aiobotocore SQS client whose calls go through a `faulty_endpoint` to `target`.
 
     botocore's own retries are off, so each refused call surfaces to asyncmcp as it happens.
@@ -102,7 +125,7 @@ async def sqs_behind_faults(target: str, should_fail: ShouldFail) -> AsyncIterat
 
     no_retries = Config(retries={"mode": "standard", "max_attempts": 1})
     async with (
-        faulty_endpoint(target, should_fail) as (url, forwarder),
+        faulty_endpoint(target, should_fail, refusal) as (url, forwarder),
         get_session().create_client(
             "sqs", endpoint_url=url, region_name=os.environ["AWS_REGION"], config=no_retries
         ) as client,

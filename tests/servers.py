@@ -80,6 +80,12 @@ def build_server(name: str = "test-server") -> MCPServer:
             file.write(f"{os.getpid()}\n")
         return "recorded"
 
+    async def attributes(ctx: Context) -> str:
+        """The message attributes the request arrived with, as `name=value` lines (sorted)."""
+        facts = ctx.request_context.request
+        seen = facts.attributes if isinstance(facts, RequestFacts) else {}
+        return "\n".join(f"{name}={value}" for name, value in sorted(seen.items()))
+
     @mcp.tool()
     async def big(size: int) -> str:
         """Return `size` characters."""

@@ -34,6 +34,7 @@ from pydantic import ValidationError
 __all__ = [
     "ATTR_CLIENT_ID",
     "ATTR_CONTROL",
+    "ATTR_KEEPALIVE",
     "ATTR_METHOD",
     "ATTR_NAME",
     "ATTR_PROTOCOL_VERSION",
@@ -41,6 +42,7 @@ __all__ = [
     "ATTR_REPLY_TO",
     "ATTR_SESSION_ID",
     "CONTROL_CLOSE_STREAM",
+    "CONTROL_KEEPALIVE",
     "CONTROL_WAKE",
     "ENVELOPE_ATTRIBUTES",
     "SEED_REPLY_META_KEY",
@@ -52,6 +54,8 @@ __all__ = [
     "encode_message",
     "has_modern_envelope",
     "jsonrpc_error",
+    "keepalive_frame",
+    "keepalive_request_id",
     "request_id_of_raw",
     "seed_reply_address",
     "wake_frame",
@@ -67,12 +71,16 @@ ATTR_PROTOCOL_VERSION = "mcp-protocol-version"
 ATTR_METHOD = "mcp-method"
 ATTR_NAME = "mcp-name"
 ATTR_CONTROL = "mcp-control"
-"""Transport control frames that carry no JSON-RPC meaning (see `CONTROL_WAKE`)."""
+"""Transport control frames that carry no JSON-RPC meaning (see `CONTROL_WAKE`, `CONTROL_KEEPALIVE`,
+`CONTROL_CLOSE_STREAM`)."""
 ATTR_RELATED_REQUEST_ID = "mcp-related-request-id"
 """On a server's notifications and requests sent while it serves a request: that request's id
 (`str(id)`; the SDK correlates `"7"` and `7` as one id). The body cannot say which request a log
 line or a subscription event belongs to, and a client with several requests in flight on one
 connection (the proxy's shared 2026 link) must hand it to the right one."""
+ATTR_KEEPALIVE = "mcp-keepalive"
+"""On a request: while it runs, tell me every this many seconds that it is still running (the
+client's timeout then means "no worker has taken it", not "the tool took too long")."""
 
 SEED_REPLY_META_KEY = "responseQueueUrl"
 """The original asyncmcp handshake: a reply queue named in `initialize` params `_meta`."""
@@ -85,6 +93,9 @@ CONTROL_CLOSE_STREAM = "close-stream"
 """Sent by a worker whose 2025 handler closed its SSE stream (`ctx.close_sse_stream()`, SEP-1699
 polling): the request named by `mcp-related-request-id` goes on, and a client that fronts an HTTP
 stream for it (the proxy) closes that stream, so its own client reconnects and resumes."""
+CONTROL_KEEPALIVE = "keepalive"
+"""Sent by a worker to a request's reply address while the request runs, when the request asked
+for it (`ATTR_KEEPALIVE`); the body is `{"id": <request id>}` and `mcp-client-id` the requester."""
 
 MAX_ATTRIBUTE_VALUE = 8192
 """Longest attribute value accepted on input; real values are ids, URLs and a session token."""
@@ -98,6 +109,7 @@ _ENVELOPE_ATTRIBUTES = {
     ATTR_NAME: "name",
     ATTR_CONTROL: "control",
     ATTR_RELATED_REQUEST_ID: "related_request_id",
+    ATTR_KEEPALIVE: "keepalive",
 }
 ENVELOPE_ATTRIBUTES: tuple[str, ...] = tuple(_ENVELOPE_ATTRIBUTES)
 """Every attribute name asyncmcp routes by (an HTTP channel carries them as headers of the same names)."""
@@ -130,6 +142,16 @@ class Envelope:
     name: str | None = None
     control: str | None = None
     related_request_id: str | None = None
+    keepalive: str | None = None
+
+    @property
+    def keepalive_seconds(self) -> float | None:
+        """The keep-alive interval the request asked for, or None (absent or not a positive number)."""
+        try:
+            seconds = float(self.keepalive) if self.keepalive is not None else None
+        except ValueError:
+            return None
+        return seconds if seconds is not None and 0 < seconds < float("inf") else None
 
     def to_attributes(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -166,6 +188,25 @@ def seed_reply_address(params: Mapping[str, Any] | None, key: str = SEED_REPLY_M
 def wake_frame(token: str) -> Frame:
     """The control frame a receiver sends itself to end its own long poll (see `CONTROL_WAKE`)."""
     return Frame(body="{}", attributes={ATTR_CONTROL: CONTROL_WAKE, ATTR_CLIENT_ID: token})
+
+
+def keepalive_frame(client_id: str | None, request_id: RequestId) -> Frame:
+    """The control frame that says request `request_id` of `client_id` is still running."""
+    attributes = {ATTR_CONTROL: CONTROL_KEEPALIVE}
+    if client_id:
+        attributes[ATTR_CLIENT_ID] = client_id
+    return Frame(body=json.dumps({"id": request_id}), attributes=attributes, ordering_key=client_id)
+
+
+def keepalive_request_id(body: str) -> RequestId | None:
+    """The request id a keep-alive frame names, or None when the body is not one."""
+    try:
+        raw: Any = json.loads(body)
+    except ValueError:
+        return None
+    fields = as_mapping(raw)
+    rid = fields.get("id") if fields is not None else None
+    return rid if isinstance(rid, str | int) and not isinstance(rid, bool) else None
 
 
 class FrameDecodeError(ValueError):

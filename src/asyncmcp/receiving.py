@@ -79,12 +79,13 @@ def settle_wake(delivery: Delivery, envelope: Envelope, own_token: str) -> None:
         delivery.release(0)
 
 
-async def send_wake(channel: Channel, address: str, token: str) -> None:
-    """Ask our own outstanding long poll on `address` to return (best effort)."""
+async def send_wake(channel: Channel, address: str, token: str) -> ChannelError | None:
+    """Ask our own outstanding long poll on `address` to return (best effort); the refusal, if any."""
     try:
         await channel.send(address, wake_frame(token), urgent=True)
     except ChannelError as exc:
-        logger.debug("wake of %s failed: %s", address, exc)
+        return exc
+    return None
 
 
 HANDBACK_FREE_SECONDS = 10.0
@@ -136,12 +137,22 @@ class Poller:
         self._polls = 0
         self._woken_poll = -1
         self._last_batch_empty = True
+        self._wake_refusal_logged = False
 
     async def wake(self) -> None:
         """End the outstanding poll with a wake frame; a cancelled poll then sends no second one."""
         if self.wake_token is not None and self._woken_poll != self._polls:
             self._woken_poll = self._polls
-            await send_wake(self.channel, self.address, self.wake_token)
+            refused = await send_wake(self.channel, self.address, self.wake_token)
+            if refused is not None and not self._wake_refusal_logged:
+                # Once per receiver: a missing permission would otherwise be logged on every stop.
+                self._wake_refusal_logged = True
+                logger.warning(
+                    "could not end the long poll on %s with a wake frame (the receiver needs permission to "
+                    "send to the address it reads); a message may stay hidden for a visibility timeout: %s",
+                    self.address,
+                    refused,
+                )
 
     async def stop(self, finished: anyio.Event) -> None:
         """End the outstanding poll gracefully before the caller cancels it: send the wake frame and

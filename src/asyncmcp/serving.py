@@ -61,14 +61,14 @@ class Worker:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         config = self.config
-        key = StateKey.resolve(config.state_key)
-        share_request_state(self.server, key)
         async with self.transport.open_server(config, self._clients) as binding:
+            key = await StateKey.for_fleet(config.state_key, self.transport, binding)
+            share_request_state(self.server, key)
             self.binding = binding
             self.engine = ServerEngine(
                 self.server,
                 binding,
-                signer=key.signer(),
+                signer=key.signer(ttl_seconds=config.session_ttl_seconds),
                 options=EngineOptions.from_settings(config, shutdown_grace_seconds=self._grace),
             )
             if self._stop_requested:

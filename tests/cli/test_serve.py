@@ -47,8 +47,14 @@ def _queue(name: str, **attributes: str) -> str:
     ]
 
 
-def start_worker(started: list[Proc], endpoint: LocalEndpoint, queue_url: str, *options: str) -> Proc:
-    env = {**os.environ, **endpoint.environment(), "ASYNCMCP_STATE_KEY": STATE_KEY, "PYTHONUNBUFFERED": "1"}
+def start_worker(
+    started: list[Proc], endpoint: LocalEndpoint, queue_url: str, *options: str, state_key: str | None = STATE_KEY
+) -> Proc:
+    """`asyncmcp serve` on `queue_url`; `state_key=None` starts it as a newcomer would, with no key."""
+    env = {**os.environ, **endpoint.environment(), "PYTHONUNBUFFERED": "1"}
+    env.pop("ASYNCMCP_STATE_KEY", None)
+    if state_key is not None:
+        env["ASYNCMCP_STATE_KEY"] = state_key
     args = [sys.executable, "-m", "asyncmcp", "serve", "--transport", "sqs", "--request-queue-url", queue_url]
     proc = Proc([*args, *options, "tests.servers:server"], env)
     started.append(proc)
@@ -123,10 +129,13 @@ async def test_two_worker_processes_share_one_queue(aws):
 # -- 2. a worker crashes mid-request ---------------------------------------------------------
 
 
-async def test_request_survives_a_worker_crash(aws):
+@pytest.mark.parametrize("state_key", [STATE_KEY, None], ids=["shared key", "no key, as a newcomer runs it"])
+async def test_request_survives_a_worker_crash(aws, state_key):
+    # With no ASYNCMCP_STATE_KEY the worker started after the crash must still verify the 2025
+    # session of the redelivered request (the key kept with the queue) and answer it.
     requests, replies = _queue("requests"), _queue("replies")
     with processes() as started:
-        first = start_worker(started, aws, requests, "--visibility-timeout", "2")
+        first = start_worker(started, aws, requests, "--visibility-timeout", "2", state_key=state_key)
         await first.wait_serving()
         config = SqsClientConfig(read_queue_url=requests, response_queue_url=replies, wait_time_seconds=5)
         running = anyio.Event()
@@ -146,11 +155,12 @@ async def test_request_survives_a_worker_crash(aws):
                 await running.wait()  # the first worker is running the tool
                 os.kill(first.pid, signal.SIGKILL)
                 first.popen.wait(timeout=10)
-                second = start_worker(started, aws, requests, "--visibility-timeout", "2")
+                second = start_worker(started, aws, requests, "--visibility-timeout", "2", state_key=state_key)
                 await second.wait_serving()
         assert outcome["text"] == "done 6"
         assert first.popen.returncode == -signal.SIGKILL
         assert second.popen.poll() is None, "\n".join(second.lines)
+        assert not any("Unknown session" in line for line in second.lines), "\n".join(second.lines)
 
 
 # -- 3. the --workers supervisor -------------------------------------------------------------

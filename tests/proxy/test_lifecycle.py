@@ -3,6 +3,11 @@ missing backend queue is a clear error rather than a hang."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import sys
+
 import anyio
 import httpx2
 import pytest
@@ -14,19 +19,22 @@ from tests.proxy.test_proxy import (
     HANG_GUARD,
     RAW_HEADERS,
     backend,
+    free_port,
     initialize_body,
     proxied,
     rpc_messages,
     stack,
+    temporary_proxy_queues,
     text_of,
 )
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_stopping_the_proxy_lets_an_in_flight_call_finish(queues):
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_stopping_the_proxy_lets_an_in_flight_call_finish(queues, mode):
     with anyio.fail_after(HANG_GUARD):
-        async with backend(queues), proxied(queues) as proxy, Client(proxy.url) as client:
+        async with backend(queues), proxied(queues) as proxy, Client(proxy.url, mode=mode) as client:
             outcome: list[str] = []
             started = anyio.Event()
 
@@ -116,3 +124,53 @@ async def test_each_session_resumes_only_its_own_events():
     assert await stores[0].replay_events_after(mine, collect) == "2"
     assert replayed == ["a2"]
     assert await stores[1].replay_events_after(mine, collect) is None
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_the_stdio_proxy_stops_on_a_signal_and_deletes_its_temporary_queue(queues, endpoint, signum):
+    # The TypeScript SDK stops a stdio server with SIGTERM (on every connect in auto mode); a person
+    # presses Ctrl-C. Either must stop the proxy at once, stdin still open, and delete its queue.
+    args = [sys.executable, "-m", "asyncmcp", "proxy", "--stdio", "--request-queue-url", queues.request]
+    env = {**os.environ, **endpoint.environment()}
+    with anyio.fail_after(HANG_GUARD):
+        async with backend(queues), await anyio.open_process(args, env=env) as proc:
+            assert proc.stdin is not None and proc.stdout is not None
+            await proc.stdin.send((json.dumps(initialize_body()) + "\n").encode())
+            answer = json.loads(await proc.stdout.receive())
+            assert answer["id"] == 1 and "result" in answer
+            assert len(await anyio.to_thread.run_sync(temporary_proxy_queues)) == 1
+            proc.send_signal(signum)
+            assert await proc.wait() == 0
+    assert await anyio.to_thread.run_sync(temporary_proxy_queues) == []
+
+
+async def test_sigterm_to_the_proxy_process_lets_a_2025_call_finish(queues, endpoint):
+    port = free_port()
+    args = [sys.executable, "-m", "asyncmcp", "proxy", "--port", str(port), "--request-queue-url", queues.request]
+    env = {**os.environ, **endpoint.environment(), "PYTHONUNBUFFERED": "1"}
+    with anyio.fail_after(HANG_GUARD):
+        async with backend(queues), await anyio.open_process(args, env=env) as proc:
+            assert proc.stdout is not None
+            announced = await proc.stdout.receive()
+            assert b"asyncmcp proxy:" in announced
+            started = anyio.Event()
+
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                started.set()
+
+            async with Client(f"http://127.0.0.1:{port}/mcp", mode="legacy") as client:
+                await client.list_tools()
+                async with anyio.create_task_group() as tg:
+                    outcome: list[str] = []
+
+                    async def call() -> None:
+                        result = await client.call_tool(
+                            "slow", {"steps": 4, "delay": 0.25}, progress_callback=on_progress
+                        )
+                        outcome.append(text_of(result))
+
+                    tg.start_soon(call)
+                    await started.wait()
+                    proc.send_signal(signal.SIGTERM)
+                assert outcome == ["done 4"]
+            assert await proc.wait() == 0

@@ -392,10 +392,13 @@ async def test_readyz_is_200_when_the_request_queue_exists(queues):
     assert response.json() == {"ready": True}
 
 
-async def test_readyz_is_503_when_the_request_queue_is_gone(queues):
+@pytest.mark.parametrize("gone", ["request", "reply"])
+async def test_readyz_is_503_at_once_when_a_queue_is_gone(queues, gone):
+    # A deleted reply queue is noticed at once too, not when its receiver's 20 s long poll ends.
     async with proxied(queues) as proxy:
         with anyio.fail_after(HANG_GUARD):
-            await anyio.to_thread.run_sync(lambda: boto3.client("sqs").delete_queue(QueueUrl=queues.request))
+            url = queues.request if gone == "request" else queues.reply
+            await anyio.to_thread.run_sync(lambda: boto3.client("sqs").delete_queue(QueueUrl=url))
             async with httpx2.AsyncClient(timeout=HANG_GUARD) as http:
                 response = await http.get(proxy.url.removesuffix("/mcp") + "/readyz")
     assert response.status_code == 503

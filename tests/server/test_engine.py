@@ -18,14 +18,14 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_REQUEST, PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION
 
 from asyncmcp import SqsClientConfig, SqsServerConfig
-from asyncmcp.server.sessions import LegacySession
+from asyncmcp.server.sessions import MAX_SESSION_ID_CHARS, LegacySession
 from asyncmcp.server.state_key import StateKey
 from asyncmcp.sqs import sqs_client, sqs_server
 from tests import servers
-from tests.faults import sqs_behind_faults
+from tests.faults import ACCESS_DENIED, sqs_behind_faults
 from tests.servers import build_server
 from tests.sqs_helpers import (
     drain_raw,
@@ -157,6 +157,64 @@ async def test_a_session_id_only_works_for_its_own_client_and_reply_queue(queues
             assert reply.json["error"]["code"] == INVALID_REQUEST
             assert reply.json["error"]["data"]["reason"] == "unknown-session"
             assert "echo:stolen" not in servers.CALLS
+
+
+def _initialize(request_id: int, capabilities: dict[str, Any]) -> str:
+    params = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": capabilities,
+        "clientInfo": {"name": "raw", "version": "1", "description": "d" * 3000},
+    }
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": params})
+
+
+async def test_a_client_with_large_capabilities_gets_a_small_session_id_that_works(queues):
+    raw_replies = queues.create(f"raw-replies-{_suffix()}")
+    capabilities = {"elicitation": {"form": {}}, "experimental": {"big": {"blob": "x" * 20_000}}}
+    config = SqsServerConfig(read_queue_url=queues.request)
+    attributes = {"mcp-reply-to": raw_replies, "mcp-client-id": "big-caps"}
+    with anyio.fail_after(30):
+        async with running_worker(build_server(), config):
+            await send_raw(queues.request, _initialize(1, capabilities), attributes)
+            (answer,) = await receive_raw(raw_replies, 1)
+            session_id = answer.attributes["mcp-session-id"]
+            assert len(session_id) <= MAX_SESSION_ID_CHARS
+            later = {**attributes, "mcp-session-id": session_id}
+            await send_raw(queues.request, _tool_call(2, "echo", {"text": "still in session"}), later)
+            (reply,) = await receive_raw(raw_replies, 1)
+    assert reply.json["result"]["content"][0]["text"] == "still in session"
+
+
+async def test_initialize_whose_session_cannot_fit_even_trimmed_is_refused_clearly(queues):
+    raw_replies = queues.create(f"raw-replies-{_suffix()}")
+    capabilities = {"experimental": {f"capability-{n}": {} for n in range(1000)}}
+    config = SqsServerConfig(read_queue_url=queues.request)
+    with anyio.fail_after(30):
+        async with running_worker(build_server(), config):
+            attributes = {"mcp-reply-to": raw_replies, "mcp-client-id": "huge-caps"}
+            await send_raw(queues.request, _initialize(1, capabilities), attributes)
+            (answer,) = await receive_raw(raw_replies, 1)
+    assert "mcp-session-id" not in answer.attributes
+    assert answer.json["error"]["code"] == INVALID_PARAMS
+    assert "fewer (experimental) capabilities" in answer.json["error"]["message"]
+
+
+async def test_an_expired_session_id_is_refused_as_unknown(queues, monkeypatch):
+    raw_replies = queues.create(f"raw-replies-{_suffix()}")
+    key = "fleet-key-" + _suffix()
+    session = LegacySession("2025-11-25", client_id="old", reply_to=raw_replies, client_info=None, capabilities={})
+    with monkeypatch.context() as past:
+        past.setattr("asyncmcp.server.sessions.time.time", lambda: 1_000_000.0)
+        token = StateKey.resolve(key).signer().mint(session)
+    config = SqsServerConfig(read_queue_url=queues.request, state_key=key, session_ttl_seconds=3600)
+    with anyio.fail_after(30):
+        async with running_worker(build_server(), config):
+            attributes = {"mcp-reply-to": raw_replies, "mcp-client-id": "old", "mcp-session-id": token}
+            await send_raw(queues.request, _tool_call(3, "echo", {"text": "too late"}), attributes)
+            (reply,) = await receive_raw(raw_replies, 1)
+    assert reply.json["error"]["data"]["reason"] == "unknown-session"
+    assert "expired" in reply.json["error"]["message"]
+    assert "echo:too late" not in servers.CALLS
 
 
 async def test_a_reused_client_id_is_served_again(queues):
@@ -663,6 +721,29 @@ async def test_a_request_the_broker_refuses_fails_that_call_with_an_error_naming
     assert servers.CALLS.count("echo:refused-once") == 1
 
 
+@pytest.mark.parametrize("requests", [1, 3])
+async def test_an_answer_to_a_reply_queue_that_does_not_exist_is_given_up_once(queues, requests, caplog):
+    # A typo in a client's reply queue URL: same account and region, so the policy allows it, but
+    # there is no such queue. Several requests at once take the batched send path.
+    missing = queues.request.rsplit("/", 1)[0] + f"/no-such-replies-{_suffix()}"
+    config = SqsServerConfig(read_queue_url=queues.request)
+    caplog.set_level("WARNING", logger="asyncmcp")
+    with anyio.fail_after(30):
+        async with running_worker(build_server(), config) as worker:
+            attributes = {"mcp-reply-to": missing, "mcp-client-id": "typo"}
+            async with anyio.create_task_group() as tg:
+                for n in range(requests):
+                    tg.start_soon(send_raw, queues.request, _tool_call(n, "echo", {"text": "typo"}), attributes)
+            await wait_for(lambda: worker.engine.stats["undeliverable"] >= requests)
+            # Acknowledged, not handed back to be re-sent every few seconds until it expires.
+            await wait_for_async(lambda: queue_counts(queues.request) == (0, 0))
+            assert worker.engine.stats["undeliverable"] == requests
+    about_it = [record for record in caplog.records if missing in record.getMessage()]
+    assert len(about_it) == requests, [record.getMessage() for record in about_it]
+    assert all(record.levelname == "ERROR" for record in about_it)
+    assert servers.CALLS.count("echo:typo") == requests
+
+
 # -- 8. client timeout -----------------------------------------------------------------------
 
 
@@ -715,6 +796,30 @@ async def test_max_in_flight_limits_requests_held(queues):
 
 
 # -- 10. closing is fast ---------------------------------------------------------------------
+
+
+async def test_a_refused_wake_frame_is_logged_once_as_a_warning(queues, endpoint, caplog):
+    # The worker's role may not send to the queue it reads: its wake frame is refused on stop.
+    def wake_frames(operation: str, body: bytes) -> bool:
+        return operation.startswith("AmazonSQS.SendMessage") and b"mcp-control" in body
+
+    caplog.set_level("DEBUG", logger="asyncmcp")
+    # A short poll wait: the abandoned poll keeps the forwarding endpoint busy until it ends.
+    config = SqsServerConfig(read_queue_url=queues.request, wait_time_seconds=1)
+    with anyio.fail_after(30):
+        async with (
+            sqs_behind_faults(endpoint.url, wake_frames, ACCESS_DENIED) as (worker_sqs, forwarder),
+            anyio.create_task_group() as tg,
+        ):
+            worker = running_worker(build_server(), config, sqs_client=worker_sqs)
+            await tg.start(worker.run)
+            worker.stop()
+    assert forwarder.failed, "no wake frame was sent"
+    about_wakes = [record for record in caplog.records if "wake frame" in record.getMessage()]
+    assert len(about_wakes) == 1, [record.getMessage() for record in about_wakes]
+    assert about_wakes[0].levelname == "WARNING"
+    assert queues.request in about_wakes[0].getMessage()
+    assert "AccessDenied" in about_wakes[0].getMessage()
 
 
 async def _client_session(config: SqsClientConfig, ready: anyio.Event, leave: anyio.Event, left: anyio.Event) -> None:

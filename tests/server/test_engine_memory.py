@@ -16,13 +16,18 @@ import pytest
 from mcp import Client
 from mcp.server import MCPServer
 from mcp.shared.exceptions import MCPError
+from mcp_types import JSONRPCError
 
 from asyncmcp.channels.base import ServerBinding
-from asyncmcp.channels.memory import MemoryChannel
-from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO, Frame, decode_message
+from asyncmcp.channels.memory import MemoryChannel, MemoryTransport
+from asyncmcp.cli import proxy as proxy_cli
+from asyncmcp.cli.errors import root_cause
+from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO, ATTR_SESSION_ID, Frame, decode_message
 from asyncmcp.receiving import hand_back
-from asyncmcp.server.engine import EngineOptions, ServerEngine
+from asyncmcp.server.engine import UNKNOWN_SESSION_REASON, EngineOptions, ServerEngine
+from asyncmcp.server.sessions import LegacySession
 from asyncmcp.server.state_key import StateKey
+from asyncmcp.serving import stream_pair
 from asyncmcp.testing import MemoryBroker, MemoryClientConfig, MemoryServerConfig, Worker, connect
 from tests.client_answers import text_of
 from tests.waiting import wait_for
@@ -180,3 +185,133 @@ class _AllowAll:
 
     def describe(self) -> str:
         return "anything"
+
+
+async def test_a_redelivered_request_with_an_unverifiable_session_is_answered_and_logged(caplog: Any) -> None:
+    # What a worker restarted with another key sees: the request of a session it cannot verify,
+    # delivered for the second time (the worker that took it first died). It must not vanish.
+    broker = MemoryBroker()
+    server, runs = counting_server()
+    reply = broker.create_queue("replies")
+    request = broker.create_queue("requests")
+    body = '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo","arguments":{"text":"lost?"}}}'
+    session = (
+        StateKey.resolve("the key of a fleet long gone")
+        .signer()
+        .mint(LegacySession("2025-11-25", client_id="c1", reply_to=reply, client_info=None, capabilities={}))
+    )
+    frame = Frame(body, {ATTR_CLIENT_ID: "c1", ATTR_REPLY_TO: reply, ATTR_SESSION_ID: session})
+    caplog.set_level(logging.WARNING, logger="asyncmcp")
+    with anyio.fail_after(WITHIN):
+        async with MemoryChannel(broker) as channel:
+            await channel.send(request, frame)
+            (first,) = await channel.receive(request, 1)
+            first.release(0)  # the first worker died holding it
+        async with Worker(server, MemoryServerConfig(queue=request, broker=broker)):
+            await wait_for(lambda: broker.frames(reply))
+    (answer,) = broker.frames(reply)
+    error = decode_message(answer.body)
+    assert isinstance(error, JSONRPCError) and error.id == 4
+    assert error.error.data == {"reason": UNKNOWN_SESSION_REASON}
+    assert runs == []
+    assert any("refused message 4" in record.getMessage() for record in caplog.records)
+
+
+# -- nobody waits forever, and long tools are not cut short ------------------------------------
+
+
+def sleepy_server() -> MCPServer:
+    server = MCPServer("sleepy")
+
+    @server.tool()
+    async def nap(seconds: float) -> str:
+        await anyio.sleep(seconds)  # no progress: only the worker's keep-alives say it is running
+        return "rested"
+
+    return server
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_tool_running_longer_than_the_client_timeout_is_kept_alive(mode: Any, monkeypatch) -> None:
+    monkeypatch.setattr("asyncmcp.server.answering.MIN_KEEPALIVE_SECONDS", 0.2)
+    broker = MemoryBroker()
+    config = MemoryClientConfig(queue="requests", broker=broker, transport_timeout_seconds=2)
+    with anyio.fail_after(WITHIN):
+        async with (
+            Worker(sleepy_server(), MemoryServerConfig(queue="requests", broker=broker)) as worker,
+            Client(connect(config), mode=mode) as client,
+        ):
+            assert text_of(await client.call_tool("nap", {"seconds": 4})) == "rested"
+            assert worker.engine is not None
+            assert worker.engine.stats["keepalives"] >= 2
+
+
+async def test_a_quick_call_costs_no_keepalive(monkeypatch) -> None:
+    broker = MemoryBroker()
+    server, _ = counting_server()
+    with anyio.fail_after(WITHIN):
+        async with (
+            Worker(server, MemoryServerConfig(queue="requests", broker=broker)) as worker,
+            Client(connect(MemoryClientConfig(queue="requests", broker=broker))) as client,
+        ):
+            assert text_of(await client.call_tool("echo", {"text": "quick"})) == "quick"
+            assert worker.engine is not None
+            assert worker.engine.stats["keepalives"] == 0
+
+
+async def test_with_no_worker_auto_mode_is_told_once_and_does_not_wait_again_for_initialize() -> None:
+    broker = MemoryBroker()
+    request = broker.create_queue("nobody-reads-this")
+    config = MemoryClientConfig(queue=request, broker=broker, transport_timeout_seconds=1)
+    with anyio.fail_after(WITHIN), pytest.raises(BaseException) as raised:
+        async with Client(connect(config), mode="auto"):
+            pass
+    told = root_cause(raised.value)  # the SDK raises it inside an exception group
+    assert isinstance(told, MCPError)
+    assert "No worker answered server/discover" in told.error.message
+    sent = [decode_message(frame.body) for frame in broker.frames(request)]
+    methods = [getattr(message, "method", None) for message in sent]
+    assert "initialize" not in methods  # the fallback failed at once instead of waiting again
+    assert methods.count("server/discover") == 1
+
+
+def test_the_default_client_timeout_is_below_what_standard_clients_give_up_at() -> None:
+    timeout = MemoryClientConfig(queue="requests").transport_timeout_seconds
+    assert timeout is not None and timeout < TYPESCRIPT_SDK_REQUEST_TIMEOUT
+    assert timeout == proxy_cli.DEFAULT_TIMEOUT_SECONDS
+
+
+TYPESCRIPT_SDK_REQUEST_TIMEOUT = 60.0
+"""DEFAULT_REQUEST_TIMEOUT_MSEC of @modelcontextprotocol/sdk, in seconds."""
+
+
+async def test_the_memory_channel_keeps_a_fleet_key_with_its_queue(monkeypatch) -> None:
+    monkeypatch.delenv("ASYNCMCP_STATE_KEY", raising=False)
+    broker = MemoryBroker()
+    config = MemoryServerConfig(queue="requests", broker=broker)
+    transport = MemoryTransport()
+    keys = []
+    for _ in range(2):  # a worker, and the one started after it
+        async with transport.open_server(config, {}) as binding:
+            keys.append(await StateKey.for_fleet(None, transport, binding))
+    assert keys[0].shared and keys[0].secret == keys[1].secret == broker.secret_of("requests").encode()
+
+
+async def test_the_single_connection_server_keeps_a_long_tool_alive_too(monkeypatch) -> None:
+    # The original stream-pair entry (`sqs_server`) serves one client on `app.run`: its long tools
+    # must outlive the client's timeout the same way.
+    monkeypatch.setattr("asyncmcp.server.answering.MIN_KEEPALIVE_SECONDS", 0.2)
+    broker = MemoryBroker()
+    app = sleepy_server()._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+    config = MemoryClientConfig(queue="requests", broker=broker, transport_timeout_seconds=2)
+
+    async def run_server() -> None:
+        async with stream_pair(MemoryServerConfig(queue="requests", broker=broker)) as (read, write):
+            await app.run(read, write, app.create_initialization_options())
+
+    with anyio.fail_after(WITHIN):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_server)
+            async with Client(connect(config), mode="legacy") as client:
+                assert text_of(await client.call_tool("nap", {"seconds": 4})) == "rested"
+            tg.cancel_scope.cancel()

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner
+from asyncmcp.server.sessions import (
+    MAX_SESSION_ID_CHARS,
+    InvalidSessionError,
+    LegacySession,
+    SessionSigner,
+    SessionTooLargeError,
+)
 
 json_scalars = st.one_of(
     st.none(),
@@ -85,3 +91,51 @@ def test_session_verify_of_garbage_fails_cleanly(key: bytes, garbage: str) -> No
     assume(garbage.isascii())
     with pytest.raises(InvalidSessionError):
         SessionSigner(key).verify(garbage)
+
+
+def _session(capabilities: dict, client_info: dict | None = None) -> LegacySession:
+    return LegacySession("2025-11-25", "c", "https://q", client_info, capabilities)
+
+
+def test_a_session_too_large_for_an_id_is_trimmed_to_its_structure() -> None:
+    capabilities = {
+        "roots": {"listChanged": True},
+        "elicitation": {"form": {}, "url": {}},
+        "experimental": {"big": {"blob": "x" * 20_000}},
+    }
+    info = {"name": "n", "version": "1", "description": "d" * 5000}
+    signer = SessionSigner(b"k")
+    token = signer.mint(_session(capabilities, info))
+    assert len(token) <= MAX_SESSION_ID_CHARS
+    verified = signer.verify(token)
+    assert verified.capabilities == {
+        "roots": {"listChanged": True},
+        "elicitation": {"form": {}, "url": {}},
+        "experimental": {"big": {}},
+    }
+    assert verified.client_info == {"name": "n", "version": "1"}
+
+
+def test_a_small_session_is_not_trimmed() -> None:
+    capabilities = {"experimental": {"feature": {"level": 3}}}
+    signer = SessionSigner(b"k")
+    assert signer.verify(signer.mint(_session(capabilities))).capabilities == capabilities
+
+
+def test_a_session_too_large_even_trimmed_is_refused() -> None:
+    capabilities = {"experimental": {f"capability-{n}": {} for n in range(1000)}}
+    with pytest.raises(SessionTooLargeError):
+        SessionSigner(b"k").mint(_session(capabilities))
+
+
+def test_a_session_id_expires_after_its_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    signer = SessionSigner(b"k", ttl_seconds=60)
+    now = {"t": 1_000_000.0}
+    monkeypatch.setattr("asyncmcp.server.sessions.time.time", lambda: now["t"])
+    token = signer.mint(_session({}))
+    now["t"] += 60
+    assert signer.verify(token).client_id == "c"
+    now["t"] += 1
+    with pytest.raises(InvalidSessionError, match="expired"):
+        signer.verify(token)
+    assert SessionSigner(b"k", ttl_seconds=None).verify(token).client_id == "c"

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 from aiobotocore.config import AioConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, PartialCredentialsError
 from typing_extensions import Self
 
 from asyncmcp.errors import AddressNotFoundError, ChannelError
@@ -37,7 +37,14 @@ from asyncmcp.errors import AddressNotFoundError, ChannelError
 if TYPE_CHECKING:
     from aiobotocore.session import ClientCreatorContext
 
-__all__ = ["AwsApi", "AwsService", "create_client", "default_client_config", "region_from_environment"]
+__all__ = [
+    "AwsApi",
+    "AwsService",
+    "create_client",
+    "default_client_config",
+    "endpoint_from_environment",
+    "region_from_environment",
+]
 
 BOTO3_THREADS = 64
 """Threads for boto3 calls. A long poll parks a thread for up to 20 s, so this bounds pollers plus
@@ -87,6 +94,18 @@ def region_from_environment() -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
+def endpoint_from_environment(service: str) -> str | None:
+    """The endpoint the AWS SDKs use for `service` instead of AWS's own (`AWS_ENDPOINT_URL_SQS`,
+    then `AWS_ENDPOINT_URL`), if the environment names one."""
+    return os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get("AWS_ENDPOINT_URL")
+
+
+NO_CREDENTIALS_HINT = (
+    "set AWS_PROFILE (a profile in ~/.aws), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where "
+    "an instance or task role applies"
+)
+
+
 def create_client(service: str, region: str | None = None) -> ClientCreatorContext[Any]:
     """An aiobotocore client of `service` from the default credential chain, with asyncmcp's settings."""
     from aiobotocore.session import get_session
@@ -120,18 +139,18 @@ _SHARED: dict[tuple[object, ...], _Shared] = {}
 """Clients built from the environment, by (event loop, service, region, environment identity)."""
 
 
-def _shared_key(service: str) -> tuple[object, ...]:
+def _shared_key(service: str, region: str | None) -> tuple[object, ...]:
     loop = asyncio.get_running_loop()
-    return (id(loop), service, *(os.environ.get(name) for name in _CREDENTIAL_ENV))
+    return (id(loop), service, region, *(os.environ.get(name) for name in _CREDENTIAL_ENV))
 
 
-async def _acquire(service: str) -> tuple[tuple[object, ...], Any]:
-    key = _shared_key(service)
+async def _acquire(service: str, region: str | None = None) -> tuple[tuple[object, ...], Any]:
+    key = _shared_key(service, region)
     shared = _SHARED.setdefault(key, _Shared(asyncio.Lock()))
     async with shared.lock:
         if shared.client is None:
             stack = AsyncExitStack()
-            shared.client = await stack.enter_async_context(create_client(service))
+            shared.client = await stack.enter_async_context(create_client(service, region))
             shared.stack = stack
         shared.users += 1
         return key, shared.client
@@ -157,8 +176,10 @@ def _is_native_async(client: Any) -> bool:
 class AwsApi:
     """Async calls to `service` over whichever client the user gave. Use as `async with api:`."""
 
-    def __init__(self, service: AwsService, client: Any | None = None) -> None:
+    def __init__(self, service: AwsService, client: Any | None = None, *, region: str | None = None) -> None:
         self.service = service
+        self._region = region
+        """The region of a client built here (one an address names); None: the environment's."""
         self._client: Any = client
         self._native = client is not None and _is_native_async(client)
         self._lease: tuple[object, ...] | None = None
@@ -168,7 +189,14 @@ class AwsApi:
 
     async def __aenter__(self) -> Self:
         if self._client is None:
-            self._lease, self._client = await _acquire(self.service.name)
+            service = self.service
+            try:
+                self._lease, self._client = await _acquire(service.name, self._region)
+            except NoRegionError:
+                raise ChannelError(
+                    f"no AWS region for {service.label}: set AWS_REGION (for example `export AWS_REGION=us-east-1`)",
+                    permanent=True,
+                ) from None
             self._native = True
         return self
 
@@ -213,5 +241,12 @@ class AwsApi:
                 code=code,
                 permanent=service.is_permanent(code),
             ) from exc
+        except (NoCredentialsError, PartialCredentialsError) as exc:
+            raise ChannelError(
+                f"no usable AWS credentials for {service.label} ({exc}): {NO_CREDENTIALS_HINT}",
+                address=address,
+                code="NoCredentials",
+                permanent=True,
+            ) from None
         except BotoCoreError as exc:
             raise ChannelError(f"{service.label} {operation} on {address} failed: {exc}", address=address) from exc

@@ -26,6 +26,8 @@ from asyncmcp.channels.config import ClientSettings, ServerSettings
 from asyncmcp.codec import SEED_REPLY_META_KEY, Frame
 
 __all__ = [
+    "TEMPORARY_ALIVE_SECONDS",
+    "TEMPORARY_PREFIX",
     "Capabilities",
     "Channel",
     "ChannelTransport",
@@ -35,6 +37,13 @@ __all__ = [
     "ReplyPolicy",
     "ServerBinding",
 ]
+
+
+TEMPORARY_PREFIX = "asyncmcp-"
+"""Names of the temporary addresses `open_client` makes start with this (`asyncmcp-reply-*`, `asyncmcp-proxy-*`)."""
+
+TEMPORARY_ALIVE_SECONDS = 600.0
+"""How often the owner of a temporary address marks it as alive, so `sweep` can tell it from a leftover."""
 
 
 @dataclass(frozen=True)
@@ -235,9 +244,30 @@ class ChannelTransport(ABC):
         `asyncmcp-<purpose>-<random>` (the name reveals nothing about the client), and removed on exit.
         """
 
-    async def check_ready(self, binding: ClientBinding) -> None:
-        """Raise `ChannelError` when the server address cannot be reached (the proxy's /readyz)."""
+    async def fleet_secret(self, binding: ServerBinding) -> str | None:
+        """A secret kept with the binding's request address, made on first use and the same for every
+        worker of that address, across restarts; None when this channel can keep none.
+
+        It becomes the fleet's state key when the operator configured none, so a restarted worker
+        still verifies the 2025 sessions it minted. Only principals that may manage the address can
+        read it (SQS: a queue tag). Raises `ChannelError` when the broker refuses (no permission).
+        """
         return None
+
+    async def check_ready(self, binding: ClientBinding) -> None:
+        """Raise `ChannelError` when the server address or the reply address cannot be reached (the
+        proxy's /readyz); without waiting for an outstanding receive to notice."""
+        return None
+
+    async def sweep(self, config: Any, clients: Mapping[str, Any], *, idle_seconds: float) -> list[str]:
+        """Delete temporary addresses (`asyncmcp-*`, made by `open_client`) whose owner has not been
+        seen for `idle_seconds`: what crashed processes left behind. Returns the addresses deleted.
+
+        `config` (a client config of this channel) says which account/endpoint to look in. An owner
+        marks its temporary address as alive more often than `TEMPORARY_ALIVE_SECONDS`, so any
+        `idle_seconds` above that never deletes a live one.
+        """
+        raise NotImplementedError(f"the {self.name} transport has nothing to sweep")
 
     async def provision(
         self, name: str, values: Mapping[str, Any], clients: Mapping[str, Any]

@@ -8,13 +8,29 @@ start-up with a message naming the field, never deep inside a poll loop.
 
 from __future__ import annotations
 
+import uuid
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["FROZEN", "ClientSettings", "ServerSettings"]
+__all__ = [
+    "DEFAULT_CLIENT_TIMEOUT_SECONDS",
+    "DEFAULT_SESSION_TTL_SECONDS",
+    "FROZEN",
+    "ClientSettings",
+    "ServerSettings",
+]
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+DEFAULT_CLIENT_TIMEOUT_SECONDS = 45.0
+"""How long a client waits for any sign of life from a worker before it is told nobody took its
+request: below the 60 s after which the TypeScript SDK gives up on a request with its own generic
+error, so a client behind the proxy sees asyncmcp's message naming the queue."""
+
+DEFAULT_SESSION_TTL_SECONDS = 86_400.0
+"""How long a 2025 session id verifies after `initialize`: a working day and more, after which the
+client initializes again (the proxy does so by itself)."""
 
 
 class ServerSettings(BaseModel):
@@ -40,6 +56,9 @@ class ServerSettings(BaseModel):
     state_key: str | None = None
     """Secret shared by every worker of the fleet; seals MCP requestState and signs 2025 session ids.
     Defaults to the ASYNCMCP_STATE_KEY environment variable (see server/state_key.py)."""
+    session_ttl_seconds: float | None = Field(default=DEFAULT_SESSION_TTL_SECONDS, gt=0)
+    """How long a 2025 session id verifies after `initialize` (then the client must initialize again);
+    None: forever. Every worker of a fleet should use the same value."""
     shadow: bool = False
     """Serve every request but send nothing back: a shadow deployment reading an observer queue of a
     fan-out channel (its tools run; its clients never hear from it)."""
@@ -59,11 +78,19 @@ class ClientSettings(BaseModel):
 
     max_messages: int = Field(default=10, ge=1, le=1000)
     """Replies asked for per receive call."""
-    transport_timeout_seconds: float | None = Field(default=None, gt=0)
-    """How long a request may wait without any sign of life (progress or the answer) before it fails
-    with an error naming the server's address."""
-    client_id: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
-    """Client identifier (a per-connection suffix is added on the wire). Auto-generated if not provided."""
+    transport_timeout_seconds: float | None = Field(default=DEFAULT_CLIENT_TIMEOUT_SECONDS, gt=0)
+    """How long a request may go without any sign of life (its answer, progress, or a keep-alive)
+    before it fails with an error naming the server's address. A worker running the request sends
+    keep-alives (asked for on every request), so this bounds how long nobody takes a request, not
+    how long a tool may run. None: wait forever."""
+    client_id: str | None = Field(
+        default_factory=lambda: f"client-{uuid.uuid4().hex[:12]}",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+    )
+    """Client identifier (a per-connection suffix is added on the wire). Generated when not given
+    (`client-<12 hex>`), as the original documents say, so `config.client_id` is always set."""
 
     @property
     def server_address(self) -> str:

@@ -25,6 +25,7 @@ a receive that is abandoned takes nothing with it, so no wake frames are needed.
 from __future__ import annotations
 
 import itertools
+import secrets
 import time
 import uuid
 from collections import Counter
@@ -107,6 +108,7 @@ class _Queue:
     max_receive_count: int | None
     messages: dict[str, _Message] = field(default_factory=dict[str, _Message])
     waiters: set[anyio.Event] = field(default_factory=set[anyio.Event])
+    secret: str | None = None
 
     def wake_all(self) -> None:
         for event in list(self.waiters):
@@ -181,6 +183,13 @@ class MemoryBroker:
     def frames(self, address: str) -> list[Frame]:
         """Every frame on a queue, visible or held, oldest first (nothing is received)."""
         return [m.frame for m in self._queue(address).messages.values()]
+
+    def secret_of(self, address: str) -> str:
+        """The secret kept with a queue (made on first use), as a broker's queue tag would keep it."""
+        queue = self._queue(address)
+        if queue.secret is None:
+            queue.secret = secrets.token_hex(32)
+        return queue.secret
 
     def fail_next(self, operation: str, *, times: int = 1, permanent: bool = False, code: str = "Injected") -> None:
         """Make the next `times` calls of `operation` (`send`, `receive`, `delete`, `change_visibility`)
@@ -541,6 +550,10 @@ class MemoryTransport(ChannelTransport):
             elif not broker.exists(reply):
                 broker.create_queue(reply, visibility_timeout=config.visibility_timeout_seconds)
             yield ClientBinding(channel, config.queue, reply, reply, private)
+
+    async def fleet_secret(self, binding: ServerBinding) -> str | None:
+        channel = binding.channel
+        return channel.broker.secret_of(binding.address) if isinstance(channel, MemoryChannel) else None
 
     async def check_ready(self, binding: ClientBinding) -> None:
         channel = binding.channel

@@ -1,4 +1,4 @@
-"""The `asyncmcp` command: serve, proxy, provision, local, demo, secret.
+"""The `asyncmcp` command: serve, proxy, provision, sweep, local, demo, secret.
 
 Each subcommand lives in its own module; this one parses arguments, dispatches, and turns a user's
 mistake into one or two lines that say what to do (`--debug` shows the traceback instead). Nothing
@@ -23,7 +23,7 @@ DEBUG_ENV = "ASYNCMCP_DEBUG"
 
 
 def build_parser(argv: Sequence[str], prog: str = "asyncmcp") -> argparse.ArgumentParser:
-    from asyncmcp.cli import demo, local, provision, proxy, secret, serve
+    from asyncmcp.cli import demo, local, provision, proxy, secret, serve, sweep
 
     parser = argparse.ArgumentParser(prog=prog, description="MCP over asynchronous channels")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
@@ -35,6 +35,7 @@ def build_parser(argv: Sequence[str], prog: str = "asyncmcp") -> argparse.Argume
     provision.add_parser(
         commands, _transport(serve.chosen_transport(argv), serve.TRANSPORT_ENV, command == "provision")
     )
+    sweep.add_parser(commands, _transport(serve.chosen_transport(argv), serve.TRANSPORT_ENV, command == "sweep"))
     local.add_parser(commands)
     demo.add_parser(commands)
     secret.add_parser(commands)

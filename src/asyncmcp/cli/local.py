@@ -56,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
         for key, value in endpoint.environment().items():
             print(f"export {key}={value}")
         for key, value in exports:
-            print(f"export {key}={value}")
+            # Only the demo client reads the reply queue variable; a proxy makes its own reply queue
+            # (two proxies on one would hand each other's replies back and forth) and never reads it.
+            note = "   # the demo client's; proxies make their own" if key == "ASYNCMCP_REPLY_QUEUE_URL" else ""
+            print(f"export {key}={value}{note}")
         print(
             "\nthen: asyncmcp serve asyncmcp.demo.server:server   (SQS; and run a client)"
             '\n  or: asyncmcp serve --transport sns_sqs asyncmcp.demo.server:server   (SNS+SQS; clients use client_id "'

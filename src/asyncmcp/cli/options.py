@@ -15,7 +15,20 @@ from typing import Any
 
 from asyncmcp.channels.base import Option
 
-__all__ = ["UsageError", "add_channel_options", "channel_values", "chosen_transport_name", "env_value", "peek"]
+__all__ = [
+    "TRANSPORT_ENV",
+    "UsageError",
+    "add_channel_options",
+    "add_transport_options",
+    "channel_values",
+    "chosen_transport_name",
+    "env_value",
+    "peek",
+]
+
+
+TRANSPORT_ENV = "ASYNCMCP_TRANSPORT"
+"""The channel `asyncmcp serve` and `asyncmcp sweep` use when `--transport` is not given."""
 
 
 class UsageError(Exception):
@@ -51,6 +64,21 @@ def env_value(*names: str) -> tuple[str, str] | None:
         if value:
             return name, value
     return None
+
+
+def add_transport_options(
+    parser: argparse.ArgumentParser, transport: Any, options: Sequence[Option], *, env: str, title: str
+) -> None:
+    """`--transport NAME` (its default read from `env` by the caller) and the chosen transport's own flags."""
+    from asyncmcp.channels import registry
+
+    parser.add_argument(
+        "--transport",
+        choices=registry.names(cli_only=True),
+        default=transport.name,
+        help=f"the channel (env {env}; default {registry.DEFAULT_TRANSPORT})",
+    )
+    add_channel_options(parser.add_argument_group(f"{transport.name} {title}"), options)
 
 
 def add_channel_options(parser: argparse.ArgumentParser | Any, options: Sequence[Option]) -> None:

@@ -15,14 +15,17 @@ from typing import Any
 
 from asyncmcp.channels import registry
 from asyncmcp.channels.base import ChannelTransport
+from asyncmcp.channels.config import DEFAULT_CLIENT_TIMEOUT_SECONDS
 from asyncmcp.cli.options import UsageError, add_channel_options, channel_values, chosen_transport_name, env_value
 from asyncmcp.cli.running import run_service
 from asyncmcp.cli.serve import validated
+from asyncmcp.cli.sweep import add_sweep_option, sweep_at_start
 
-__all__ = ["add_arguments", "add_parser", "chosen_backend", "run"]
+__all__ = ["add_arguments", "add_parser", "build_config", "chosen_backend", "run"]
 
 BACKEND_ENV = "BACKEND_TRANSPORT"
-DEFAULT_TIMEOUT_SECONDS = 300.0
+DEFAULT_TIMEOUT_SECONDS = DEFAULT_CLIENT_TIMEOUT_SECONDS
+"""Below the TypeScript SDK's 60 s request timeout (channels/config.py says why)."""
 
 
 def chosen_backend(argv: Sequence[str]) -> tuple[str, bool]:
@@ -69,7 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser, transport: ChannelTransport) 
     parser.add_argument(
         "--allowed-origin", action="append", default=None, metavar="ORIGIN", help="accepted Origin header (repeatable)"
     )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=None,
+        help="seconds in-flight calls may finish on stop (env PROXY_GRACE; default 10)",
+    )
     parser.add_argument("--stdio", action="store_true", help="serve one client on stdin/stdout instead of HTTP")
+    add_sweep_option(parser)
 
 
 def add_parser(commands: Any, transport: ChannelTransport) -> None:
@@ -78,10 +88,13 @@ def add_parser(commands: Any, transport: ChannelTransport) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from asyncmcp.proxy import create_proxy_server
+def build_config(transport: ChannelTransport, args: argparse.Namespace) -> Any:
+    """The backend's client config from the flags and the environment.
 
-    transport = registry.get(args.backend)
+    Only the variables the backend's options name are read: `ASYNCMCP_REPLY_QUEUE_URL`, which
+    `asyncmcp local` prints for the demo client, is not one of them, so proxies started in that
+    shell each make their own reply queue instead of silently sharing one.
+    """
     values = channel_values(args, transport.client_options)
     timeout = (
         args.timeout
@@ -89,7 +102,16 @@ def run(args: argparse.Namespace) -> int:
         else _number("--timeout", float, DEFAULT_TIMEOUT_SECONDS, "PROXY_TIMEOUT")
     )
     values["transport_timeout_seconds"] = timeout
-    config = validated(transport.client_config, values, transport.client_options, "asyncmcp proxy")
+    return validated(transport.client_config, values, transport.client_options, "asyncmcp proxy")
+
+
+def run(args: argparse.Namespace) -> int:
+    from asyncmcp.proxy import GRACEFUL_SHUTDOWN_SECONDS, create_proxy_server
+
+    transport = registry.get(args.backend)
+    config = build_config(transport, args)
+    if args.sweep:
+        sweep_at_start(transport, config)
     found_host = env_value("PROXY_HOST")
     found_token = env_value("AUTH_TOKEN", "ASYNCMCP_PROXY_TOKEN")
     proxy = create_proxy_server(
@@ -100,11 +122,17 @@ def run(args: argparse.Namespace) -> int:
         host=args.host or (found_host[1] if found_host else "127.0.0.1"),
         allowed_hosts=args.allowed_host,
         allowed_origins=args.allowed_origin,
+        graceful_shutdown_seconds=(
+            args.grace
+            if args.grace is not None
+            else _number("--grace", float, GRACEFUL_SHUTDOWN_SECONDS, "PROXY_GRACE")
+        ),
     )
     if args.stdio:
-        import anyio
-
-        anyio.run(proxy.run_stdio)
+        # SIGTERM (the TypeScript SDK's way to stop a stdio server) and Ctrl-C stop it like EOF does:
+        # the backend closes and its temporary reply queue is deleted. Nothing is announced: stdout
+        # is the protocol.
+        run_service(proxy.run_stdio, proxy.stop, lambda _: None)
         return 0
 
     def announce(url: Any) -> None:

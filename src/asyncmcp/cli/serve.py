@@ -3,8 +3,9 @@
 The channel is chosen with `--transport` from the registry, and its own flags (for SQS:
 `--request-queue-url`, `--allow-reply-queue`, `--visibility-timeout`) come with it. With
 `--workers N` (N > 1) this process becomes a supervisor: it starts N single-worker processes that
-share one state key (generated here when the operator gave none, so 2025 sessions and 2026
-requestState verify on every worker), forwards SIGINT/SIGTERM to them and exits when they have.
+share one state key (when the operator gave none, the channel's fleet secret, read or created here
+once, else one generated here; so 2025 sessions and 2026 requestState verify on every worker),
+forwards SIGINT/SIGTERM to them and exits when they have.
 SIGINT/SIGTERM make a worker stop receiving and finish in-flight requests within `--grace` seconds;
 whatever is unfinished then goes back to the channel for another worker.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import logging
 import os
 import secrets
@@ -26,14 +28,19 @@ from pydantic import ValidationError
 
 from asyncmcp.channels import registry
 from asyncmcp.channels.base import ChannelTransport
-from asyncmcp.cli.options import UsageError, add_channel_options, channel_values, chosen_transport_name
+from asyncmcp.cli.options import (
+    TRANSPORT_ENV,
+    UsageError,
+    add_transport_options,
+    channel_values,
+    chosen_transport_name,
+)
 from asyncmcp.cli.running import run_service
+from asyncmcp.cli.sweep import add_sweep_option, sweep_at_start
 
 __all__ = ["add_parser", "build_config", "load_server"]
 
 logger = logging.getLogger(__name__)
-
-TRANSPORT_ENV = "ASYNCMCP_TRANSPORT"
 
 
 def add_parser(commands: Any, transport: ChannelTransport) -> None:
@@ -44,17 +51,15 @@ def add_parser(commands: Any, transport: ChannelTransport) -> None:
         "`asyncmcp serve --transport NAME --help` lists another transport's.",
     )
     parser.add_argument("target", metavar="module:attribute", help="the Server or MCPServer to serve, e.g. app:server")
-    parser.add_argument(
-        "--transport",
-        choices=registry.names(cli_only=True),
-        default=transport.name,
-        help=f"the channel (env {TRANSPORT_ENV}; default {registry.DEFAULT_TRANSPORT})",
-    )
-    add_channel_options(parser.add_argument_group(f"{transport.name} options"), transport.server_options)
+    # Words after the target mean a command line (`asyncmcp serve python server.py`): refused with
+    # what to do instead, rather than argparse's "unrecognized arguments".
+    parser.add_argument("command_words", nargs="*", help=argparse.SUPPRESS)
+    add_transport_options(parser, transport, transport.server_options, env=TRANSPORT_ENV, title="options")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--max-in-flight", type=int, default=64, help="requests one worker runs at once")
     parser.add_argument("--on-bad-message", choices=["delete", "dead-letter"], default="delete")
     parser.add_argument("--grace", type=float, default=10.0, help="seconds to finish in-flight requests on stop")
+    add_sweep_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -62,19 +67,32 @@ def chosen_transport(argv: Sequence[str]) -> tuple[str, bool]:
     return chosen_transport_name(argv, "--transport", TRANSPORT_ENV, registry.DEFAULT_TRANSPORT)
 
 
-def load_server(target: str) -> Any:
-    """Import `module:attribute`; the current directory is importable, as with uvicorn."""
+_SERVE_AN_OBJECT = (
+    "serve the Python MCP server object instead (module:attribute, for example app:server for "
+    "`server = MCPServer(...)` in app.py)"
+)
+
+
+def load_server(target: str, command_words: Sequence[str] = ()) -> Any:
+    """Import `module:attribute`; the current directory is importable, as with uvicorn.
+
+    The attribute may be a `Server`/`MCPServer` or a function that takes no arguments and returns
+    one. A URL or a command line is refused with what to do instead (bridging them is not built yet).
+    """
     if "://" in target:
         raise UsageError(
-            f"asyncmcp serve: {target!r} is a URL; serving a Streamable HTTP server by URL is not supported yet. "
-            "Serve a Python MCP server object instead (module:attribute, for example app:server)."
+            f"asyncmcp serve: {target!r} is a URL; serving a Streamable HTTP server by URL is not supported yet: "
+            + _SERVE_AN_OBJECT
         )
     module_name, _, attribute = target.partition(":")
-    if not module_name or not attribute or " " in target:
+    if command_words or " " in target or not attribute:
+        shown = " ".join([target, *command_words])
+        kind = "a stdio command" if command_words or " " in target or target.endswith(".py") else "not module:attribute"
         raise UsageError(
-            f"asyncmcp serve: expected module:attribute (for example app:server), got {target!r}; "
-            "serving a stdio command is not supported yet"
+            f"asyncmcp serve: {shown!r} is {kind}; serving a stdio command is not supported yet: " + _SERVE_AN_OBJECT
         )
+    if not module_name:
+        raise UsageError(f"asyncmcp serve: {target!r} names no module: " + _SERVE_AN_OBJECT)
     sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
@@ -84,17 +102,39 @@ def load_server(target: str) -> Any:
         server = getattr(module, attribute)
     except AttributeError:
         raise UsageError(f"asyncmcp serve: {module_name!r} has no attribute {attribute!r}") from None
-    if callable(server) and not hasattr(server, "run") and not hasattr(server, "_lowlevel_server"):
-        server = server()
     from asyncmcp.server.engine import lowlevel_server
 
+    if inspect.isfunction(server) or inspect.ismethod(server):
+        server = _call_factory(target, server)
     try:
         lowlevel_server(server)
     except TypeError:
         raise UsageError(
-            f"asyncmcp serve: {target} is a {type(server).__name__}, not an MCP Server or MCPServer"
+            f"asyncmcp serve: {target} is a {type(server).__name__}, not an MCP Server or MCPServer: "
+            + _SERVE_AN_OBJECT
         ) from None
     return server
+
+
+def _call_factory(target: str, factory: Any) -> Any:
+    """Build the server from a function `module:function` that takes no arguments."""
+    if inspect.iscoroutinefunction(factory):
+        raise UsageError(
+            f"asyncmcp serve: {target} is an async function; give a plain function that returns the server, "
+            "or the server object itself"
+        )
+    required = [
+        name
+        for name, parameter in inspect.signature(factory).parameters.items()
+        if parameter.default is inspect.Parameter.empty
+        and parameter.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
+    if required:
+        raise UsageError(
+            f"asyncmcp serve: {target} is a function that needs arguments ({', '.join(required)}); give a "
+            "function that takes none and returns the server, or the server object itself"
+        )
+    return factory()
 
 
 def build_config(transport: ChannelTransport, args: argparse.Namespace) -> Any:
@@ -124,15 +164,17 @@ def validated(config_type: type[Any], values: dict[str, Any], options: Sequence[
 
 def run(args: argparse.Namespace) -> int:
     transport = registry.get(args.transport)
+    server = load_server(args.target, args.command_words)  # in a supervisor too: fail once, not in every worker
     config = build_config(transport, args)
     if args.workers < 1:
         raise UsageError("asyncmcp serve: --workers must be 1 or more")
+    if args.sweep:
+        sweep_at_start(transport, config)
     if args.workers > 1:
-        load_server(args.target)  # fail here, once, rather than in every worker
-        return _supervise(args)
+        return _supervise(args, transport, config)
     from asyncmcp.serving import Worker
 
-    worker = Worker(load_server(args.target), config, shutdown_grace_seconds=args.grace)
+    worker = Worker(server, config, shutdown_grace_seconds=args.grace)
 
     def announce(_: Any) -> None:
         binding = worker.binding
@@ -145,11 +187,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _supervise(args: argparse.Namespace) -> int:
+def _fleet_key(transport: ChannelTransport, config: Any) -> str:
+    """The key the supervisor hands its workers when the operator gave none: the channel's fleet
+    secret (read or created once, here, so the workers do not race to create it), else a new one."""
+    import anyio
+
+    from asyncmcp.server.state_key import StateKey
+
+    async def find() -> StateKey:
+        async with transport.open_server(config, {}) as binding:
+            return await StateKey.for_fleet(config.state_key, transport, binding)
+
+    key = anyio.run(find)
+    return key.secret.decode() if key.shared else secrets.token_hex(32)
+
+
+def _supervise(args: argparse.Namespace, transport: ChannelTransport, config: Any) -> int:
     from asyncmcp.server.state_key import STATE_KEY_ENV
 
     env = dict(os.environ)
-    env.setdefault(STATE_KEY_ENV, secrets.token_hex(32))
+    if not env.get(STATE_KEY_ENV):
+        env[STATE_KEY_ENV] = _fleet_key(transport, config)
+    # The supervisor swept already: its children get neither --workers nor --sweep.
     child_args = [sys.executable, "-m", "asyncmcp", *_without_workers(sys.argv[1:]), "--workers", "1"]
     # Own sessions: a terminal's Ctrl-C or a service manager signals the whole process group, and a
     # worker takes a second signal as "abort"; only the supervisor's forwarded signal must reach them.
@@ -176,7 +235,7 @@ def _without_workers(argv: list[str]) -> list[str]:
         if item == "--workers":
             skip = True
             continue
-        if item.startswith("--workers="):
+        if item.startswith("--workers=") or item == "--sweep":
             continue
         out.append(item)
     return out

@@ -8,9 +8,11 @@ attributes (client id, reply address, the 2025 session id once the server minted
 SDK's `mcp-*` headers) and, on `initialize`, the original asyncmcp `_meta.responseQueueUrl`
 handshake so servers of either generation can answer.
 
-The transport also watches its own requests: one that sees no sign of life (progress or answer)
-within `timeout_seconds` fails with an error naming the server address, and the server is told
-to stop (`notifications/cancelled`). Sends run concurrently, so a slow send never holds up the
+The transport also watches its own requests: one that sees no sign of life (its answer, progress,
+or a keep-alive, which every request asks the worker running it for: `mcp-keepalive`) within
+`timeout_seconds` fails with an error naming the server address, and the server is told to stop
+(`notifications/cancelled`); so the timeout bounds how long nobody takes a request, never how long
+a tool runs. Sends run concurrently, so a slow send never holds up the
 next request; frames the channel refuses fail their request at once with the channel's reason.
 """
 
@@ -44,12 +46,14 @@ from asyncmcp.channels.base import Channel, Delivery
 from asyncmcp.client.replies import ReplyRouter
 from asyncmcp.codec import (
     ATTR_CLIENT_ID,
+    ATTR_KEEPALIVE,
     ATTR_METHOD,
     ATTR_NAME,
     ATTR_PROTOCOL_VERSION,
     ATTR_REPLY_TO,
     ATTR_SESSION_ID,
     CONTROL_CLOSE_STREAM,
+    CONTROL_KEEPALIVE,
     SEED_REPLY_META_KEY,
     Envelope,
     Frame,
@@ -57,6 +61,7 @@ from asyncmcp.codec import (
     decode_message,
     encode_message,
     jsonrpc_error,
+    keepalive_request_id,
 )
 from asyncmcp.errors import ChannelError
 from asyncmcp.expiring import ExpiringSet
@@ -64,6 +69,10 @@ from asyncmcp.expiring import ExpiringSet
 __all__ = ["client_streams"]
 
 logger = logging.getLogger(__name__)
+
+KEEPALIVES_PER_TIMEOUT = 3
+"""A request asks the worker running it for a keep-alive this many times per timeout, so one lost or
+late keep-alive never fails a call that is still running."""
 
 INBOX_SIZE = 1024
 """Frames buffered for a client that is slow to read; past that its frames go back to the queue."""
@@ -103,6 +112,10 @@ class _ClientSide:
         self.on_close_stream: CloseStreamFn | None = None
         self.pending: dict[RequestId, _Pending] = {}
         self.answered = ExpiringSet(600.0, 10_000)
+        self.heard_from_server = False
+        """Whether any frame came back on this connection (an answer, progress, a keep-alive)."""
+        self.discover_unanswered: str | None = None
+        """Why `server/discover` failed, when nobody took it: the `initialize` fallback fails the same at once."""
         self._deadlines: list[tuple[float, str, RequestId]] = []
         self._deadline_changed = anyio.Event()
 
@@ -123,10 +136,16 @@ class _ClientSide:
     def accept(self, delivery: Delivery, envelope: Envelope) -> SessionMessage | Exception | None:
         """Turn a received frame into what the SDK reads, or None to drop it."""
         delivery.ack()
+        self.heard_from_server = True
         if envelope.control == CONTROL_CLOSE_STREAM:
             if self.on_close_stream is not None and envelope.related_request_id is not None:
                 self.on_close_stream(envelope.related_request_id)
             return None  # the SDK has no message for it; a client with no stream to close ignores it
+        if envelope.control == CONTROL_KEEPALIVE:
+            request_id = keepalive_request_id(delivery.frame.body)
+            if request_id is not None:
+                self._extend(request_id)  # taken and still running: a sign of life
+            return None
         try:
             message = decode_message(delivery.frame.body)
         except FrameDecodeError as exc:
@@ -173,6 +192,8 @@ class _ClientSide:
                 params["_meta"] = meta
                 message = message.model_copy(update={"params": params})
             attributes.setdefault(ATTR_METHOD, message.method)
+            if self.timeout is not None:
+                attributes[ATTR_KEEPALIVE] = f"{max(1.0, self.timeout / KEEPALIVES_PER_TIMEOUT):g}"
             self.pending[message.id] = _Pending(message.method, math.inf)
             self._extend(message.id)
             dedupe_key = f"{self.client_id}:{message.id}:{message.method}"
@@ -183,6 +204,18 @@ class _ClientSide:
         return Frame(encode_message(message), attributes, ordering_key=ordering_key, dedupe_key=dedupe_key)
 
     async def send(self, item: SessionMessage) -> None:
+        message = item.message
+        if (
+            isinstance(message, JSONRPCRequest)
+            and message.method == "initialize"
+            and self.discover_unanswered
+            and not self.heard_from_server
+        ):
+            # `mcp.Client` in auto mode falls back to initialize when server/discover fails: after
+            # nobody took the discover, waiting the whole timeout again would only double the wait.
+            self.pending[message.id] = _Pending(message.method, math.inf)
+            await self.fail(message.id, self.discover_unanswered)
+            return
         frame = self.frame_for(item)
         try:
             await self.channel.send(self.server_address, frame)
@@ -249,12 +282,15 @@ class _ClientSide:
             if pending.deadline > deadline:  # extended by progress since this entry was queued
                 heapq.heappush(self._deadlines, (pending.deadline, repr(request_id), request_id))
                 continue
-            await self.fail(
-                request_id,
-                f"No worker answered {pending.method} (request {request_id!r}) on {self.server_address} within "
-                f"{self.timeout:g} s. Check that a server is serving that address (asyncmcp serve ...) and that "
-                f"it may reply to {self.reply_address or 'its default reply address'}.",
+            reason = (
+                f"No worker answered {pending.method} (request {request_id!r}) on {self.server_address}: no "
+                f"answer, progress or keep-alive within {self.timeout:g} s (transport_timeout_seconds), so no "
+                "worker has taken it (or the one running it died). Check that a server is serving that address "
+                f"(asyncmcp serve ...) and that it may reply to {self.reply_address or 'its default reply address'}."
             )
+            if pending.method == "server/discover" and not self.heard_from_server:
+                self.discover_unanswered = reason
+            await self.fail(request_id, reason)
             cancel = JSONRPCNotification(
                 jsonrpc="2.0",
                 method="notifications/cancelled",

@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from asyncmcp.errors import AsyncMcpError
+
 __all__ = ["AWS_TEST_ENV", "LocalEndpoint"]
 
 logger = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ def _require_moto() -> None:
     try:
         import moto.server  # noqa: F401  # pyright: ignore[reportUnusedImport]
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError(
+        raise AsyncMcpError(
             "the embedded endpoint needs moto: pip install 'asyncmcp[local]' (make demo and make test install it)"
         ) from exc
 

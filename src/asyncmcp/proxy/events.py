@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import weakref
 from collections import OrderedDict, deque
 from typing import Any
 
@@ -71,15 +72,24 @@ class MemoryEventStore(EventStore):
 
 
 class SessionEventStores(StreamableHTTPSessionManager):
-    """The SDK's session manager, giving each 2025 session its own `MemoryEventStore`, and telling
-    clients when to reconnect (`SSE_RETRY_MILLISECONDS`)."""
+    """The SDK's session manager, giving each 2025 session its own `MemoryEventStore`, telling clients
+    when to reconnect (`SSE_RETRY_MILLISECONDS`), and able to end every session at once (a stopping
+    proxy does, after its in-flight calls finished)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, event_store=MemoryEventStore(), retry_interval=SSE_RETRY_MILLISECONDS, **kwargs)
+        self._sessions: weakref.WeakSet[StreamableHTTPServerTransport] = weakref.WeakSet()
 
     def _admit_session(self, requestor: Any) -> StreamableHTTPServerTransport | None:
         transport = super()._admit_session(requestor)
         if transport is not None:
             # The manager hands every session the one store it was built with; mcp is pinned to 2.3.x.
             transport._event_store = MemoryEventStore()  # pyright: ignore[reportPrivateUsage]
+            self._sessions.add(transport)
         return transport
+
+    async def terminate_sessions(self) -> None:
+        """End every 2025 session: their open SSE streams (the GET stream included) close, so the
+        HTTP server's graceful shutdown does not wait on streams that would never end by themselves."""
+        for transport in list(self._sessions):
+            await transport.terminate()

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import anyio
 from mcp.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -34,7 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from asyncmcp.proxy.backend import Backend, BackendOpener
 from asyncmcp.proxy.events import SessionEventStores
 
-__all__ = ["FrontSecurity", "build_http_app"]
+__all__ = ["FrontSecurity", "InFlight", "build_http_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,35 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
+class InFlight:
+    """ASGI middleware counting the calls in flight: `/mcp` requests other than GET whose response
+    has not finished (a call's SSE answer stream ends only after its answer was written). A GET is
+    a 2025 session's standalone stream, which lasts as long as the session and is no call."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.count = 0
+        self._idle: anyio.Event | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") == "GET":
+            await self.app(scope, receive, send)
+            return
+        self.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.count -= 1
+            if self.count == 0 and self._idle is not None:
+                self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no call is in flight."""
+        while self.count:
+            self._idle = anyio.Event()
+            await self._idle.wait()
+
+
 class _Endpoint:
     """The session manager as a plain ASGI app (a class instance, so Starlette's `Route` passes ASGI through)."""
 
@@ -141,15 +171,18 @@ class _Endpoint:
         await self._manager.handle_request(scope, receive, send)
 
 
-def build_http_app(server: Server[Backend], opener: BackendOpener, *, host: str, security: FrontSecurity) -> Starlette:
-    """The proxy's ASGI app: `/mcp`, `/healthz`, `/readyz`."""
+def build_http_app(
+    server: Server[Backend], opener: BackendOpener, *, host: str, security: FrontSecurity
+) -> tuple[Starlette, SessionEventStores, InFlight]:
+    """The proxy's ASGI app (`/mcp`, `/healthz`, `/readyz`), its session manager and its in-flight count."""
     settings = security.transport_settings(host)
     manager = SessionEventStores(
         app=server,
         security_settings=settings,
         max_request_body_size=security.max_body_bytes,
     )
-    mcp_app: ASGIApp = _Endpoint(manager)
+    in_flight = InFlight(_Endpoint(manager))
+    mcp_app: ASGIApp = in_flight
     if settings is None:
         mcp_app = OriginGuard(mcp_app)
         if not security.auth_token:
@@ -184,7 +217,8 @@ def build_http_app(server: Server[Backend], opener: BackendOpener, *, host: str,
         async with manager.run():
             yield
 
-    return Starlette(
+    app = Starlette(
         routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/mcp", endpoint=mcp_app)],
         lifespan=lifespan,
     )
+    return app, manager, in_flight

@@ -11,10 +11,11 @@ a failure costs:
   sizes, which fits;
 - a permanent refusal (the reply queue is gone, access denied, content the broker will not carry)
   is logged at error level with the request id and counted, and the caller is sent a small error
-  frame, which may get through where the result did not. Then the request is acknowledged: trying
-  again cannot help.
+  frame, which may get through where the result did not (not when the reply address itself is
+  gone: that is one log line). Then the request is acknowledged: trying again cannot help.
 
-Progress, log and server-to-client frames are best effort: a failure is logged, never fatal.
+Progress, log and server-to-client frames, and keep-alives (`keep_alive`), are best effort: a
+failure is logged, never fatal.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from asyncmcp.codec import (
     Frame,
     encode_message,
     jsonrpc_error,
+    keepalive_frame,
 )
 from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
 
@@ -54,6 +56,9 @@ RETRY_PAUSE_SECONDS = 0.5
 
 UNSENT_RETRY_DELAY = 5.0
 """Seconds before a request whose answer could not be sent is offered again (its answer is re-sent)."""
+
+MIN_KEEPALIVE_SECONDS = 5.0
+"""The shortest keep-alive interval a worker honours, whatever a request asks for (each is a send)."""
 
 MAX_UNSENT = 10_000
 """Answers kept for re-sending at most (oldest forgotten first)."""
@@ -161,6 +166,29 @@ class Answers:
             await self.channel.send(reply_to, frame)
         except ChannelError as exc:
             logger.warning("could not send a notice for request %r to %s: %s", request_id, reply_to, exc)
+
+    async def keep_alive(
+        self,
+        reply_to: str,
+        client_id: str | None,
+        request_id: RequestId,
+        asked_seconds: float,
+        scope: anyio.CancelScope,
+    ) -> None:
+        """Until `scope` is cancelled (the request is answered), tell its client every `asked_seconds`
+        (at least `MIN_KEEPALIVE_SECONDS`) that the request is still running; it asked (`mcp-keepalive`).
+
+        The first one leaves only after a whole interval, so a quick request costs no extra send, and
+        for a long one the client's timeout keeps meaning "no worker has taken it", never "the tool is
+        slow". Best effort, like any notice.
+        """
+        interval = max(MIN_KEEPALIVE_SECONDS, asked_seconds)
+        frame = keepalive_frame(client_id, request_id)
+        with scope:
+            while True:
+                await anyio.sleep(interval)
+                self.stats["keepalives"] += 1
+                await self.send_notice(reply_to, frame, request_id)
 
     async def send_quietly(self, reply_to: str, client_id: str | None, message: JSONRPCMessage) -> bool:
         """Send an error answer once; a failure is logged. True when it went out."""

@@ -45,6 +45,7 @@ from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp.shared.transport_context import TransportContext
 from mcp_types import (
+    INVALID_PARAMS,
     INVALID_REQUEST,
     REQUEST_TIMEOUT,
     UNSUPPORTED_PROTOCOL_VERSION,
@@ -71,7 +72,7 @@ from asyncmcp.codec import (
 from asyncmcp.expiring import ExpiringSet
 from asyncmcp.receiving import Poller, hand_back, open_delivery
 from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, close_stream_frame, reply_frame
-from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner
+from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner, SessionTooLargeError
 
 __all__ = ["UNKNOWN_SESSION_REASON", "EngineOptions", "RequestFacts", "ServerEngine", "lowlevel_server"]
 
@@ -268,14 +269,32 @@ class ServerEngine:
     async def _refuse(
         self, delivery: Delivery, envelope: Envelope, error: JSONRPCError | None, reply_to: str | None
     ) -> None:
-        """Answer an unservable message when possible, then dispose of it as configured."""
+        """Answer an unservable message when possible, then dispose of it as configured.
+
+        Never silently: a message deleted here is answered when it names an allowed reply address
+        (whatever its receive count: a request redelivered after a worker died is deleted now, so
+        this is its only answer), and every refusal with an error is logged. A message left for the
+        dead-letter queue comes back, so it is answered on its first delivery only.
+        """
         self.stats["refused"] += 1
-        if error is not None and reply_to and delivery.receive_count <= 1:
+        deleting = self.options.on_bad_message == "delete"
+        if error is not None:
+            disposal = "deleting it" if deleting else "leaving it for the dead-letter queue"
+            logger.warning(
+                "refused message %r from client %s on %s (delivery %d): %s; %s",
+                error.id,
+                envelope.client_id or "?",
+                self.address,
+                delivery.receive_count,
+                error.error.message,
+                disposal,
+            )
+        if error is not None and reply_to and (deleting or delivery.receive_count <= 1):
             if self.policy.allows(reply_to):
                 await self.answers.send_quietly(reply_to, envelope.client_id, error)
             else:
                 logger.warning("not answering %s: reply address %s is not allowed", self.address, reply_to)
-        if self.options.on_bad_message == "delete":
+        if deleting:
             delivery.ack()
         else:
             delivery.release(None)  # let the hold lapse; the redrive policy moves it to the dead-letter queue
@@ -480,8 +499,15 @@ class _RequestRun:
             close_sse_stream=self._close_stream if self.era != "modern" else None,
         )
         timeout = self.engine.options.request_timeout_seconds
+        keepalive = anyio.CancelScope()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._serve_loop, inbound_receive, outbound_send)
+            asked = self.envelope.keepalive_seconds
+            if asked is not None:
+                answers = self.engine.answers
+                tg.start_soon(
+                    answers.keep_alive, self.reply_to, self.envelope.client_id, self.message.id, asked, keepalive
+                )
             await inbound_send.send(SessionMessage(self.message, metadata))
             async with outbound_receive:
                 final: JSONRPCMessage | None = None
@@ -494,6 +520,7 @@ class _RequestRun:
                         await self._forward(item.message, related.related_request_id if related else None)
                         if self.settled:
                             break
+                keepalive.cancel()
                 if final is not None:
                     await self._forward(final)
                 elif scope.cancelled_caught and not self.settled:
@@ -562,7 +589,11 @@ class _RequestRun:
         final = self._is_final(message)
         attributes: dict[str, str] = {}
         if final and self.era == "initialize" and isinstance(message, JSONRPCResponse):
-            attributes[ATTR_SESSION_ID] = self._mint_session(message)
+            try:
+                attributes[ATTR_SESSION_ID] = self._mint_session(message)
+            except SessionTooLargeError as exc:
+                logger.warning("refused initialize %r from client %s: %s", message.id, self.envelope.client_id, exc)
+                message = jsonrpc_error(message.id, INVALID_PARAMS, f"initialize refused: {exc}")
         elif self.envelope.session_id:
             attributes[ATTR_SESSION_ID] = self.envelope.session_id
         if isinstance(message, JSONRPCRequest):

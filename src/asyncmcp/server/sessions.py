@@ -7,6 +7,13 @@ protocol version, client info and capabilities, reply address, owning client id)
 nonce, signed with HMAC-SHA256. Any worker holding the same key can verify it; nobody can forge
 one or move another client's session to their own reply address; and a worker restart loses
 nothing.
+
+The token travels as an attribute on every request of the session, so it is kept small: at most
+`MAX_SESSION_ID_CHARS`. When a client's capabilities and info would not fit, they are trimmed to
+their structure (capability names and boolean flags, the client's name, title and version); when
+even that does not fit, `mint` refuses (`SessionTooLargeError`) and the engine answers `initialize`
+with an error instead of a session id that receivers would drop. Tokens expire `ttl_seconds` after
+they were minted (`iat`): a leaked id is not good forever, and a client is told to initialize anew.
 """
 
 from __future__ import annotations
@@ -17,16 +24,37 @@ import hmac
 import json
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-__all__ = ["InvalidSessionError", "LegacySession", "SessionSigner"]
+from asyncmcp.channels.config import DEFAULT_SESSION_TTL_SECONDS
+from asyncmcp.codec import as_mapping
+
+__all__ = [
+    "DEFAULT_SESSION_TTL_SECONDS",
+    "MAX_SESSION_ID_CHARS",
+    "InvalidSessionError",
+    "LegacySession",
+    "SessionSigner",
+    "SessionTooLargeError",
+]
 
 TOKEN_PREFIX = "s1."
 
+MAX_SESSION_ID_CHARS = 4096
+"""Longest session id minted: half of what receivers accept in an attribute (codec.MAX_ATTRIBUTE_VALUE,
+8,192), since the id rides on every request of the session and counts against its size and bill."""
+
+_KEPT_CLIENT_INFO = ("name", "title", "version")
+"""What of `clientInfo` survives trimming: what servers log and show."""
+
 
 class InvalidSessionError(ValueError):
-    """The session id was not minted with this key (another deployment, or a rotated key)."""
+    """The session id was not minted with this key (another deployment, a rotated key) or has expired."""
+
+
+class SessionTooLargeError(ValueError):
+    """A client's `initialize` holds more than a session id can carry, even trimmed."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +64,27 @@ class LegacySession:
     reply_to: str | None
     client_info: dict[str, Any] | None
     capabilities: dict[str, Any] | None
+
+    def trimmed(self) -> LegacySession:
+        """The same session with client info and capabilities cut down to their structure."""
+        info = self.client_info
+        kept_info = {k: v for k, v in info.items() if k in _KEPT_CLIENT_INFO} if info is not None else None
+        return replace(self, client_info=kept_info, capabilities=_structure(self.capabilities))
+
+
+def _structure(capabilities: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Capability names two levels deep, with boolean flags (`roots.listChanged`) kept and every other
+    value emptied: what the SDK's capability checks look at (`elicitation.form`, `sampling.tools`)."""
+    if capabilities is None:
+        return None
+    out: dict[str, Any] = {}
+    for name, value in capabilities.items():
+        inner = as_mapping(value)
+        if inner is None:
+            out[name] = value if isinstance(value, bool) else {}
+        else:
+            out[name] = {key: flag if isinstance(flag, bool) else {} for key, flag in inner.items()}
+    return out
 
 
 def _b64(data: bytes) -> str:
@@ -49,10 +98,25 @@ def _unb64(text: str) -> bytes:
 class SessionSigner:
     """Mints and verifies session tokens with one secret key."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, *, ttl_seconds: float | None = DEFAULT_SESSION_TTL_SECONDS) -> None:
         self._key = hashlib.sha256(b"asyncmcp session v1\x00" + key).digest()
+        self.ttl_seconds = ttl_seconds
+        """Seconds a token verifies after it was minted; None: forever."""
 
     def mint(self, session: LegacySession) -> str:
+        """A token for `session`, trimmed when needed to fit `MAX_SESSION_ID_CHARS`."""
+        token = self._encode(session)
+        if len(token) > MAX_SESSION_ID_CHARS:
+            token = self._encode(session.trimmed())
+        if len(token) > MAX_SESSION_ID_CHARS:
+            raise SessionTooLargeError(
+                f"the client's capabilities and clientInfo need a {len(token)}-character session id even "
+                f"trimmed to their names, more than the {MAX_SESSION_ID_CHARS} asyncmcp carries; declare "
+                "fewer (experimental) capabilities"
+            )
+        return token
+
+    def _encode(self, session: LegacySession) -> str:
         claims = {**asdict(session), "nonce": secrets.token_hex(16), "iat": int(time.time())}
         payload = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
         return f"{TOKEN_PREFIX}{payload}.{self._sign(payload)}"
@@ -65,6 +129,11 @@ class SessionSigner:
             raise InvalidSessionError("session id signature does not match this server's state key")
         try:
             claims = json.loads(_unb64(payload))
+            issued = claims["iat"]
+            if not isinstance(issued, int) or isinstance(issued, bool):
+                raise TypeError("iat")
+            if self.ttl_seconds is not None and time.time() - issued > self.ttl_seconds:
+                raise InvalidSessionError(f"session id expired: it is older than {self.ttl_seconds:g} s")
             return LegacySession(
                 protocol_version=str(claims["protocol_version"]),
                 client_id=claims.get("client_id"),
@@ -72,6 +141,8 @@ class SessionSigner:
                 client_info=claims.get("client_info"),
                 capabilities=claims.get("capabilities"),
             )
+        except InvalidSessionError:
+            raise
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidSessionError("malformed session id") from exc
 

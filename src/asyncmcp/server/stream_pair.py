@@ -42,6 +42,8 @@ class _Route:
     reply_to: str
     key: tuple[str, RequestId]
     deliveries: list[Delivery] = field(default_factory=list[Delivery])
+    keepalive: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    """Ends the request's keep-alives (`Answers.keep_alive`) when it is settled."""
 
 
 class _Connection:
@@ -60,6 +62,8 @@ class _Connection:
         self.stats: Counter[str] = Counter()
         self.answers = Answers(channel, self.stats)
         self.wake_token = uuid.uuid4().hex
+        self.tasks: anyio.abc.TaskGroup | None = None
+        """Where keep-alive loops run (set by `serve_stream_pair`)."""
 
     def dispose(self, delivery: Delivery) -> None:
         if self.on_bad_message == "delete":
@@ -124,7 +128,12 @@ class _Connection:
         if route is not None:
             route.deliveries.append(delivery)  # redelivered while running
             return
-        self.routes[message.id] = _Route(reply_to, key, [delivery])
+        route = self.routes[message.id] = _Route(reply_to, key, [delivery])
+        asked = envelope.keepalive_seconds
+        if asked is not None and self.tasks is not None:
+            self.tasks.start_soon(
+                self.answers.keep_alive, reply_to, envelope.client_id, message.id, asked, route.keepalive
+            )
 
         async def unanswered(request_id: RequestId = message.id) -> None:
             self.settle(request_id)
@@ -144,6 +153,8 @@ class _Connection:
     def settle(self, request_id: RequestId, *, done: bool = True) -> None:
         """Acknowledge a finished request, or hand it back for its kept answer to be re-sent."""
         route = self.routes.pop(request_id, None)
+        if route is not None:
+            route.keepalive.cancel()
         for delivery in route.deliveries if route else ():
             if done:
                 delivery.ack()
@@ -191,6 +202,7 @@ async def serve_stream_pair(
     read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](64)
     write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](64)
     async with anyio.create_task_group() as tg:
+        connection.tasks = tg
 
         async def receive() -> None:
             async with read_send:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
 import time
 import uuid
 from collections import Counter
@@ -34,6 +35,7 @@ __all__ = [
     "DELETE_LINGER_SECONDS",
     "SQS_CAPABILITIES",
     "SQS_MAX_MESSAGE_BYTES",
+    "TEMPORARY_TAG",
     "SqsChannel",
     "SqsDelivery",
     "is_fifo",
@@ -62,6 +64,16 @@ SQS_CAPABILITIES = Capabilities(
 """SQS keeps a message until it is deleted, hides it while held (visibility), redelivers it when
 released or when its holder dies, has redrive policies, and an abandoned long poll stays open at
 the broker (so receivers end their own with a wake frame)."""
+
+TEMPORARY_TAG = "asyncmcp-temporary"
+"""Tag of a temporary reply queue: when its owner last said it is alive (Unix seconds)."""
+
+SECRET_BYTES = 32
+"""Random bytes of a secret kept with a queue (64 hex characters; a tag value takes 256)."""
+
+SECRET_SETTLE_SECONDS = 1.0
+"""After creating a queue's secret, how long to wait before reading back the one that stuck, so two
+workers starting together settle on one (a pause paid once, by the first start of a queue)."""
 
 _TOO_LARGE_HINT = "send smaller payloads (for example page large results) or raise the queue's MaximumMessageSize"
 
@@ -376,6 +388,33 @@ class SqsChannel:
         due = _due(lapses - time.monotonic() - LAPSE_MARGIN_SECONDS)
         self._visibility_batcher.submit_nowait(delivery.queue_url, (delivery.receipt_handle, round(seconds)), due=due)
 
+    # -- what is kept with a queue ---------------------------------------------------------
+
+    async def stored_secret(self, address: str, tag: str) -> str:
+        """The secret kept as tag `tag` of queue `address`, created when absent.
+
+        SQS has no conditional TagQueue, so two workers starting at once may both write: after
+        writing, each waits `SECRET_SETTLE_SECONDS` and uses what is stored then (the last write),
+        so both end up with the same secret unless one wrote more than that pause after reading.
+        """
+        found = await self._tag(address, tag)
+        if found:
+            return found
+        await self.api.call(
+            "TagQueue", "tag_queue", address, QueueUrl=address, Tags={tag: secrets.token_hex(SECRET_BYTES)}
+        )
+        await anyio.sleep(SECRET_SETTLE_SECONDS)
+        stored = await self._tag(address, tag)
+        if not stored:
+            raise ChannelError(f"the {tag} tag of {address} did not stick", address=address, permanent=True)
+        return stored
+
+    async def _tag(self, address: str, tag: str) -> str | None:
+        response = await self.api.call("ListQueueTags", "list_queue_tags", address, QueueUrl=address)
+        tags = as_mapping(response.get("Tags"))
+        value = tags.get(tag) if tags is not None else None
+        return value if isinstance(value, str) and value else None
+
     # -- reply queues ----------------------------------------------------------------------
 
     async def learn_limits(self, address: str) -> dict[str, str]:
@@ -389,6 +428,7 @@ class SqsChannel:
         return attributes
 
     async def create_reply_address(self, name_hint: str) -> str:
+        """Create a temporary reply queue, tagged as temporary and alive now (see `sweep_temporary`)."""
         name = _QUEUE_NAME_OK.sub("-", name_hint)[:80]
         response = await self.api.call(
             "CreateQueue",
@@ -396,8 +436,45 @@ class SqsChannel:
             None,
             QueueName=name,
             Attributes={"MessageRetentionPeriod": "3600", "VisibilityTimeout": str(self._visibility)},
+            tags={TEMPORARY_TAG: str(int(time.time()))},
         )
         return str(response["QueueUrl"])
+
+    async def mark_alive(self, address: str) -> None:
+        """Tell `sweep_temporary` that the owner of temporary queue `address` is still running."""
+        await self.api.call(
+            "TagQueue", "tag_queue", address, QueueUrl=address, Tags={TEMPORARY_TAG: str(int(time.time()))}
+        )
+
+    async def sweep_temporary(self, prefix: str, idle_seconds: float) -> list[str]:
+        """Delete the queues named `prefix*` that carry the temporary tag and whose owner last marked
+        them alive more than `idle_seconds` ago; queues without the tag are never touched."""
+        deleted: list[str] = []
+        now = time.time()
+        for url in await self._queue_urls(prefix):
+            try:
+                alive = await self._tag(url, TEMPORARY_TAG)
+                if alive is None or not alive.isdigit() or now - int(alive) <= idle_seconds:
+                    continue
+                await self.delete_reply_address(url)
+            except AddressNotFoundError:
+                continue  # deleted meanwhile (by its owner, or another sweeper)
+            logger.info("deleted %s: a temporary queue idle for %.0f s", url, now - int(alive))
+            deleted.append(url)
+        return deleted
+
+    async def _queue_urls(self, prefix: str) -> list[str]:
+        urls: list[str] = []
+        token: str | None = None
+        while True:
+            page = {"NextToken": token} if token else {}
+            response = await self.api.call(
+                "ListQueues", "list_queues", None, QueueNamePrefix=prefix, MaxResults=1000, **page
+            )
+            urls.extend(str(url) for url in response.get("QueueUrls", []))
+            token = response.get("NextToken")
+            if not token:
+                return urls
 
     async def delete_reply_address(self, address: str) -> None:
         for batcher in (self._deleter, self._visibility_batcher):

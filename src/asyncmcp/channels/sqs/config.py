@@ -7,13 +7,14 @@ channel shares (in-flight limit, dedupe window, client id, ...) come from `chann
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, cast
 
 from pydantic import BaseModel, Field, field_validator
 
 from asyncmcp.channels.config import FROZEN, ClientSettings, ServerSettings
 
-__all__ = ["SqsClientConfig", "SqsPolling", "SqsServerConfig", "check_queue_url"]
+__all__ = ["SqsClientConfig", "SqsPolling", "SqsServerConfig", "check_queue_url", "custom_attribute_value"]
 
 
 def check_queue_url(value: str, field_name: str) -> str:
@@ -23,6 +24,33 @@ def check_queue_url(value: str, field_name: str) -> str:
             f"(got {value!r}); `aws sqs get-queue-url --queue-name NAME` prints it"
         )
     return value
+
+
+def custom_attribute_value(name: str, value: Any) -> str:
+    """One `message_attributes` value as the string asyncmcp sends (every attribute travels as an
+    SQS `String`).
+
+    A string is kept; a bool becomes `"true"`/`"false"`; any other number its decimal text; an SQS
+    attribute dict (`{"DataType": "String" or "Number", "StringValue": ...}`, as boto3 takes it) its
+    `StringValue`. Anything else (binary values included) is refused, naming the attribute.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, Mapping):
+        fields = cast("Mapping[str, Any]", value)
+        text = fields.get("StringValue")
+        kind = str(fields.get("DataType", "String"))
+        if isinstance(text, str) and kind.split(".", 1)[0] in ("String", "Number"):
+            return text
+    raise ValueError(
+        f"message_attributes[{name!r}] must be a string, a number, a bool or "
+        f"{{'DataType': 'String', 'StringValue': '...'}} (got {type(cast(object, value)).__name__}); "
+        "binary values are not supported"
+    )
 
 
 class SqsPolling(BaseModel):
@@ -40,7 +68,16 @@ class SqsPolling(BaseModel):
     poll_interval_seconds: float = Field(default=5.0, ge=0)
     """Pause between polls, used only for short polling (`wait_time_seconds=0`)."""
     message_attributes: dict[str, str] | None = None
-    """Extra string attributes stamped on every message this side sends."""
+    """Extra string attributes stamped on every message this side sends. Takes what the original
+    documents' dict took, converted to strings (`custom_attribute_value` says how)."""
+
+    @field_validator("message_attributes", mode="before")
+    @classmethod
+    def _attribute_values(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        items = cast("Mapping[Any, Any]", value)
+        return {str(name): custom_attribute_value(str(name), raw) for name, raw in items.items()}
 
     @field_validator("message_attributes")
     @classmethod
@@ -85,8 +122,9 @@ class SqsServerConfig(SqsPolling, ServerSettings):
 class SqsClientConfig(SqsPolling, ClientSettings):
     """Where a client sends requests and where it reads replies (plus the `ClientSettings` every channel has).
 
-    `transport_timeout_seconds` bounds how long a request may wait without any sign of life
-    (progress or the answer) before it fails with an error naming the request queue.
+    `transport_timeout_seconds` (default 45 s) bounds how long a request may wait without any sign
+    of life (its answer, progress or a worker's keep-alive) before it fails with an error naming the
+    request queue; a tool that a worker runs may take as long as it needs.
     """
 
     transport: ClassVar[str] = "sqs"

@@ -16,14 +16,24 @@ from typing import Any
 
 import anyio
 
-from asyncmcp.channels.base import ChannelTransport, ClientBinding, Option, ServerBinding
+from asyncmcp.channels.base import (
+    TEMPORARY_ALIVE_SECONDS,
+    TEMPORARY_PREFIX,
+    ChannelTransport,
+    ClientBinding,
+    Option,
+    ServerBinding,
+)
 from asyncmcp.channels.sqs.config import SqsClientConfig, SqsServerConfig
 from asyncmcp.channels.sqs.policy import SqsReplyPolicy
 from asyncmcp.errors import ChannelError
 
-__all__ = ["SqsTransport", "warn_without_redrive"]
+__all__ = ["STATE_KEY_TAG", "SqsTransport", "warn_without_redrive"]
 
 logger = logging.getLogger(__name__)
+
+STATE_KEY_TAG = "asyncmcp-state-key"
+"""The request queue tag that keeps the fleet's state key when the operator gave none."""
 
 DELETE_TIMEOUT = 5.0
 """Bound on deleting a temporary reply queue when its client closes."""
@@ -90,7 +100,8 @@ class SqsTransport(ChannelTransport):
         from asyncmcp.channels.sqs.api import SqsApi
         from asyncmcp.channels.sqs.channel import SqsChannel
 
-        async with SqsApi(clients.get("sqs_client")) as api, SqsChannel.from_config(api, config) as channel:
+        api = SqsApi(clients.get("sqs_client"), queue_url=config.read_queue_url)
+        async with api, SqsChannel.from_config(api, config) as channel:
             attributes = await channel.learn_limits(config.read_queue_url)
             warn_without_redrive(config.on_bad_message, attributes, config.read_queue_url)
             policy = SqsReplyPolicy(config.read_queue_url, config.allowed_reply_queues)
@@ -104,13 +115,16 @@ class SqsTransport(ChannelTransport):
         from asyncmcp.channels.sqs.channel import SqsChannel
 
         async with AsyncExitStack() as stack:
-            api = await stack.enter_async_context(SqsApi(clients.get("sqs_client")))
+            api = await stack.enter_async_context(SqsApi(clients.get("sqs_client"), queue_url=config.read_queue_url))
             channel = await stack.enter_async_context(SqsChannel.from_config(api, config))
             reply_queue = config.response_queue_url
             private = reply_queue is None
             if reply_queue is None:
-                reply_queue = await channel.create_reply_address(f"asyncmcp-{purpose}-{secrets.token_hex(8)}")
+                reply_queue = await channel.create_reply_address(f"{TEMPORARY_PREFIX}{purpose}-{secrets.token_hex(8)}")
                 stack.push_async_callback(_delete_quietly, channel, reply_queue)
+                alive = await stack.enter_async_context(anyio.create_task_group())
+                alive.start_soon(_keep_marking_alive, channel, reply_queue)
+                stack.callback(alive.cancel_scope.cancel)
             yield ClientBinding(channel, config.read_queue_url, reply_queue, reply_queue, private)
 
     async def provision(
@@ -152,12 +166,35 @@ class SqsTransport(ChannelTransport):
             ("ASYNCMCP_DEAD_LETTER_QUEUE_URL", dead),
         ]
 
+    async def sweep(self, config: SqsClientConfig, clients: Mapping[str, Any], *, idle_seconds: float) -> list[str]:
+        """Temporary queues of the request queue's account and region (sqs:ListQueues, sqs:ListQueueTags,
+        sqs:DeleteQueue on `asyncmcp-*`)."""
+        from asyncmcp.channels.sqs.api import SqsApi
+        from asyncmcp.channels.sqs.channel import SqsChannel
+
+        api = SqsApi(clients.get("sqs_client"), queue_url=config.read_queue_url)
+        async with api, SqsChannel.from_config(api, config) as channel:
+            return await channel.sweep_temporary(TEMPORARY_PREFIX, idle_seconds)
+
+    async def fleet_secret(self, binding: ServerBinding) -> str | None:
+        """Kept as the request queue's `asyncmcp-state-key` tag (sqs:ListQueueTags, sqs:TagQueue)."""
+        from asyncmcp.channels.sqs.channel import SqsChannel
+
+        channel = binding.channel
+        if not isinstance(channel, SqsChannel):
+            return None
+        return await channel.stored_secret(binding.address, STATE_KEY_TAG)
+
     async def check_ready(self, binding: ClientBinding) -> None:
+        """The request queue and the reply queue both exist: one GetQueueAttributes each. The reply
+        queue is asked directly, since its receiver would notice it is gone only when its long poll
+        ends (up to `wait_time_seconds` later)."""
         from asyncmcp.channels.sqs.channel import SqsChannel
 
         channel = binding.channel
         if isinstance(channel, SqsChannel):
             await channel.learn_limits(binding.server_address)
+            await channel.learn_limits(binding.receive_address)
 
 
 def warn_without_redrive(on_bad_message: str, attributes: Mapping[str, str], queue_url: str) -> None:
@@ -168,6 +205,16 @@ def warn_without_redrive(on_bad_message: str, attributes: Mapping[str, str], que
             "until they expire; attach a dead-letter queue",
             queue_url,
         )
+
+
+async def _keep_marking_alive(channel: Any, address: str) -> None:
+    """Re-tag a temporary queue while its owner runs, so a sweeper never takes it for a leftover."""
+    while True:
+        await anyio.sleep(TEMPORARY_ALIVE_SECONDS)
+        try:
+            await channel.mark_alive(address)
+        except ChannelError as exc:
+            logger.warning("could not mark temporary reply queue %s as alive: %s", address, exc)
 
 
 async def _delete_quietly(channel: Any, address: str) -> None:
