@@ -80,6 +80,7 @@ def build_server(name: str = "test-server") -> MCPServer:
             file.write(f"{os.getpid()}\n")
         return "recorded"
 
+    @mcp.tool()
     async def attributes(ctx: Context) -> str:
         """The message attributes the request arrived with, as `name=value` lines (sorted)."""
         facts = ctx.request_context.request
