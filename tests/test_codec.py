@@ -19,6 +19,7 @@ from asyncmcp.codec import (
     ATTR_PROTOCOL_VERSION,
     ATTR_RELATED_REQUEST_ID,
     ATTR_REPLY_TO,
+    ATTR_REQUEST_TOKEN,
     ATTR_SESSION_ID,
     MAX_ATTRIBUTE_VALUE,
     Envelope,
@@ -27,6 +28,7 @@ from asyncmcp.codec import (
     encode_message,
     request_id_of_raw,
 )
+from tests.sqs_rules import carried
 
 # -- strategies ---------------------------------------------------------------------------
 
@@ -82,6 +84,7 @@ envelopes = st.builds(
     name=st.none() | attribute_values,
     control=st.none() | attribute_values,
     related_request_id=st.none() | attribute_values,
+    request_token=st.none() | attribute_values,
 )
 ENVELOPE_FIELDS = {
     ATTR_CLIENT_ID: "client_id",
@@ -92,6 +95,7 @@ ENVELOPE_FIELDS = {
     ATTR_NAME: "name",
     ATTR_CONTROL: "control",
     ATTR_RELATED_REQUEST_ID: "related_request_id",
+    ATTR_REQUEST_TOKEN: "request_token",
 }
 
 
@@ -130,6 +134,23 @@ def test_encode_decode_round_trip(message: Any) -> None:
     assert decoded == message
     # Bytes as read off the wire decode the same, and encoding is stable.
     assert decode_message(body.encode()) == message
+    assert encode_message(decoded) == body
+
+
+any_text = st.text(st.characters(exclude_categories=()), max_size=30)
+"""Text as Python holds it, lone surrogates included (`os.listdir` on a name that is not UTF-8)."""
+
+
+@given(st.dictionaries(any_text, any_text, max_size=3), any_text)
+@example({}, "\udcff\ufffe\uffff\x00\x07")
+def test_every_body_is_carried_by_every_channel_and_decodes_to_the_same_text(fields: dict[str, str], text: str) -> None:
+    message = JSONRPCResponse(jsonrpc="2.0", id=1, result={"text": text, "fields": fields})
+    body = encode_message(message)
+    assert carried(body)  # nothing SQS or SNS would refuse
+    decoded = decode_message(body)
+    assert isinstance(decoded, JSONRPCResponse)
+    # Only lone surrogates change (to U+FFFD): they have no UTF-8 form at all.
+    assert decoded.result["text"] == "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
     assert encode_message(decoded) == body
 
 

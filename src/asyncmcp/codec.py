@@ -14,6 +14,7 @@ module stays light.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -30,6 +31,7 @@ from mcp_types import (
     jsonrpc_message_adapter,
 )
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError, to_json
 
 __all__ = [
     "ATTR_CLIENT_ID",
@@ -40,15 +42,20 @@ __all__ = [
     "ATTR_PROTOCOL_VERSION",
     "ATTR_RELATED_REQUEST_ID",
     "ATTR_REPLY_TO",
+    "ATTR_REQUEST_TOKEN",
     "ATTR_SESSION_ID",
     "CONTROL_CLOSE_STREAM",
     "CONTROL_KEEPALIVE",
     "CONTROL_WAKE",
     "ENVELOPE_ATTRIBUTES",
+    "MAX_FRAME_ATTRIBUTES",
+    "MAX_ROUTING_ATTRIBUTES",
+    "MAX_USER_ATTRIBUTES",
     "SEED_REPLY_META_KEY",
     "Envelope",
     "Frame",
     "FrameDecodeError",
+    "FrameEncodeError",
     "as_mapping",
     "decode_message",
     "encode_message",
@@ -81,6 +88,21 @@ connection (the proxy's shared 2026 link) must hand it to the right one."""
 ATTR_KEEPALIVE = "mcp-keepalive"
 """On a request: while it runs, tell me every this many seconds that it is still running (the
 client's timeout then means "no worker has taken it", not "the tool took too long")."""
+ATTR_REQUEST_TOKEN = "mcp-request-token"
+"""A random value the client chose for one request; every frame that answers the request carries it
+back (its progress, logs, server-to-client requests, its answer or error), and so do the client's
+cancel of it and the client's answers to those server-to-client requests. Only the requester knows
+it, so whoever can merely write to a request queue can neither answer for another client nor make
+a server take a forged request for another client's (the server's dedupe key includes it)."""
+
+MAX_FRAME_ATTRIBUTES = 10
+"""Attributes one message may carry on every channel: SQS's limit, above which SNS raw delivery
+silently drops the message."""
+MAX_ROUTING_ATTRIBUTES = 7
+"""The most asyncmcp puts on one frame: a 2025 request carries client id, reply address, session
+id, protocol version, method, name and request token."""
+MAX_USER_ATTRIBUTES = MAX_FRAME_ATTRIBUTES - MAX_ROUTING_ATTRIBUTES
+"""What is left for a config's own `message_attributes` (3)."""
 
 SEED_REPLY_META_KEY = "responseQueueUrl"
 """The original asyncmcp handshake: a reply queue named in `initialize` params `_meta`."""
@@ -110,9 +132,18 @@ _ENVELOPE_ATTRIBUTES = {
     ATTR_CONTROL: "control",
     ATTR_RELATED_REQUEST_ID: "related_request_id",
     ATTR_KEEPALIVE: "keepalive",
+    ATTR_REQUEST_TOKEN: "request_token",
 }
 ENVELOPE_ATTRIBUTES: tuple[str, ...] = tuple(_ENVELOPE_ATTRIBUTES)
 """Every attribute name asyncmcp routes by (an HTTP channel carries them as headers of the same names)."""
+
+_UNCARRIED = ("\ufffe", "\uffff")
+"""Characters a JSON serializer leaves raw but SQS (and SNS) refuse: every channel carries XML 1.0
+characters only (#x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF). The other characters
+outside that set never appear raw in a body: JSON escapes the controls, and lone surrogates are
+replaced before serializing (`encode_message`)."""
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -143,6 +174,7 @@ class Envelope:
     control: str | None = None
     related_request_id: str | None = None
     keepalive: str | None = None
+    request_token: str | None = None
 
     @property
     def keepalive_seconds(self) -> float | None:
@@ -224,9 +256,52 @@ def jsonrpc_error(request_id: RequestId | None, code: int, message: str, data: A
     return JSONRPCError(jsonrpc="2.0", id=request_id, error=error)
 
 
+class FrameEncodeError(ValueError):
+    """A message that cannot be written as JSON (a value with no JSON form); never raised for what
+    the SDK emits, whose values are JSON data already."""
+
+
 def encode_message(message: JSONRPCMessage) -> str:
-    """Serialize exactly as the SDK's own transports do (keeps `"id": null` on errors)."""
-    return message.model_dump_json(by_alias=True, exclude_unset=True)
+    """Serialize exactly as the SDK's own transports do (keeps `"id": null` on errors), in characters
+    every channel carries.
+
+    Two things the SDK's serializer cannot give a broker are mended here, so that a result never
+    fails to leave (which would re-run its tool) and is never refused by the broker:
+
+    - a lone surrogate (Python's stand-in for an undecodable byte, e.g. `os.listdir` on a file name
+      that is not UTF-8) has no UTF-8 form, and no strict JSON reader (the SDK's included) accepts
+      one escaped: it is replaced with U+FFFD, as decoding with `errors="replace"` would;
+    - U+FFFE and U+FFFF, which SQS and SNS refuse, are written as the JSON escapes `\\ufffe` and
+      `\\uffff`: the same string to any JSON reader, so nothing is lost.
+    """
+    try:
+        body = message.model_dump_json(by_alias=True, exclude_unset=True)
+    except PydanticSerializationError:
+        body = _encode_replacing_surrogates(message)
+    if body.isascii() or not any(character in body for character in _UNCARRIED):
+        return body
+    for character in _UNCARRIED:
+        body = body.replace(character, f"\\u{ord(character):04x}")
+    return body
+
+
+def _encode_replacing_surrogates(message: JSONRPCMessage) -> str:
+    try:
+        data = message.model_dump(by_alias=True, exclude_unset=True)
+        return to_json(_without_lone_surrogates(data)).decode()
+    except PydanticSerializationError as exc:
+        raise FrameEncodeError(f"the message cannot be written as JSON: {exc}") from None
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        items = cast("dict[Any, Any]", value).items()
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in items}
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in cast("list[Any]", value)]
+    return value
 
 
 def decode_message(body: str | bytes) -> JSONRPCMessage:

@@ -14,8 +14,11 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from mcp.client import ClientRequestContext
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPError
+from mcp.types import ElicitRequestParams, ElicitResult
 from mcp_types import JSONRPCError
 
 from asyncmcp.channels.base import ServerBinding
@@ -30,6 +33,7 @@ from asyncmcp.server.state_key import StateKey
 from asyncmcp.serving import stream_pair
 from asyncmcp.testing import MemoryBroker, MemoryClientConfig, MemoryServerConfig, Worker, connect
 from tests.client_answers import text_of
+from tests.servers import Favourite
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.anyio
@@ -231,6 +235,18 @@ def sleepy_server() -> MCPServer:
     return server
 
 
+def asking_server() -> MCPServer:
+    server = MCPServer("asking")
+
+    @server.tool()
+    async def ask(ctx: Context) -> str:
+        """Elicit a colour with a 2025 server-to-client request."""
+        outcome = await ctx.elicit("Which colour?", Favourite)
+        return f"{outcome.action}:{outcome.data.colour}" if outcome.action == "accept" else outcome.action
+
+    return server
+
+
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_a_tool_running_longer_than_the_client_timeout_is_kept_alive(mode: Any, monkeypatch) -> None:
     monkeypatch.setattr("asyncmcp.server.answering.MIN_KEEPALIVE_SECONDS", 0.2)
@@ -315,3 +331,71 @@ async def test_the_single_connection_server_keeps_a_long_tool_alive_too(monkeypa
             async with Client(connect(config), mode="legacy") as client:
                 assert text_of(await client.call_tool("nap", {"seconds": 4})) == "rested"
             tg.cancel_scope.cancel()
+
+
+class HeldAnswers:
+    """An elicitation callback that answers only once the test lets it."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.release = anyio.Event()
+
+    async def __call__(self, context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        self.asked += 1
+        await self.release.wait()
+        return ElicitResult(action="accept", content={"colour": "blue"})
+
+
+async def test_handlers_waiting_for_a_clients_answer_have_a_bound_of_their_own() -> None:
+    """Waiting handlers do not count against max_in_flight; past their own bound a handler's
+    question fails at once instead of parking one more handler."""
+    broker = MemoryBroker()
+    held = HeldAnswers()
+    config = MemoryServerConfig(queue="requests", broker=broker, max_in_flight=2, max_waiting_on_clients=3)
+    results: list[Any] = []
+    with anyio.fail_after(WITHIN):
+        async with (
+            Worker(asking_server(), config) as worker,
+            Client(
+                connect(MemoryClientConfig(queue="requests", broker=broker)), mode="legacy", elicitation_callback=held
+            ) as client,
+        ):
+
+            async def ask() -> None:
+                try:
+                    results.append(text_of(await client.call_tool("ask", {})))
+                except MCPError as exc:
+                    results.append(exc)
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(5):
+                    tg.start_soon(ask)
+                engine = worker.engine
+                assert engine is not None
+                await wait_for(lambda: engine.waiting_on_clients == 3 and len(results) == 2)  # two refused at once
+                held.release.set()
+            assert engine.stats["client_requests_refused"] == 2
+    refused = [result for result in results if isinstance(result, MCPError)]
+    assert len(refused) == 2
+    assert all("max_waiting_on_clients" in result.error.message for result in refused)
+    assert [result for result in results if isinstance(result, str)] == ["accept:blue"] * 3
+
+
+async def test_a_handler_waiting_for_a_client_that_never_answers_times_out_with_a_clear_error() -> None:
+    broker = MemoryBroker()
+    held = HeldAnswers()
+    config = MemoryServerConfig(queue="requests", broker=broker, client_answer_timeout_seconds=0.5)
+    with anyio.fail_after(WITHIN):
+        async with (
+            Worker(asking_server(), config) as worker,
+            Client(
+                connect(MemoryClientConfig(queue="requests", broker=broker)), mode="legacy", elicitation_callback=held
+            ) as client,
+        ):
+            with pytest.raises(MCPError) as timed_out:
+                await client.call_tool("ask", {})
+            assert "did not answer elicitation/create within 0.5 s" in timed_out.value.error.message
+            assert worker.engine is not None
+            assert worker.engine.stats["client_answer_timeouts"] == 1
+            held.release.set()  # the late answer is dropped
+            assert text_of(await client.call_tool("ask", {})) == "accept:blue"

@@ -62,6 +62,13 @@ class ServerSettings(BaseModel):
     shadow: bool = False
     """Serve every request but send nothing back: a shadow deployment reading an observer queue of a
     fan-out channel (its tools run; its clients never hear from it)."""
+    max_waiting_on_clients: int = Field(default=64, ge=1, le=10000)
+    """Server-to-client requests (2025 sampling, elicitation) one worker lets wait for their clients at
+    once. Waiting handlers do not count against `max_in_flight` (they would block the very answers
+    they wait for), so they have this bound of their own: past it a handler's request fails at once."""
+    client_answer_timeout_seconds: float = Field(default=300.0, gt=0)
+    """How long a handler waits for its client's answer to a sampling or elicitation request; then
+    the request fails in the handler with a timeout error naming this setting."""
 
     @property
     def request_address(self) -> str:

@@ -14,6 +14,13 @@ or a keep-alive, which every request asks the worker running it for: `mcp-keepal
 (`notifications/cancelled`); so the timeout bounds how long nobody takes a request, never how long
 a tool runs. Sends run concurrently, so a slow send never holds up the
 next request; frames the channel refuses fail their request at once with the channel's reason.
+
+Every request carries a random token of its own (`codec.ATTR_REQUEST_TOKEN`) and the transport
+accepts only frames that carry the token of a request it is waiting for: an answer must carry its
+own request's token, progress, logs and server-to-client requests that of some pending request.
+Anyone who can write to the server's request queue can make the server send frames labelled with
+this client's id to this client's reply queue, but not with a token they never saw, so such frames
+are dropped here. Cancels and answers to server-to-client requests carry the token back.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -36,6 +44,7 @@ from mcp_types import (
     INTERNAL_ERROR,
     REQUEST_TIMEOUT,
     JSONRPCError,
+    JSONRPCMessage,
     JSONRPCNotification,
     JSONRPCRequest,
     JSONRPCResponse,
@@ -51,6 +60,7 @@ from asyncmcp.codec import (
     ATTR_NAME,
     ATTR_PROTOCOL_VERSION,
     ATTR_REPLY_TO,
+    ATTR_REQUEST_TOKEN,
     ATTR_SESSION_ID,
     CONTROL_CLOSE_STREAM,
     CONTROL_KEEPALIVE,
@@ -58,6 +68,7 @@ from asyncmcp.codec import (
     Envelope,
     Frame,
     FrameDecodeError,
+    FrameEncodeError,
     decode_message,
     encode_message,
     jsonrpc_error,
@@ -82,11 +93,18 @@ CloseStreamFn = Callable[[str], None]
 
 _HEADER_ATTRIBUTES = {"mcp-protocol-version": ATTR_PROTOCOL_VERSION, "mcp-method": ATTR_METHOD, "mcp-name": ATTR_NAME}
 
+REQUEST_TOKEN_BYTES = 16
+"""Randomness of a request token: 128 bits, beyond guessing."""
+
+MAX_SERVER_REQUESTS = 1024
+"""Server-to-client requests remembered until answered (their token goes back on the answer)."""
+
 
 @dataclass
 class _Pending:
     method: str
     deadline: float
+    token: str
 
 
 class _ClientSide:
@@ -111,6 +129,12 @@ class _ClientSide:
         self.session_id: str | None = None
         self.on_close_stream: CloseStreamFn | None = None
         self.pending: dict[RequestId, _Pending] = {}
+        self._tokens: set[str] = set()
+        """Tokens of the pending requests: a frame carrying none of them does not answer this client."""
+        self._server_requests: dict[RequestId, str] = {}
+        """Server-to-client requests awaiting the SDK's answer, with the token their answer carries back."""
+        self.dropped = 0
+        """Frames refused for not carrying a pending request's token (forged, or for a closed request)."""
         self.answered = ExpiringSet(600.0, 10_000)
         self.heard_from_server = False
         """Whether any frame came back on this connection (an answer, progress, a keep-alive)."""
@@ -137,13 +161,15 @@ class _ClientSide:
         """Turn a received frame into what the SDK reads, or None to drop it."""
         delivery.ack()
         self.heard_from_server = True
+        token = envelope.request_token
         if envelope.control == CONTROL_CLOSE_STREAM:
-            if self.on_close_stream is not None and envelope.related_request_id is not None:
+            if token in self._tokens and self.on_close_stream is not None and envelope.related_request_id is not None:
                 self.on_close_stream(envelope.related_request_id)
             return None  # the SDK has no message for it; a client with no stream to close ignores it
         if envelope.control == CONTROL_KEEPALIVE:
             request_id = keepalive_request_id(delivery.frame.body)
-            if request_id is not None:
+            pending = self.pending.get(request_id) if request_id is not None else None
+            if request_id is not None and pending is not None and pending.token == token:
                 self._extend(request_id)  # taken and still running: a sign of life
             return None
         try:
@@ -152,24 +178,53 @@ class _ClientSide:
             logger.warning("undecodable reply on %s for client %s: %s", self.reply_address, self.client_id, exc)
             return exc
         if isinstance(message, JSONRPCResponse | JSONRPCError):
-            pending = self.pending.pop(message.id, None) if message.id is not None else None
-            if pending is None and message.id is not None and message.id in self.answered:
+            request_id = message.id
+            pending = self.pending.get(request_id) if request_id is not None else None
+            if request_id is None or pending is None:
+                if request_id not in self.answered:
+                    self._refuse(message, "answers no request of this client")
                 return None  # a duplicate delivery of an answer already handed over
-            self.answered.add(message.id)
-            if pending is not None and pending.method == "initialize" and envelope.session_id:
+            if token != pending.token:
+                self._refuse(message, "does not carry its request's token")
+                return None
+            self._settle(request_id)
+            self.answered.add(request_id)
+            if pending.method == "initialize" and envelope.session_id:
                 self.session_id = envelope.session_id
-        elif isinstance(message, JSONRPCNotification) and message.method == "notifications/progress":
-            token = (message.params or {}).get("progressToken")
-            if isinstance(token, str | int) and token in self.pending:
-                self._extend(token)
-        if envelope.related_request_id is not None and not isinstance(message, JSONRPCResponse | JSONRPCError):
+            return SessionMessage(message)
+        if token is None or token not in self._tokens:
+            self._refuse(message, "carries no token of a pending request")
+            return None
+        if isinstance(message, JSONRPCRequest):
+            self._server_requests[message.id] = token
+            while len(self._server_requests) > MAX_SERVER_REQUESTS:
+                del self._server_requests[next(iter(self._server_requests))]
+        elif message.method == "notifications/progress":
+            progress_token = (message.params or {}).get("progressToken")
+            if isinstance(progress_token, str | int) and progress_token in self.pending:
+                self._extend(progress_token)
+        if envelope.related_request_id is not None:
             # Which of this connection's requests the server sent it within, as the SDK labels it.
             return SessionMessage(message, ServerMessageMetadata(related_request_id=envelope.related_request_id))
         return SessionMessage(message)
 
+    def _refuse(self, message: JSONRPCMessage, why: str) -> None:
+        self.dropped += 1
+        described = getattr(message, "method", None) or f"answer to request {getattr(message, 'id', None)!r}"
+        logger.warning("client %s dropped a frame (%s) that %s", self.client_id, described, why)
+
+    def _settle(self, request_id: RequestId) -> _Pending | None:
+        """Stop waiting for a request; returns what was pending, or None."""
+        pending = self.pending.pop(request_id, None)
+        if pending is not None:
+            self._tokens.discard(pending.token)
+        return pending
+
     # -- outbound --------------------------------------------------------------------------
 
-    def frame_for(self, item: SessionMessage) -> Frame:
+    def frame_for(self, item: SessionMessage, token: str | None = None) -> Frame:
+        """The frame of an outgoing message; `token` is that of the request a cancel is for, when the
+        request is no longer pending (it timed out)."""
         message = item.message
         attributes: dict[str, str] = {ATTR_CLIENT_ID: self.client_id}
         if self.reply_address is not None:
@@ -194,16 +249,22 @@ class _ClientSide:
             attributes.setdefault(ATTR_METHOD, message.method)
             if self.timeout is not None:
                 attributes[ATTR_KEEPALIVE] = f"{max(1.0, self.timeout / KEEPALIVES_PER_TIMEOUT):g}"
-            self.pending[message.id] = _Pending(message.method, math.inf)
+            token = secrets.token_hex(REQUEST_TOKEN_BYTES)
+            self.pending[message.id] = _Pending(message.method, math.inf, token)
+            self._tokens.add(token)
             self._extend(message.id)
-            dedupe_key = f"{self.client_id}:{message.id}:{message.method}"
+            dedupe_key = f"{self.client_id}:{message.id}:{token}"
         elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
             request_id = (message.params or {}).get("requestId")
-            if isinstance(request_id, str | int):
-                self.pending.pop(request_id, None)
+            pending = self._settle(request_id) if isinstance(request_id, str | int) else None
+            token = pending.token if pending is not None else token
+        elif isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
+            token = self._server_requests.pop(message.id, None)
+        if token is not None:
+            attributes[ATTR_REQUEST_TOKEN] = token
         return Frame(encode_message(message), attributes, ordering_key=ordering_key, dedupe_key=dedupe_key)
 
-    async def send(self, item: SessionMessage) -> None:
+    async def send(self, item: SessionMessage, *, token: str | None = None) -> None:
         message = item.message
         if (
             isinstance(message, JSONRPCRequest)
@@ -213,13 +274,12 @@ class _ClientSide:
         ):
             # `mcp.Client` in auto mode falls back to initialize when server/discover fails: after
             # nobody took the discover, waiting the whole timeout again would only double the wait.
-            self.pending[message.id] = _Pending(message.method, math.inf)
+            self.pending[message.id] = _Pending(message.method, math.inf, "")
             await self.fail(message.id, self.discover_unanswered)
             return
-        frame = self.frame_for(item)
         try:
-            await self.channel.send(self.server_address, frame)
-        except ChannelError as exc:
+            await self.channel.send(self.server_address, self.frame_for(item, token))
+        except (ChannelError, FrameEncodeError) as exc:
             message = item.message
             if isinstance(message, JSONRPCRequest):
                 await self.fail(message.id, str(exc), code=INTERNAL_ERROR)
@@ -228,7 +288,7 @@ class _ClientSide:
 
     def _failure(self, request_id: RequestId, reason: str, code: int) -> SessionMessage | None:
         """The error that ends a pending request, or None when it is no longer pending."""
-        if self.pending.pop(request_id, None) is None:
+        if self._settle(request_id) is None:
             return None
         return SessionMessage(jsonrpc_error(request_id, code, reason))
 
@@ -296,7 +356,7 @@ class _ClientSide:
                 method="notifications/cancelled",
                 params={"requestId": request_id, "reason": "timed out waiting for the server"},
             )
-            await self.send(SessionMessage(cancel))
+            await self.send(SessionMessage(cancel), token=pending.token)
 
 
 @dataclass(frozen=True)

@@ -22,26 +22,28 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Hashable
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, replace
 
 import anyio
-from mcp_types import INTERNAL_ERROR, JSONRPCMessage, RequestId
+from mcp_types import INTERNAL_ERROR, JSONRPCError, JSONRPCMessage, JSONRPCResponse, RequestId
 
 from asyncmcp.channels.base import Channel, Delivery
 from asyncmcp.codec import (
     ATTR_CLIENT_ID,
     ATTR_CONTROL,
     ATTR_RELATED_REQUEST_ID,
+    ATTR_REQUEST_TOKEN,
     CONTROL_CLOSE_STREAM,
     Frame,
+    FrameEncodeError,
     encode_message,
     jsonrpc_error,
     keepalive_frame,
 )
 from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
 
-__all__ = ["UNSENT_RETRY_DELAY", "Answers", "close_stream_frame", "reply_frame"]
+__all__ = ["UNSENT_RETRY_DELAY", "Answers", "Caller", "close_stream_frame", "reply_frame"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,39 +66,66 @@ MAX_UNSENT = 10_000
 """Answers kept for re-sending at most (oldest forgotten first)."""
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Whom a request's answer goes to: its reply address and the labels copied from the request onto
+    every frame that answers it (the client id routes it on a shared reply queue; the request token
+    proves to the client that the frame answers the request it sent, `codec.ATTR_REQUEST_TOKEN`)."""
+
+    reply_to: str
+    client_id: str | None = None
+    request_token: str | None = None
+
+    def label(self, frame: Frame) -> Frame:
+        """`frame` with this caller's labels, ordered per client (or per reply address, for a client
+        without an id)."""
+        labels = dict(frame.attributes)
+        if self.client_id:
+            labels[ATTR_CLIENT_ID] = self.client_id
+        if self.request_token:
+            labels[ATTR_REQUEST_TOKEN] = self.request_token
+        return replace(frame, attributes=labels, ordering_key=self.client_id or self.reply_to)
+
+
 def reply_frame(
     message: JSONRPCMessage,
-    client_id: str | None,
-    attributes: dict[str, str] | None = None,
+    caller: Caller,
+    attributes: Mapping[str, str] | None = None,
     *,
-    group: str | None = None,
     related_request_id: RequestId | None = None,
 ) -> Frame:
-    """The frame of a server-to-client message: labelled with its client id, ordered per client
-    (or per `group`, for a client without an id: its reply address), and, for a notification or
-    request the SDK sent within a request, with that request's id."""
+    """The frame of a server-to-client message, labelled for its caller and, for a notification or
+    request the SDK sent within a request, with that request's id.
+
+    An answer that cannot be encoded becomes an error answer naming why, so the caller is told and the
+    request is finished with; for any other message `FrameEncodeError` is raised.
+    """
     labels = dict(attributes or {})
-    if client_id:
-        labels[ATTR_CLIENT_ID] = client_id
     if related_request_id is not None:
         labels[ATTR_RELATED_REQUEST_ID] = str(related_request_id)
-    return Frame(encode_message(message), labels, ordering_key=client_id or group)
+    try:
+        body = encode_message(message)
+    except FrameEncodeError as exc:
+        if not isinstance(message, JSONRPCResponse | JSONRPCError):
+            raise
+        logger.error("the answer to request %r cannot be encoded: %s", message.id, exc)
+        body = encode_message(
+            jsonrpc_error(message.id, INTERNAL_ERROR, f"the server's answer cannot be encoded: {exc}")
+        )
+    return caller.label(Frame(body, labels))
 
 
-def close_stream_frame(client_id: str | None, request_id: RequestId, *, group: str | None = None) -> Frame:
-    """The control frame telling a client that the handler of `request_id` closed its stream."""
-    labels = {ATTR_CONTROL: CONTROL_CLOSE_STREAM, ATTR_RELATED_REQUEST_ID: str(request_id)}
-    if client_id:
-        labels[ATTR_CLIENT_ID] = client_id
-    return Frame("{}", labels, ordering_key=client_id or group)
+def close_stream_frame(request_id: RequestId) -> Frame:
+    """The control frame telling a client that the handler of `request_id` closed its stream (send it
+    with `Answers.send_control`, which labels it for the caller)."""
+    return Frame("{}", {ATTR_CONTROL: CONTROL_CLOSE_STREAM, ATTR_RELATED_REQUEST_ID: str(request_id)})
 
 
 @dataclass(frozen=True)
 class _Unsent:
-    reply_to: str
+    caller: Caller
     frame: Frame
     request_id: RequestId
-    client_id: str | None
 
 
 class Answers:
@@ -114,7 +143,12 @@ class Answers:
         return key in self._unsent
 
     async def send_final(
-        self, key: Hashable, reply_to: str, frame: Frame, request_id: RequestId, client_id: str | None
+        self,
+        key: Hashable,
+        caller: Caller,
+        message: JSONRPCMessage,
+        request_id: RequestId,
+        attributes: Mapping[str, str] | None = None,
     ) -> bool:
         """Send a request's answer; True when the request is finished with (acknowledge it).
 
@@ -124,18 +158,20 @@ class Answers:
         if self.silent:
             self.stats["shadowed"] += 1
             return True
+        frame = reply_frame(message, caller, attributes)
+        reply_to = caller.reply_to
         try:
             await self._send_with_retries(reply_to, frame)
         except FrameTooLargeError as exc:
             logger.warning("answer to request %r does not fit %s: %s", request_id, reply_to, exc)
             error = jsonrpc_error(request_id, INTERNAL_ERROR, str(exc), {"size": exc.size, "limit": exc.limit})
-            await self.send_quietly(reply_to, client_id, error)
+            await self.send_quietly(caller, error)
         except ChannelError as exc:
             if not exc.permanent and self.channel.capabilities.redelivers:
                 logger.warning("answer to request %r not sent to %s yet: %s", request_id, reply_to, exc)
-                self._keep(key, _Unsent(reply_to, frame, request_id, client_id))
+                self._keep(key, _Unsent(caller, frame, request_id))
                 return False
-            await self._give_up(reply_to, request_id, client_id, exc)
+            await self._give_up(caller, request_id, exc)
             return True
         self.stats["answered"] += 1
         return True
@@ -143,34 +179,55 @@ class Answers:
     async def resend(self, key: Hashable, delivery: Delivery) -> None:
         """The request of a kept answer came back: send the answer again instead of running the tool."""
         unsent = self._unsent[key]
+        reply_to = unsent.caller.reply_to
         try:
-            await self.channel.send(unsent.reply_to, unsent.frame)
+            await self.channel.send(reply_to, unsent.frame)
         except ChannelError as exc:
             if not exc.permanent:
-                logger.warning("answer to %r still cannot be sent to %s: %s", unsent.request_id, unsent.reply_to, exc)
+                logger.warning("answer to %r still cannot be sent to %s: %s", unsent.request_id, reply_to, exc)
                 delivery.release(UNSENT_RETRY_DELAY)
                 return
             del self._unsent[key]
-            await self._give_up(unsent.reply_to, unsent.request_id, unsent.client_id, exc)
+            await self._give_up(unsent.caller, unsent.request_id, exc)
             delivery.ack()
             return
         del self._unsent[key]
         self.stats["answered"] += 1
         delivery.ack()
 
-    async def send_notice(self, reply_to: str, frame: Frame, request_id: RequestId) -> None:
-        """Send progress, a log line or a server-to-client request; a failure is logged, never fatal."""
-        if self.silent:
-            return
+    async def send_notice(
+        self,
+        caller: Caller,
+        message: JSONRPCMessage,
+        request_id: RequestId | None,
+        attributes: Mapping[str, str] | None = None,
+        *,
+        related_request_id: RequestId | None = None,
+    ) -> bool:
+        """Send progress, a log line or a server-to-client request (labelled with the request it was
+        sent within, `related_request_id`); a failure is logged, never fatal. True when it went out."""
         try:
-            await self.channel.send(reply_to, frame)
+            frame = reply_frame(message, caller, attributes, related_request_id=related_request_id)
+        except FrameEncodeError as exc:
+            logger.error("dropped a %s for request %r: %s", type(message).__name__, request_id, exc)
+            return False
+        return await self.send_control(caller, frame, request_id)
+
+    async def send_control(self, caller: Caller, frame: Frame, request_id: RequestId | None) -> bool:
+        """Send a frame about one of the caller's requests (a notice, a keep-alive, a closed stream),
+        labelled for the caller; best effort: a failure is logged. True when it went out."""
+        if self.silent:
+            return True
+        try:
+            await self.channel.send(caller.reply_to, caller.label(frame))
         except ChannelError as exc:
-            logger.warning("could not send a notice for request %r to %s: %s", request_id, reply_to, exc)
+            logger.warning("could not send a notice for request %r to %s: %s", request_id, caller.reply_to, exc)
+            return False
+        return True
 
     async def keep_alive(
         self,
-        reply_to: str,
-        client_id: str | None,
+        caller: Caller,
         request_id: RequestId,
         asked_seconds: float,
         scope: anyio.CancelScope,
@@ -183,21 +240,21 @@ class Answers:
         slow". Best effort, like any notice.
         """
         interval = max(MIN_KEEPALIVE_SECONDS, asked_seconds)
-        frame = keepalive_frame(client_id, request_id)
+        frame = keepalive_frame(caller.client_id, request_id)
         with scope:
             while True:
                 await anyio.sleep(interval)
                 self.stats["keepalives"] += 1
-                await self.send_notice(reply_to, frame, request_id)
+                await self.send_control(caller, frame, request_id)
 
-    async def send_quietly(self, reply_to: str, client_id: str | None, message: JSONRPCMessage) -> bool:
+    async def send_quietly(self, caller: Caller, message: JSONRPCMessage) -> bool:
         """Send an error answer once; a failure is logged. True when it went out."""
         if self.silent:
             return True
         try:
-            await self.channel.send(reply_to, reply_frame(message, client_id))
+            await self.channel.send(caller.reply_to, reply_frame(message, caller))
         except ChannelError as exc:
-            logger.warning("could not send an error reply to %s: %s", reply_to, exc)
+            logger.warning("could not send an error reply to %s: %s", caller.reply_to, exc)
             return False
         return True
 
@@ -214,13 +271,13 @@ class Answers:
             await anyio.sleep(pause)
             pause = min(30.0, pause * 2)
 
-    async def _give_up(self, reply_to: str, request_id: RequestId, client_id: str | None, exc: ChannelError) -> None:
+    async def _give_up(self, caller: Caller, request_id: RequestId, exc: ChannelError) -> None:
         self.stats["undeliverable"] += 1
-        logger.error("could not deliver the answer to request %r at %s: %s", request_id, reply_to, exc)
+        logger.error("could not deliver the answer to request %r at %s: %s", request_id, caller.reply_to, exc)
         if isinstance(exc, AddressNotFoundError):
             return  # the address is gone or never answered: an error frame would not get there either
         error = jsonrpc_error(request_id, INTERNAL_ERROR, f"the server could not deliver its answer: {exc}")
-        if await self.send_quietly(reply_to, client_id, error):
+        if await self.send_quietly(caller, error):
             logger.info("told the client of request %r that its answer could not be delivered", request_id)
 
     def _keep(self, key: Hashable, unsent: _Unsent) -> None:

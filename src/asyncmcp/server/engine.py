@@ -22,12 +22,21 @@ Server-to-client requests of the 2025 era (sampling, elicitation) are renumbered
 worker's tag before they leave, so the client's answer, which arrives on the shared request
 queue, is recognised by the worker whose handler waits for it; another worker hands it back to
 the queue for the right one to take (`receiving.hand_back`). On a channel that cannot redeliver
-nothing is ever handed back: the engine relies only on what the channel declares.
+nothing is ever handed back: the engine relies only on what the channel declares. Handlers
+waiting for such an answer have a bound and a timeout of their own (`max_waiting_on_clients`,
+`client_answer_timeout_seconds`).
+
+A request is known by its client id, JSON-RPC id and the client's request token
+(`codec.ATTR_REQUEST_TOKEN`), and every frame answering it carries the token back: whoever can
+write to the request queue cannot have a forged request taken for another client's (which the
+dedupe would swallow), cancel another client's request, or answer a handler's question in another
+client's name.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import uuid
 from collections import Counter
@@ -45,6 +54,7 @@ from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp.shared.transport_context import TransportContext
 from mcp_types import (
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
     REQUEST_TIMEOUT,
@@ -71,10 +81,18 @@ from asyncmcp.codec import (
 )
 from asyncmcp.expiring import ExpiringSet
 from asyncmcp.receiving import Poller, hand_back, open_delivery
-from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, close_stream_frame, reply_frame
+from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, Caller, close_stream_frame
 from asyncmcp.server.sessions import InvalidSessionError, LegacySession, SessionSigner, SessionTooLargeError
 
-__all__ = ["UNKNOWN_SESSION_REASON", "EngineOptions", "RequestFacts", "ServerEngine", "lowlevel_server"]
+__all__ = [
+    "UNKNOWN_SESSION_REASON",
+    "EngineOptions",
+    "RequestFacts",
+    "RequestKey",
+    "ServerEngine",
+    "lowlevel_server",
+    "request_key",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +101,15 @@ UNKNOWN_SESSION_REASON = "unknown-session"
 
 CANCEL_RETRY_DELAY = 1
 """Seconds before a cancellation for a request this worker is not running is offered again."""
+
+RequestKey = tuple[str, RequestId, str]
+"""(client id or reply address, JSON-RPC id, request token): what makes two deliveries one request."""
+
+
+def request_key(envelope: Envelope, reply_to: str | None, request_id: RequestId) -> RequestKey:
+    """The key of a request (or of the request a cancel names); ids compare the way the SDK compares
+    them (`"5"` is request `5`). A client without tokens (an older one) is keyed by id alone."""
+    return (envelope.client_id or reply_to or "", coerce_request_id(request_id), envelope.request_token or "")
 
 
 def lowlevel_server(app: Any) -> Server[Any]:
@@ -115,6 +142,11 @@ class EngineOptions:
     """Names this worker in server-to-client request ids and its wake frames."""
     shadow: bool = False
     """Serve every request but send nothing back (a shadow deployment on an observer queue)."""
+    max_waiting_on_clients: int = 64
+    """Server-to-client requests (2025 sampling, elicitation) awaiting their client's answer at once;
+    beyond it a handler's request is answered with an error at once instead of being sent."""
+    client_answer_timeout_seconds: float = 300.0
+    """How long a handler waits for a client's answer before its request fails with a timeout error."""
 
     @classmethod
     def from_settings(cls, settings: ServerSettings, *, shutdown_grace_seconds: float = 0.0) -> EngineOptions:
@@ -126,6 +158,8 @@ class EngineOptions:
             request_timeout_seconds=settings.transport_timeout_seconds,
             shutdown_grace_seconds=shutdown_grace_seconds,
             shadow=settings.shadow,
+            max_waiting_on_clients=settings.max_waiting_on_clients,
+            client_answer_timeout_seconds=settings.client_answer_timeout_seconds,
         )
 
 
@@ -180,7 +214,7 @@ class ServerEngine:
             )
         self.stats: Counter[str] = Counter()
         self.answers = Answers(channel, self.stats, silent=self.options.shadow)
-        self._runs: dict[tuple[str, RequestId], _RequestRun] = {}
+        self._runs: dict[RequestKey, _RequestRun] = {}
         self._answered = ExpiringSet(self.options.dedupe_window_seconds)
         self._cancelled = ExpiringSet(max(self.options.dedupe_window_seconds, 60.0))
         self._back_routes: dict[str, tuple[_RequestRun, RequestId]] = {}
@@ -196,6 +230,11 @@ class ServerEngine:
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    @property
+    def waiting_on_clients(self) -> int:
+        """Server-to-client requests (2025 sampling, elicitation) whose client has not answered yet."""
+        return len(self._back_routes)
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Receive and serve until cancelled, or until `stop()` and the grace period end."""
@@ -239,8 +278,9 @@ class ServerEngine:
 
     def _busy(self) -> int:
         """Requests counted against `max_in_flight`: a handler parked on a client's answer (2025
-        sampling/elicitation) does not count, so the answers it waits for can still be received."""
-        return self._in_flight - len(self._back_routes)
+        sampling/elicitation) does not count, so the answers it waits for can still be received;
+        those have their own bound (`max_waiting_on_clients`)."""
+        return self._in_flight - len({run for run, _ in self._back_routes.values()})
 
     async def _handle(self, delivery: Delivery) -> None:
         try:
@@ -290,14 +330,20 @@ class ServerEngine:
                 disposal,
             )
         if error is not None and reply_to and (deleting or delivery.receive_count <= 1):
-            if self.policy.allows(reply_to):
-                await self.answers.send_quietly(reply_to, envelope.client_id, error)
+            if self._may_answer(reply_to):
+                await self.answers.send_quietly(Caller(reply_to, envelope.client_id, envelope.request_token), error)
             else:
                 logger.warning("not answering %s: reply address %s is not allowed", self.address, reply_to)
         if deleting:
             delivery.ack()
         else:
             delivery.release(None)  # let the hold lapse; the redrive policy moves it to the dead-letter queue
+
+    def _may_answer(self, reply_to: str) -> bool:
+        """Whether `reply_to` may be sent to: the operator's reply policy allows it, and it is not the
+        request address itself (an answer there would come back to the workers as a stray frame, and
+        every stray answered there would make another)."""
+        return reply_to != self.address and self.policy.allows(reply_to)
 
     def _reply_address(self, envelope: Envelope, message: JSONRPCRequest, session: LegacySession | None) -> str | None:
         if envelope.reply_to:
@@ -335,13 +381,13 @@ class ServerEngine:
             )
             await self._refuse(delivery, envelope, None, None)
             return
-        if not self.policy.allows(reply_to):
+        if not self._may_answer(reply_to):
             logger.warning(
                 "refused request %r from client %s: reply address %s is not allowed; this server replies only to %s",
                 message.id,
                 envelope.client_id,
                 reply_to,
-                self.policy.describe(),
+                "an address other than its request address" if reply_to == self.address else self.policy.describe(),
             )
             await self._refuse(delivery, envelope, None, None)
             return
@@ -375,7 +421,7 @@ class ServerEngine:
             )
             return
 
-        key = (envelope.client_id or reply_to, coerce_request_id(message.id))
+        key = request_key(envelope, reply_to, message.id)
         if self.answers.kept(key):
             await self.answers.resend(key, delivery)
             self._answered.add(key)
@@ -413,7 +459,7 @@ class ServerEngine:
             if not isinstance(request_id, str | int):
                 delivery.ack()
                 return
-            key = (envelope.client_id or envelope.reply_to or "", coerce_request_id(request_id))
+            key = request_key(envelope, envelope.reply_to, request_id)
             run = self._runs.get(key)
             if run is not None:
                 await run.deliver(SessionMessage(message))
@@ -424,7 +470,7 @@ class ServerEngine:
                 # Not running here: maybe on another worker, maybe not yet received. Remember it
                 # so the request is never started here, and offer the cancel to the others.
                 self._cancelled.add(key)
-                hand_back(delivery, self.channel, min_delay=CANCEL_RETRY_DELAY)
+                self._hand_back_stray(delivery, min_delay=CANCEL_RETRY_DELAY)
             return
         if message.method != "notifications/initialized":
             logger.debug("ignoring notification %s from %s: sessions are stateless", message.method, envelope.client_id)
@@ -433,28 +479,61 @@ class ServerEngine:
     async def _on_client_answer(
         self, delivery: Delivery, envelope: Envelope, message: JSONRPCResponse | JSONRPCError
     ) -> None:
+        """A client's answer to a server-to-client request: feed it to the waiting handler, hand it back
+        when it may be another live worker's, drop it otherwise."""
         answer_id = str(message.id)
         route = self._back_routes.get(answer_id)
-        if route is not None and route[0].envelope.client_id != envelope.client_id:
-            logger.warning("client %s answered request %s of another client; ignored", envelope.client_id, answer_id)
+        if route is not None and not route[0].answered_by(envelope):
+            self.stats["forged_answers"] += 1
+            logger.warning(
+                "an answer to server request %s came without its client's id and request token; ignored", answer_id
+            )
             delivery.ack()
         elif route is not None:
             del self._back_routes[answer_id]
             run, original_id = route
             await run.deliver(SessionMessage(message.model_copy(update={"id": original_id})))
             delivery.ack()
-        elif answer_id.startswith(self.options.worker_tag + "."):
-            logger.debug("dropping a late client answer %s", answer_id)
+        elif _another_workers_route(message.id, self.options.worker_tag):
+            self._hand_back_stray(delivery)
+        else:
+            # A late answer to this worker (its handler finished) or one no worker can have asked for.
+            self.stats["strays_dropped"] += 1
+            logger.debug("dropping a client answer %s that no handler waits for", answer_id)
             delivery.ack()
-        elif not hand_back(delivery, self.channel):  # another worker's handler waits for it
-            logger.debug("dropped client answer %s: no receiver took it", answer_id)
 
-    def back_route(self, run: _RequestRun, original_id: RequestId) -> str:
-        """Give a server-to-client request an id that names this worker and cannot be guessed."""
+    def _hand_back_stray(self, delivery: Delivery, *, min_delay: float = 0) -> None:
+        """Offer a frame another worker may be waiting for back to the channel (`receiving.hand_back`
+        bounds what it can cost)."""
+        if hand_back(delivery, self.channel, min_delay=min_delay):
+            self.stats["handed_back"] += 1
+        else:
+            self.stats["strays_dropped"] += 1
+
+    def back_route(self, run: _RequestRun, original_id: RequestId) -> str | None:
+        """Give a server-to-client request an id that names this worker and cannot be guessed; None
+        when `max_waiting_on_clients` requests already wait for their clients."""
+        if len(self._back_routes) >= self.options.max_waiting_on_clients:
+            return None
         new_id = f"{self.options.worker_tag}.{secrets.token_hex(8)}"
         self._back_routes[new_id] = (run, original_id)
         run.back_route_ids.append(new_id)
+        self._slot_free.set()  # a parked handler frees its slot: the receive loop may take more
         return new_id
+
+    def forget_back_route(self, route_id: str) -> bool:
+        """Stop waiting for the answer to a server-to-client request; False when it was answered."""
+        return self._back_routes.pop(route_id, None) is not None
+
+
+_ROUTE_ID = re.compile(r"^([A-Za-z0-9_-]{1,64})\.[0-9a-f]{16}$")
+"""A server-to-client request id as `ServerEngine.back_route` writes it: `<worker tag>.<16 hex>`."""
+
+
+def _another_workers_route(answer_id: RequestId | None, own_tag: str) -> bool:
+    """Whether an answer's id can be that of another worker's server-to-client request."""
+    match = _ROUTE_ID.match(answer_id) if isinstance(answer_id, str) else None
+    return match is not None and match.group(1) != own_tag
 
 
 class _RequestRun:
@@ -477,8 +556,10 @@ class _RequestRun:
         self.session = session
         self.settled = False
         """The request is finished with: answered, or cancelled by the client (acknowledge it)."""
-        self.key: tuple[str, RequestId] = (envelope.client_id or reply_to, coerce_request_id(message.id))
+        self.key = request_key(envelope, reply_to, message.id)
+        self.caller = Caller(reply_to, envelope.client_id, envelope.request_token)
         self.back_route_ids: list[str] = []
+        self._tg: anyio.abc.TaskGroup | None = None
         self._inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception] | None = None
         if message.method == "initialize":
             self.era: Literal["modern", "initialize", "legacy"] = "initialize"
@@ -501,13 +582,12 @@ class _RequestRun:
         timeout = self.engine.options.request_timeout_seconds
         keepalive = anyio.CancelScope()
         async with anyio.create_task_group() as tg:
+            self._tg = tg
             tg.start_soon(self._serve_loop, inbound_receive, outbound_send)
             asked = self.envelope.keepalive_seconds
             if asked is not None:
                 answers = self.engine.answers
-                tg.start_soon(
-                    answers.keep_alive, self.reply_to, self.envelope.client_id, self.message.id, asked, keepalive
-                )
+                tg.start_soon(answers.keep_alive, self.caller, self.message.id, asked, keepalive)
             await inbound_send.send(SessionMessage(self.message, metadata))
             async with outbound_receive:
                 final: JSONRPCMessage | None = None
@@ -535,6 +615,13 @@ class _RequestRun:
                 await inbound_send.aclose()  # EOF: the loop cancels whatever is left and exits
                 async for _late in outbound_receive:
                     pass  # frames emitted during teardown have no one to go to
+            tg.cancel_scope.cancel()  # the loop is done; what is left are timers of client answers
+
+    def answered_by(self, envelope: Envelope) -> bool:
+        """Whether a client's answer to one of this run's server-to-client requests comes from the
+        client that made the request: its client id and, when the request carried one, its token."""
+        token = self.envelope.request_token
+        return envelope.client_id == self.envelope.client_id and (token is None or envelope.request_token == token)
 
     async def deliver(self, item: SessionMessage) -> None:
         """Feed a client frame (cancel, or an answer to a server request) into this run's loop."""
@@ -546,8 +633,7 @@ class _RequestRun:
 
     async def _close_stream(self) -> None:
         """The handler closed its SSE stream: tell the client, which may front one (the proxy)."""
-        frame = close_stream_frame(self.envelope.client_id, self.message.id, group=self.reply_to)
-        await self.engine.answers.send_notice(self.reply_to, frame, self.message.id)
+        await self.engine.answers.send_control(self.caller, close_stream_frame(self.message.id), self.message.id)
 
     async def _unanswered(self) -> None:
         """The SDK settled the request with no response: the client cancelled it."""
@@ -596,17 +682,59 @@ class _RequestRun:
                 message = jsonrpc_error(message.id, INVALID_PARAMS, f"initialize refused: {exc}")
         elif self.envelope.session_id:
             attributes[ATTR_SESSION_ID] = self.envelope.session_id
-        if isinstance(message, JSONRPCRequest):
-            message = message.model_copy(update={"id": self.engine.back_route(self, message.id)})
-        frame = reply_frame(
-            message, self.envelope.client_id, attributes, group=self.reply_to, related_request_id=related_request_id
-        )
+        answers = self.engine.answers
         if final:
-            self.settled = await self.engine.answers.send_final(
-                self.key, self.reply_to, frame, self.message.id, self.envelope.client_id
-            )
+            self.settled = await answers.send_final(self.key, self.caller, message, self.message.id, attributes)
+        elif isinstance(message, JSONRPCRequest):
+            await self._ask_client(message, attributes, related_request_id)
         else:
-            await self.engine.answers.send_notice(self.reply_to, frame, self.message.id)
+            await answers.send_notice(
+                self.caller, message, self.message.id, attributes, related_request_id=related_request_id
+            )
+
+    async def _ask_client(
+        self, request: JSONRPCRequest, attributes: dict[str, str], related_request_id: RequestId | None
+    ) -> None:
+        """Send a handler's request to the client (2025 sampling, elicitation), bounded in number and
+        in time; a request over the bound, or one that cannot be sent, fails back to the handler."""
+        engine = self.engine
+        route_id = engine.back_route(self, request.id)
+        if route_id is None:
+            engine.stats["client_requests_refused"] += 1
+            await self.deliver(
+                SessionMessage(
+                    jsonrpc_error(
+                        request.id,
+                        INTERNAL_ERROR,
+                        f"{engine.options.max_waiting_on_clients} handlers of this worker already wait for their "
+                        f"clients' answers (max_waiting_on_clients); {request.method} was not sent, try again later",
+                    )
+                )
+            )
+            return
+        renamed = request.model_copy(update={"id": route_id})
+        sent = await engine.answers.send_notice(
+            self.caller, renamed, self.message.id, attributes, related_request_id=related_request_id
+        )
+        if not sent:
+            engine.forget_back_route(route_id)
+            await self.deliver(
+                SessionMessage(jsonrpc_error(request.id, INTERNAL_ERROR, f"{request.method} could not be sent"))
+            )
+            return
+        if self._tg is not None:
+            self._tg.start_soon(self._expire_client_request, route_id, request)
+
+    async def _expire_client_request(self, route_id: str, request: JSONRPCRequest) -> None:
+        timeout = self.engine.options.client_answer_timeout_seconds
+        await anyio.sleep(timeout)
+        if self.engine.forget_back_route(route_id):
+            self.engine.stats["client_answer_timeouts"] += 1
+            message = (
+                f"the client did not answer {request.method} within {timeout:g} s "
+                "(the server's client_answer_timeout_seconds)"
+            )
+            await self.deliver(SessionMessage(jsonrpc_error(request.id, REQUEST_TIMEOUT, message)))
 
     def _mint_session(self, response: JSONRPCResponse) -> str:
         params = self.message.params or {}

@@ -8,6 +8,13 @@ held while it runs; an answer the broker will not take yet is kept and re-sent w
 comes back, without running the tool again. It serves one client: a second client id gets an
 error that points at the multi-client entry (`serve_sqs` / `asyncmcp serve`), never a reply mixed
 into another client's session.
+
+Its frames are bound to the client's requests as the engine's are (`codec.ATTR_REQUEST_TOKEN`):
+each frame answering a request carries the request's token; a cancel, or an answer to one of the
+server's own requests, counts only when it carries the token of the request concerned; and a second
+request reusing the id of one in flight with another token is refused, not merged into the first.
+A notification tied to no request goes out with the token of the client's latest request, so the
+client takes it only while that request is pending.
 """
 
 from __future__ import annotations
@@ -22,25 +29,36 @@ from typing import Literal
 
 import anyio
 import anyio.abc
-from mcp.shared.dispatcher import coerce_request_id
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
-from mcp_types import INVALID_REQUEST, JSONRPCError, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse, RequestId
+from mcp_types import (
+    INVALID_REQUEST,
+    JSONRPCError,
+    JSONRPCMessage,
+    JSONRPCNotification,
+    JSONRPCRequest,
+    JSONRPCResponse,
+    RequestId,
+)
 
 from asyncmcp.channels.base import Delivery, ServerBinding
-from asyncmcp.codec import has_modern_envelope, jsonrpc_error, seed_reply_address
+from asyncmcp.codec import Envelope, has_modern_envelope, jsonrpc_error, seed_reply_address
 from asyncmcp.receiving import Poller, open_delivery
-from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, close_stream_frame, reply_frame
-from asyncmcp.server.engine import RequestFacts
+from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, Caller, close_stream_frame
+from asyncmcp.server.engine import RequestFacts, RequestKey, request_key
 
 __all__ = ["serve_stream_pair"]
 
 logger = logging.getLogger(__name__)
 
 
+MAX_SERVER_REQUESTS = 1024
+"""The server's own requests to the client remembered until answered (with the token they carry)."""
+
+
 @dataclass
 class _Route:
-    reply_to: str
-    key: tuple[str, RequestId]
+    caller: Caller
+    key: RequestKey
     deliveries: list[Delivery] = field(default_factory=list[Delivery])
     keepalive: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     """Ends the request's keep-alives (`Answers.keep_alive`) when it is settled."""
@@ -57,8 +75,11 @@ class _Connection:
         self.policy = binding.policy
         self.on_bad_message = on_bad_message
         self.client_id: str | None = None
-        self.reply_to: str | None = None
+        self.latest: Caller | None = None
+        """Whom the client's latest request named: frames tied to no request go there."""
         self.routes: dict[RequestId, _Route] = {}
+        self.server_requests: dict[RequestId, Caller] = {}
+        """The server's own requests to the client (their SDK ids), by the caller they went to."""
         self.stats: Counter[str] = Counter()
         self.answers = Answers(channel, self.stats)
         self.wake_token = uuid.uuid4().hex
@@ -85,15 +106,16 @@ class _Connection:
             return
         envelope, message = opened.envelope, opened.message
         if message is None:
-            if opened.error is not None and envelope.reply_to and self.policy.allows(envelope.reply_to):
-                await self.answers.send_quietly(envelope.reply_to, envelope.client_id, opened.error)
+            if opened.error is not None and envelope.reply_to and self._may_answer(envelope.reply_to):
+                caller = Caller(envelope.reply_to, envelope.client_id, envelope.request_token)
+                await self.answers.send_quietly(caller, opened.error)
             self.dispose(delivery)
             return
         reply_to = envelope.reply_to
         if reply_to is None and isinstance(message, JSONRPCRequest) and message.method == "initialize":
             reply_to = seed_reply_address(message.params, self.binding.handshake_meta_key)
-        reply_to = reply_to or self.reply_to or self.binding.default_reply_to
-        if reply_to is None or not self.policy.allows(reply_to):
+        reply_to = reply_to or (self.latest.reply_to if self.latest else None) or self.binding.default_reply_to
+        if reply_to is None or not self._may_answer(reply_to):
             logger.warning(
                 "refused a message on %s: reply address %r is missing or not allowed (%s)",
                 self.address,
@@ -104,6 +126,7 @@ class _Connection:
             return
         if self.client_id is None:
             self.client_id = envelope.client_id
+        caller = Caller(reply_to, envelope.client_id, envelope.request_token)
         if envelope.client_id != self.client_id:
             if isinstance(message, JSONRPCRequest):
                 error = jsonrpc_error(
@@ -112,35 +135,40 @@ class _Connection:
                     f"{self.address} is served by a single-connection server that already carries another "
                     "client; serve it with asyncmcp.sqs.serve_sqs() or `asyncmcp serve` for many clients",
                 )
-                await self.answers.send_quietly(reply_to, envelope.client_id, error)
+                await self.answers.send_quietly(caller, error)
             delivery.ack()
             return
-        self.reply_to = reply_to
         if not isinstance(message, JSONRPCRequest):
-            await inbound.send(SessionMessage(message))
+            if self._bound_to_its_request(message, envelope):
+                await inbound.send(SessionMessage(message))
             delivery.ack()
             return
-        key = (envelope.client_id or reply_to, coerce_request_id(message.id))
+        key = request_key(envelope, reply_to, message.id)
         if self.answers.kept(key):
             await self.answers.resend(key, delivery)  # answered before; only the answer was lost
             return
         route = self.routes.get(message.id)
-        if route is not None:
+        if route is not None and route.key == key:
             route.deliveries.append(delivery)  # redelivered while running
             return
-        route = self.routes[message.id] = _Route(reply_to, key, [delivery])
+        if route is not None:
+            error = jsonrpc_error(
+                message.id, INVALID_REQUEST, f"request id {message.id!r} is already in use by a request in flight"
+            )
+            await self.answers.send_quietly(caller, error)
+            delivery.ack()
+            return
+        self.latest = caller
+        route = self.routes[message.id] = _Route(caller, key, [delivery])
         asked = envelope.keepalive_seconds
         if asked is not None and self.tasks is not None:
-            self.tasks.start_soon(
-                self.answers.keep_alive, reply_to, envelope.client_id, message.id, asked, route.keepalive
-            )
+            self.tasks.start_soon(self.answers.keep_alive, caller, message.id, asked, route.keepalive)
 
         async def unanswered(request_id: RequestId = message.id) -> None:
             self.settle(request_id)
 
-        async def close_stream(request_id: RequestId = message.id, target: str = reply_to) -> None:
-            frame = close_stream_frame(self.client_id, request_id, group=target)
-            await self.answers.send_notice(target, frame, request_id)
+        async def close_stream(request_id: RequestId = message.id, target: Caller = caller) -> None:
+            await self.answers.send_control(target, close_stream_frame(request_id), request_id)
 
         facts = RequestFacts.of(self.address, delivery, envelope, reply_to)
         metadata = ServerMessageMetadata(
@@ -149,6 +177,25 @@ class _Connection:
             close_sse_stream=None if has_modern_envelope(message.params) else close_stream,
         )
         await inbound.send(SessionMessage(message, metadata))
+
+    def _may_answer(self, reply_to: str) -> bool:
+        """The policy allows it and it is not the request address (see `ServerEngine._may_answer`)."""
+        return reply_to != self.address and self.policy.allows(reply_to)
+
+    def _bound_to_its_request(self, message: JSONRPCMessage, envelope: Envelope) -> bool:
+        """Whether a cancel, or an answer to one of the server's requests, carries the token of the
+        request it concerns (when that request carried one); anything else passes."""
+        expected: Caller | None = None
+        if isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
+            expected = self.server_requests.pop(message.id, None)
+        elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
+            request_id = (message.params or {}).get("requestId")
+            route = self.routes.get(request_id) if isinstance(request_id, str | int) else None
+            expected = route.caller if route is not None else None
+        if expected is None or expected.request_token is None or expected.request_token == envelope.request_token:
+            return True
+        logger.warning("ignored a %s on %s without its request's token", type(message).__name__, self.address)
+        return False
 
     def settle(self, request_id: RequestId, *, done: bool = True) -> None:
         """Acknowledge a finished request, or hand it back for its kept answer to be re-sent."""
@@ -170,22 +217,23 @@ class _Connection:
         message: JSONRPCMessage = item.message
         if isinstance(message, JSONRPCResponse | JSONRPCError):
             route = self.routes.get(message.id) if message.id is not None else None
-            target = route.reply_to if route else self.reply_to
-            if target is None:
-                return
-            frame = reply_frame(message, self.client_id, group=target)
             if route is None or message.id is None:
-                await self.answers.send_notice(target, frame, message.id or "?")
+                if self.latest is not None:
+                    await self.answers.send_notice(self.latest, message, message.id)
                 return
-            done = await self.answers.send_final(route.key, target, frame, message.id, self.client_id)
+            done = await self.answers.send_final(route.key, route.caller, message, message.id)
             self.settle(message.id, done=done)
             return
         related = item.metadata.related_request_id if isinstance(item.metadata, ServerMessageMetadata) else None
         route = self.routes.get(related) if related is not None else None
-        target = route.reply_to if route else self.reply_to
-        if target is not None:
-            frame = reply_frame(message, self.client_id, group=target, related_request_id=related)
-            await self.answers.send_notice(target, frame, related or "?")
+        caller = route.caller if route else self.latest
+        if caller is None:
+            return
+        if isinstance(message, JSONRPCRequest):
+            self.server_requests[message.id] = caller
+            while len(self.server_requests) > MAX_SERVER_REQUESTS:
+                del self.server_requests[next(iter(self.server_requests))]
+        await self.answers.send_notice(caller, message, related, related_request_id=related)
 
 
 @asynccontextmanager

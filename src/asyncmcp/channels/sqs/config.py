@@ -13,6 +13,7 @@ from typing import Any, ClassVar, cast
 from pydantic import BaseModel, Field, field_validator
 
 from asyncmcp.channels.config import FROZEN, ClientSettings, ServerSettings
+from asyncmcp.codec import MAX_FRAME_ATTRIBUTES, MAX_ROUTING_ATTRIBUTES, MAX_USER_ATTRIBUTES
 
 __all__ = ["SqsClientConfig", "SqsPolling", "SqsServerConfig", "check_queue_url", "custom_attribute_value"]
 
@@ -82,10 +83,10 @@ class SqsPolling(BaseModel):
     @field_validator("message_attributes")
     @classmethod
     def _custom_attributes(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value and len(value) > 3:
+        if value and len(value) > MAX_USER_ATTRIBUTES:
             raise ValueError(
-                "message_attributes takes at most 3 entries: SQS allows 10 attributes per message "
-                "and asyncmcp uses up to 7 for routing"
+                f"message_attributes takes at most {MAX_USER_ATTRIBUTES} entries: a message carries at most "
+                f"{MAX_FRAME_ATTRIBUTES} attributes and asyncmcp uses up to {MAX_ROUTING_ATTRIBUTES} for routing"
             )
         for name in value or {}:
             if name.startswith("mcp-") or name.lower().startswith(("aws.", "amazon.")):

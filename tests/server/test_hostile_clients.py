@@ -1,0 +1,213 @@
+"""What someone who can write to a request queue can do to other clients: nothing.
+
+The attacker here knows the most a queue writer could learn (the victim's wire client id, its reply
+queue and its next JSON-RPC id) and sends raw messages to the request queue of a worker on the
+moto endpoint; the victim is a real `mcp.Client` over the SQS transport. A request is bound to its
+requester by a random request token only the requester knows (`codec.ATTR_REQUEST_TOKEN`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client import ClientRequestContext
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.types import ElicitRequestParams, ElicitResult
+
+from asyncmcp import SqsClientConfig, SqsServerConfig
+from asyncmcp.sqs import SqsWorker, sqs_client
+from tests.client_answers import text_of
+from tests.servers import Favourite
+from tests.sqs_helpers import drain_raw, receive_raw, send_raw
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.anyio
+
+WITHIN = 30.0
+
+
+class Target:
+    """A server whose `gate` tool waits until the test opens it, and that says who called it."""
+
+    def __init__(self) -> None:
+        self.server = MCPServer("target")
+        self.runs: list[str] = []
+        self.running: dict[str, str] = {}
+        """JSON-RPC ids of the `gated` calls, by text."""
+        self.gate = anyio.Event()
+
+        @self.server.tool()
+        async def whoami(ctx: Context) -> str:
+            """The caller's wire client id and this request's JSON-RPC id."""
+            facts = ctx.request_context.request
+            return json.dumps({"client": getattr(facts, "client_id", None), "id": ctx.request_id})
+
+        @self.server.tool()
+        async def echo(text: str) -> str:
+            """Return the text."""
+            self.runs.append(text)
+            return text
+
+        @self.server.tool()
+        async def gated(text: str, ctx: Context) -> str:
+            """Return the text once the test opens the gate."""
+            self.running[text] = ctx.request_id
+            self.runs.append(f"gated:{text}")
+            try:
+                await self.gate.wait()
+            finally:
+                self.runs.append(f"gate-passed:{text}")
+            return text
+
+        @self.server.tool()
+        async def ask(ctx: Context) -> str:
+            """Elicit a colour with a 2025 server-to-client request."""
+            outcome = await ctx.elicit("Which colour?", Favourite)
+            return f"{outcome.action}:{outcome.data.colour}" if outcome.action == "accept" else outcome.action
+
+
+def tool_call(request_id: int | str, tool: str, arguments: dict[str, Any]) -> str:
+    params = {"name": tool, "arguments": arguments}
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params})
+
+
+@asynccontextmanager
+async def victim_and_worker(queues: Any, target: Target, mode: Any = "legacy") -> AsyncIterator[tuple[Any, Any]]:
+    server_config = SqsServerConfig(read_queue_url=queues.request, wait_time_seconds=1)
+    client_config = SqsClientConfig(read_queue_url=queues.request, response_queue_url=queues.reply)
+    async with (
+        SqsWorker(target.server, server_config) as worker,
+        Client(sqs_client(client_config), mode=mode) as victim,
+    ):
+        yield victim, worker.engine
+
+
+async def whoami(victim: Any) -> tuple[str, int]:
+    facts = json.loads(text_of(await victim.call_tool("whoami", {})))
+    return facts["client"], int(facts["id"])
+
+
+NEXT_IDS = 4
+"""How many of the victim's next request ids the attacker covers (the SDK sends a `tools/list` before
+some calls, so the next call's id is not simply the last one plus one)."""
+
+
+async def test_a_forged_request_in_a_victims_name_neither_answers_nor_swallows_its_calls(queues: Any) -> None:
+    """The attacker fills the victim's next request ids with requests of its own, still running when
+    the victim's requests arrive."""
+    target = Target()
+    with anyio.fail_after(WITHIN):
+        async with victim_and_worker(queues, target) as (victim, engine):
+            client_id, last_id = await whoami(victim)
+            as_victim = {"mcp-client-id": client_id, "mcp-reply-to": queues.reply}
+            for request_id in range(last_id + 1, last_id + 1 + NEXT_IDS):
+                await send_raw(queues.request, tool_call(request_id, "gated", {"text": "forged"}), as_victim)
+            await wait_for(lambda: target.runs.count("gated:forged") == NEXT_IDS)
+
+            results: list[str] = []
+
+            async def calls() -> None:
+                for text in ("mine", "mine too"):
+                    results.append(text_of(await victim.call_tool("echo", {"text": text})))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(calls)
+                # Once the victim's first request reached the worker (served, or merged into the
+                # forged run it collides with), let the forged runs answer.
+                await wait_for(lambda: "mine" in target.runs or engine.stats["duplicates"] >= 1)
+                target.gate.set()
+    assert results == ["mine", "mine too"]
+    assert target.runs.count("mine") == 1
+
+
+async def test_a_forged_cancel_does_not_cancel_a_victims_call(queues: Any) -> None:
+    target = Target()
+    with anyio.fail_after(WITHIN):
+        async with victim_and_worker(queues, target) as (victim, engine):
+            client_id, _ = await whoami(victim)
+            answer: list[str] = []
+
+            async def call() -> None:
+                answer.append(text_of(await victim.call_tool("gated", {"text": "kept"})))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call)
+                await wait_for(lambda: "kept" in target.running)
+                params = {"requestId": int(target.running["kept"])}
+                cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params}
+                await send_raw(queues.request, json.dumps(cancel), {"mcp-client-id": client_id})
+                # The cancel was handed back for a worker running such a request, or reached the handler.
+                await wait_for(lambda: engine.stats["handed_back"] >= 1 or "gate-passed:kept" in target.runs)
+                target.gate.set()
+    assert answer == ["kept"]
+
+
+async def test_an_answer_to_a_handlers_question_counts_only_from_the_client_that_was_asked(queues: Any) -> None:
+    """Even knowing the server request's id (it travels only to the victim's reply queue) and the
+    victim's client id, an answer without the victim's request token does not reach the handler."""
+    target = Target()
+    forged: list[str] = []
+    state: dict[str, Any] = {}
+
+    async def elicit(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        answer = {"action": "accept", "content": {"colour": "red"}}
+        body = json.dumps({"jsonrpc": "2.0", "id": context.request_id, "result": answer})
+        await send_raw(state["queue"], body, {"mcp-client-id": state["client"], "mcp-reply-to": state["reply"]})
+        engine = state["engine"]
+        await wait_for(lambda: engine.stats["forged_answers"] >= 1)
+        forged.append(str(context.request_id))
+        return ElicitResult(action="accept", content={"colour": "blue"})
+
+    server_config = SqsServerConfig(read_queue_url=queues.request, wait_time_seconds=1)
+    client_config = SqsClientConfig(read_queue_url=queues.request, response_queue_url=queues.reply)
+    with anyio.fail_after(WITHIN):
+        async with (
+            SqsWorker(target.server, server_config) as worker,
+            Client(sqs_client(client_config), mode="legacy", elicitation_callback=elicit) as victim,
+        ):
+            client_id, _ = await whoami(victim)
+            state.update(queue=queues.request, client=client_id, reply=queues.reply, engine=worker.engine)
+            assert text_of(await victim.call_tool("ask", {})) == "accept:blue"
+    assert len(forged) == 1
+
+
+async def test_a_reply_address_is_judged_as_the_broker_will_use_it(queues: Any) -> None:
+    """moto sends to whatever follows the last `/` of a queue URL; the allowlist must judge that queue,
+    so anything but a plain queue URL is refused, and a wildcard stays within its URL part."""
+    base = queues.reply.rsplit("/", 1)[0]  # http://127.0.0.1:PORT/123456789012
+    victim = queues.create(f"victim-{uuid.uuid4().hex[:6]}")
+    victim_name = victim.rsplit("/", 1)[1]
+    hostile = [
+        f"{base}/replies-x?y=/{victim_name}",
+        f"{base}/replies-x#/{victim_name}",
+        f"{base}/replies-x/../{victim_name}",
+        f"{base}/replies-x/{victim_name}",
+        f"{base}/replies-x/%2e%2e/{victim_name}",
+        queues.request,  # the request queue itself: its answer would come back to the workers
+    ]
+    config = SqsServerConfig(
+        read_queue_url=queues.request, allowed_reply_queues=(f"{base}/replies-*",), wait_time_seconds=1
+    )
+    target = Target()
+    with anyio.fail_after(WITHIN):
+        async with SqsWorker(target.server, config) as worker:
+            for index, reply_to in enumerate(hostile):
+                body = tool_call(index, "echo", {"text": f"hostile {index}"})
+                await send_raw(queues.request, body, {"mcp-client-id": "attacker", "mcp-reply-to": reply_to})
+            engine = worker.engine
+            assert engine is not None
+            await wait_for(lambda: engine.stats["refused"] >= len(hostile))
+            # The allowed queue still gets its answer.
+            await send_raw(queues.request, tool_call(99, "echo", {"text": "fine"}), {"mcp-reply-to": queues.reply})
+            (answer,) = await receive_raw(queues.reply, 1)
+            assert answer.json["result"]["content"][0]["text"] == "fine"
+    assert await drain_raw(victim) == []
+    assert target.runs == ["fine"]
