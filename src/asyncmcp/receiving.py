@@ -4,8 +4,8 @@ hand back what belongs to someone else, stop without losing a frame.
 The server engine, the single-connection server and the client's reply router all poll an
 address back to back and turn deliveries into JSON-RPC messages; the rules (wake frames are
 consumed silently, undecodable bodies become the JSON-RPC error to answer with, a failing broker
-is retried with capped backoff, a missing queue is fatal, a stray frame is offered back for a
-bounded time) live here, and each asks the channel's `Capabilities` rather than assuming a broker.
+is retried with capped backoff, a missing queue is fatal, a stray frame is offered back a bounded
+number of times) live here, and each asks the channel's `Capabilities` rather than assuming a broker.
 
 On a channel whose abandoned receives stay open at the broker (`Capabilities.wake_frames`: SQS),
 closing receivers end their own long poll with a wake frame instead of abandoning it: an abandoned
@@ -27,6 +27,8 @@ from asyncmcp.codec import CONTROL_WAKE, Envelope, FrameDecodeError, decode_mess
 from asyncmcp.errors import AddressNotFoundError, ChannelError
 
 __all__ = [
+    "HANDBACK_FREE_RECEIVES",
+    "HANDBACK_MAX_RECEIVES",
     "HANDBACK_TTL_SECONDS",
     "STOP_WAKE_GRACE",
     "Opened",
@@ -73,7 +75,8 @@ is gone (a handler that finished, a client that closed); it is dropped instead o
 
 def settle_wake(delivery: Delivery, envelope: Envelope, own_token: str) -> None:
     """Delete our own wake frame; hand another receiver's back to the queue so it reaches its owner."""
-    if envelope.client_id == own_token or delivery.age_seconds > WAKE_TTL_SECONDS:
+    mine = envelope.client_id == own_token
+    if mine or delivery.age_seconds > WAKE_TTL_SECONDS or delivery.receive_count >= HANDBACK_MAX_RECEIVES:
         delivery.ack()
     else:
         delivery.release(0)
@@ -88,32 +91,48 @@ async def send_wake(channel: Channel, address: str, token: str) -> ChannelError 
     return None
 
 
-HANDBACK_FREE_SECONDS = 10.0
-"""For this long after it was sent, a frame meant for another receiver is handed back at once."""
+HANDBACK_FREE_RECEIVES = 20
+"""A frame meant for another receiver is handed back at once for its first this many receives: with
+N receivers on an address it reaches its owner after about N of them (more on moto, whose long polls
+do not share a released message fairly)."""
+
+HANDBACK_MAX_RECEIVES = 40
+"""A frame received this often without reaching its owner is dropped, so what any stray frame (an
+answer nobody waits for, a cancel for a request nobody runs, a forged one) can cost is bounded: 40
+receives and 39 visibility changes, and it stops circulating within about three minutes. A frame for
+one of P receivers misses it with probability (1 - 1/P)^40: about 1e-5 for P = 4, 0.5% for P = 8
+(docs/operations.md: share a reply queue among few receivers)."""
+
+HANDBACK_MAX_DELAY_SECONDS = 30
+"""Longest pause before a stray frame is offered again."""
 
 
 def handback_delay(delivery: Delivery) -> int:
-    """Seconds before a frame meant for another receiver is offered again: at once while it is fresh,
-    then backing off with its age.
+    """Seconds before a frame meant for another receiver is offered again: at once for its first
+    `HANDBACK_FREE_RECEIVES` receives, then one more second for each further receive.
 
-    With N receivers on a queue a frame reaches its owner after about N offers, so a fresh frame is
-    handed back immediately; one that nobody has claimed for a while belongs to a receiver that is
-    busy or gone, and the growing delay keeps it from costing a receive and a visibility change on
-    every poll until it expires.
+    A frame that its owner has not taken after a few offers belongs to a receiver that is busy or
+    gone; the growing pause keeps it from costing a receive and a visibility change on every poll
+    until it is dropped.
     """
-    if delivery.age_seconds < HANDBACK_FREE_SECONDS:
-        return 0
-    return min(int(delivery.age_seconds // HANDBACK_FREE_SECONDS), 30)
+    excess = delivery.receive_count - HANDBACK_FREE_RECEIVES
+    return 0 if excess <= 0 else min(excess, HANDBACK_MAX_DELAY_SECONDS)
 
 
 def hand_back(delivery: Delivery, channel: Channel, *, min_delay: float = 0) -> bool:
     """Offer a frame meant for another receiver of the address back to the channel; False when dropped.
 
-    It is dropped (acknowledged) once it is older than `HANDBACK_TTL_SECONDS`, and at once on a
-    channel where nobody else can take it (no redelivery, or one receiver per address).
+    Callers hand back only what can belong to another live receiver (a frame that cannot is simply
+    acknowledged). It is dropped (acknowledged) on its `HANDBACK_MAX_RECEIVES`-th receive, once it is
+    older than `HANDBACK_TTL_SECONDS`, and at once on a channel where nobody else can take it (no
+    redelivery, or one receiver per address).
     """
     capabilities = channel.capabilities
-    if not (capabilities.redelivers and capabilities.shared_addresses) or delivery.age_seconds > HANDBACK_TTL_SECONDS:
+    if (
+        not (capabilities.redelivers and capabilities.shared_addresses)
+        or delivery.receive_count >= HANDBACK_MAX_RECEIVES
+        or delivery.age_seconds > HANDBACK_TTL_SECONDS
+    ):
         delivery.ack()
         return False
     delivery.release(max(min_delay, handback_delay(delivery)))

@@ -4,10 +4,10 @@ Many clients may share one reply queue (the proxy puts hundreds of sessions on o
 carries its client's id; a `ReplyRouter` reads the queue once and hands each frame to its client.
 Clients of one process should share one router (pass it to each transport): one long poll
 serves them all and every receive returns up to ten replies. A frame for a client this router
-does not know belongs to another process sharing the queue and is handed back (at once while it is
-fresh, then backing off with its age, `receiving.hand_back`); a frame for a client that closed
-here, or one nobody claimed for `receiving.HANDBACK_TTL_SECONDS`, is deleted so it cannot
-circulate forever.
+does not know may belong to another process sharing the queue and is handed back (at once for its
+first few receives, then backing off, `receiving.hand_back`); a frame for a client that closed
+here, one on a private queue (nobody else reads it), or one received
+`receiving.HANDBACK_MAX_RECEIVES` times is deleted, so a stray frame cannot circulate.
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ logger = logging.getLogger(__name__)
 ReplyHandler = Callable[[Delivery, Envelope], None]
 """Called for each frame of a registered client; must not block (it hands the frame on)."""
 FailureHandler = Callable[[Exception], None]
+
+HANDBACK_YIELD_SECONDS = 0.2
+"""After handing frames back, how long this router waits before polling again, so that another
+receiver's poll, already waiting, takes them: a poll made at once wins the race for the frame it
+just released (on moto, with four routers on one queue, replies bounced up to 60 times before
+reaching their router; with this pause at most a dozen)."""
 
 
 class ReplyRouter:
@@ -111,23 +117,28 @@ class ReplyRouter:
                     for _, on_failure in list(self._clients.values()):
                         on_failure(exc)
                     return
-                for delivery in deliveries:
-                    self._dispatch(delivery)
+                handed_back = [self._dispatch(delivery) for delivery in deliveries]
+                if any(handed_back):
+                    # Let the other receivers of the queue, already waiting, take what we handed back
+                    # before our own next poll does (it would win the race and take it again).
+                    await anyio.sleep(HANDBACK_YIELD_SECONDS)
         finally:
             self._stopped.set()
 
-    def _dispatch(self, delivery: Delivery) -> None:
+    def _dispatch(self, delivery: Delivery) -> bool:
+        """Hand a frame to its client; True when it was handed back for another receiver."""
         envelope = Envelope.from_attributes(delivery.frame.attributes)
         if envelope.control == CONTROL_WAKE:
             settle_wake(delivery, envelope, self._wake_token)
-            return
+            return False
         entry = self._clients.get(envelope.client_id or "")
         if entry is None and envelope.client_id is None and self.private and len(self._clients) == 1:
             entry = next(iter(self._clients.values()))  # an unlabelled reply on a private queue
         if entry is not None:
             entry[0](delivery, envelope)
-        elif envelope.client_id in self._closed_clients:
-            delivery.ack()
+        elif self.private or envelope.client_id in self._closed_clients:
+            delivery.ack()  # nobody else reads a private queue; a closed client waits for nothing
         else:
             # Another process's client shares this queue; hand it back, backing off if nobody takes it.
-            hand_back(delivery, self.channel)
+            return hand_back(delivery, self.channel)
+        return False
