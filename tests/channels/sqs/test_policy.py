@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from hypothesis import assume, given
+import re
+
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from asyncmcp.channels.sqs.policy import SqsReplyPolicy
+from asyncmcp.channels.sqs.policy import SqsReplyPolicy, plain_queue_url
 
 schemes = st.sampled_from(["http", "https"])
 hosts = st.sampled_from(["sqs.us-east-1.amazonaws.com", "SQS.us-east-1.amazonaws.com", "sqs.eu-west-1.amazonaws.com"])
 accounts = st.sampled_from(["123456789012", "999999999999", "000000000000"])
-queue_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.", min_size=1, max_size=30)
+queue_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=30) | st.just("q.fifo")
+hostile_tails = st.sampled_from(
+    ["?x=/victim", "#/victim", "/victim", "/", "/../victim", "%2Fvictim", "?", "#", ";victim", " ", "\\victim"]
+)
+"""What a client may append to an allowed reply queue URL to make a broker use another queue."""
 
 
 @given(schemes, hosts, accounts, queue_names, schemes, hosts, accounts, queue_names)
@@ -20,7 +26,8 @@ def test_default_policy_allows_same_account_and_region_only(
     policy = SqsReplyPolicy(f"{scheme}://{host}/{account}/{name}")
     reply = f"{r_scheme}://{r_host}/{r_account}/{r_name}"
     same = (scheme, host.lower(), account) == (r_scheme, r_host.lower(), r_account)
-    assert policy.allows(reply) == same
+    itself = same and name == r_name  # the request queue is never a reply queue
+    assert policy.allows(reply) == (same and not itself)
     assert account in policy.describe()
 
 
@@ -37,13 +44,51 @@ def test_default_policy_refuses_other_shapes(
     assert not policy.allows("")
 
 
-@given(st.lists(st.text(max_size=30), max_size=4), st.text(max_size=60))
-def test_pattern_policy_is_fnmatch(patterns: list[str], address: str) -> None:
-    from fnmatch import fnmatchcase
+@given(schemes, hosts, accounts, queue_names, hostile_tails)
+@example("https", "sqs.us-east-1.amazonaws.com", "123456789012", "allowed", "?x=/victim")
+def test_only_plain_queue_urls_are_judged_so_the_queue_judged_is_the_queue_used(
+    scheme: str, host: str, account: str, name: str, tail: str
+) -> None:
+    """Whatever follows a plain queue URL (a query, a fragment, another segment, an escape) could make
+    a broker use another queue than the one judged (moto uses what follows the last `/`)."""
+    request = f"{scheme}://{host}/{account}/requests"
+    hostile = f"{scheme}://{host}/{account}/{name}{tail}"
+    for policy in (SqsReplyPolicy(request), SqsReplyPolicy(request, (f"{scheme}://{host.lower()}/{account}/*",))):
+        assert not policy.allows(hostile)
+    assert plain_queue_url(hostile) is None
 
-    policy = SqsReplyPolicy("https://sqs.us-east-1.amazonaws.com/123456789012/requests", tuple(patterns))
-    assert policy.allows(address) == any(fnmatchcase(address, p) for p in patterns)
+
+@given(schemes, hosts, accounts, queue_names)
+def test_userinfo_odd_ports_and_spellings_of_the_request_queue_are_refused(
+    scheme: str, host: str, account: str, name: str
+) -> None:
+    policy = SqsReplyPolicy(f"{scheme}://{host}/{account}/requests")
+    assert not policy.allows(f"{scheme}://user@{host}/{account}/{name}")
+    assert not policy.allows(f"{scheme}://{host}:99999/{account}/{name}")
+    assert not policy.allows(f"{scheme}://{host}:/{account}/{name}")
+    assert not policy.allows(f"{scheme}://{host}:44x/{account}/{name}")
+    assert not policy.allows(f"{scheme}://{host}:8443/{account}/{name}")  # another endpoint
+    default = {"http": 80, "https": 443}[scheme]
+    assert policy.allows(f"{scheme}://{host}:{default}/{account}/{name}") == (name != "requests")
+    assert not policy.allows(f"{scheme}://{host.upper()}:{default}/{account}/requests")
+
+
+glob_parts = st.text(alphabet="ab/?#*-.:", max_size=12)
+
+
+@given(st.lists(glob_parts, min_size=1, max_size=3), queue_names, queue_names)
+def test_a_pattern_wildcard_matches_within_one_url_part(parts: list[str], name: str, other: str) -> None:
+    pattern = "https://sqs.us-east-1.amazonaws.com/123456789012/" + "*".join(parts)
+    policy = SqsReplyPolicy("https://sqs.us-east-1.amazonaws.com/123456789012/requests", (pattern,))
+    address = f"https://sqs.us-east-1.amazonaws.com/123456789012/{name}"
+    expected = re.fullmatch(re.escape(pattern).replace(r"\*", "[^/?#]*").replace(r"\?", "[^/?#]"), address)
+    assert policy.allows(address) == (expected is not None and name != "requests")
     assert "allowed_reply_queues" in policy.describe()
+    # `*` never reaches into another segment, a query or a fragment.
+    star = SqsReplyPolicy("https://sqs.us-east-1.amazonaws.com/123456789012/requests", ("https://*/123456789012/*",))
+    assert star.allows(address) == (name != "requests")
+    assert not star.allows(f"https://evil.example/x/123456789012/{name}")
+    assert not star.allows(f"https://sqs.us-east-1.amazonaws.com/123456789012/{name}/{other}")
 
 
 @given(queue_names)
