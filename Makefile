@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test conformance lint typecheck bench local clean lock
+.PHONY: demo test conformance soak lint typecheck bench local clean lock
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: lint typecheck
 # of `make test`); its first run installs the suite and Node.js 22 with npm (ASYNCMCP_CONFORMANCE_CACHE).
 conformance: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/conformance
+
+# The hostile-input probes at full size (minutes; `make test` runs them scaled down).
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider -m soak --timeout 900 tests/soak
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

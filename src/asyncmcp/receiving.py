@@ -99,7 +99,7 @@ do not share a released message fairly)."""
 HANDBACK_MAX_RECEIVES = 40
 """A frame received this often without reaching its owner is dropped, so what any stray frame (an
 answer nobody waits for, a cancel for a request nobody runs, a forged one) can cost is bounded: 40
-receives and 39 visibility changes, and it stops circulating within about three minutes. A frame for
+receives and 39 visibility changes, and it stops circulating within about four minutes. A frame for
 one of P receivers misses it with probability (1 - 1/P)^40: about 1e-5 for P = 4, 0.5% for P = 8
 (docs/operations.md: share a reply queue among few receivers)."""
 

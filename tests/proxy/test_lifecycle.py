@@ -64,7 +64,9 @@ async def test_a_body_over_the_limit_is_refused_with_413(queues):
             assert small.status_code == 200
 
 
-async def test_a_missing_backend_queue_is_a_clear_error_naming_it(queues):
+async def test_a_missing_backend_queue_is_a_clear_error_that_names_it_only_in_the_log(queues, caplog):
+    """The front client is told what is wrong, not where the backend lives (its queue URLs and
+    cloud account); the operator's log names the queue."""
     missing = queues.request.rsplit("/", 1)[0] + "/no-such-queue"
     config = SqsClientConfig(read_queue_url=missing, response_queue_url=queues.reply)
     proxy = create_proxy_server(backend_transport="sqs", backend_config=config, port=0)
@@ -74,10 +76,13 @@ async def test_a_missing_backend_queue_is_a_clear_error_naming_it(queues):
             try:
                 response = await http.post(proxy.url, json=initialize_body(), headers=RAW_HEADERS)
                 error = rpc_messages(response)[0]["error"]
-                assert "no-such-queue" in error["message"]
                 assert "does not exist" in error["message"]
+                assert "no-such-queue" not in json.dumps(error)
+                assert "123456789012" not in json.dumps(error)
+                assert "<backend address>" in error["message"]
             finally:
                 proxy.stop()
+    assert any("no-such-queue" in record.getMessage() for record in caplog.records)
 
 
 async def test_bound_beyond_loopback_without_allowlists_browser_origins_are_refused(queues):
@@ -99,10 +104,11 @@ async def test_bound_beyond_loopback_without_allowlists_browser_origins_are_refu
 async def test_each_session_resumes_only_its_own_events():
     from mcp.types import JSONRPCNotification
 
-    from asyncmcp.proxy.events import MemoryEventStore, SessionEventStores
+    from asyncmcp.proxy.events import EventBudget, MemoryEventStore
     from asyncmcp.proxy.forwarding import build_proxy_server
+    from asyncmcp.proxy.sessions import BoundedSessions
 
-    manager = SessionEventStores(app=build_proxy_server(None))  # type: ignore[arg-type]
+    manager = BoundedSessions(app=build_proxy_server(None), max_sessions_per_client=None, event_budget=EventBudget())  # type: ignore[arg-type]
     first, second = manager._admit_session(None), manager._admit_session(None)
     assert first is not None and second is not None
     stores = [first._event_store, second._event_store]

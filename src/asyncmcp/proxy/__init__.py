@@ -251,12 +251,16 @@ def create_proxy_server(
     allowed_origins: Sequence[str] | None = None,
     max_body_bytes: int = 4 * 1024 * 1024,
     graceful_shutdown_seconds: float = GRACEFUL_SHUTDOWN_SECONDS,
+    max_large_bodies: int = 2,
+    max_sessions: int = 1000,
+    max_sessions_per_client: int | None = 100,
 ) -> ProxyServer:
     """Build a proxy in front of a server reached over `backend_transport` (the original asyncmcp API).
 
     `backend_transport` is a registered channel name (`asyncmcp.channels.registry.names()`),
     `backend_config` that channel's client config, `backend_clients` its broker clients by name
-    (for SQS: `{"sqs_client": boto3.client("sqs")}`; optional).
+    (for SQS: `{"sqs_client": boto3.client("sqs")}`; optional). The limits are `FrontSecurity`'s
+    (docs/proxy.md, "What it holds").
     """
     opener = BackendOpener(backend_transport, backend_config, backend_clients)
     security = FrontSecurity(
@@ -264,6 +268,9 @@ def create_proxy_server(
         allowed_hosts=allowed_hosts,
         allowed_origins=allowed_origins,
         max_body_bytes=max_body_bytes,
+        max_large_bodies=max_large_bodies,
+        max_sessions=max_sessions,
+        max_sessions_per_client=max_sessions_per_client,
     )
     return ProxyServer(
         opener, host=host, port=port, security=security, graceful_shutdown_seconds=graceful_shutdown_seconds

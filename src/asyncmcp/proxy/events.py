@@ -2,32 +2,94 @@
 
 The SDK ships the interface but no implementation. A transport names its streams by JSON-RPC
 request id, which repeats across sessions, so one store shared by all sessions would replay one
-session's events to another: `SessionEventStores` gives every session a store of its own.
-Events are kept per stream, at most `max_events_per_stream` each and `max_streams` streams
-(oldest dropped first): enough to resume after a dropped connection, not an archive. Event ids
-carry a random part, so a client cannot guess its way into another stream.
+session's events to another: every session gets a store of its own (`sessions.py`).
+
+Resuming is for a dropped connection, not an archive, and one proxy holds many sessions, so what
+is kept is bounded by bytes and by time, oldest dropped first:
+
+- per session, `MAX_SESSION_EVENT_BYTES` of events and `MAX_SESSION_EVENTS` events;
+- by age, nothing older than `EVENT_MAX_AGE_SECONDS`;
+- overall, every store of the proxy draws on one `EventBudget`; an event that does not fit once
+  its session's own old events are gone is not kept (its stream cannot be resumed past it, and
+  the client starts the call over).
+
+Events are kept as their JSON text, a fraction of the memory of the parsed message, and parsed
+again only when replayed. Event ids carry a random part, so a client cannot guess its way into
+another stream.
 """
 
 from __future__ import annotations
 
 import itertools
 import secrets
+import time
 import weakref
-from collections import OrderedDict, deque
-from typing import Any
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from mcp.server.streamable_http import (
-    EventCallback,
-    EventId,
-    EventMessage,
-    EventStore,
-    StreamableHTTPServerTransport,
-    StreamId,
-)
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
 from mcp.types import JSONRPCMessage
+from mcp_types import jsonrpc_message_adapter
 
-__all__ = ["MemoryEventStore", "SessionEventStores"]
+__all__ = [
+    "EVENT_MAX_AGE_SECONDS",
+    "MAX_EVENT_BYTES_OVERALL",
+    "MAX_SESSION_EVENTS",
+    "MAX_SESSION_EVENT_BYTES",
+    "SSE_RETRY_MILLISECONDS",
+    "EventBudget",
+    "MemoryEventStore",
+]
+
+MAX_SESSION_EVENT_BYTES = 256 * 1024
+"""Event bytes one session keeps: enough to resume a call whose result is large, not an archive."""
+
+MAX_SESSION_EVENTS = 256
+"""Events one session keeps (small ones, such as progress, are counted by number)."""
+
+EVENT_MAX_AGE_SECONDS = 300.0
+"""A client that reconnects later than this starts over; resuming is for a dropped connection."""
+
+MAX_EVENT_BYTES_OVERALL = 32 * 1024 * 1024
+"""Event bytes all sessions of a proxy keep together."""
+
+
+class EventBudget:
+    """The event bytes all the stores of one proxy may hold together."""
+
+    def __init__(self, max_bytes: int = MAX_EVENT_BYTES_OVERALL) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
+
+    def take(self, size: int) -> bool:
+        if self.used + size > self.max_bytes:
+            return False
+        self.used += size
+        return True
+
+    def give_back(self, size: int) -> None:
+        self.used -= size
+
+
+@dataclass(frozen=True)
+class _Event:
+    event_id: EventId
+    stream_id: StreamId
+    payload: str | None
+    stored_at: float
+
+
+@dataclass
+class _Held:
+    """What a store holds of its budget; given back when the store is dropped with its session."""
+
+    bytes: int = 0
+
+
+def _give_back(budget: EventBudget, held: _Held) -> None:
+    budget.give_back(held.bytes)
+
 
 SSE_RETRY_MILLISECONDS = 1000
 """The `retry` of each SSE stream's priming event: how soon a 2025 client whose stream dropped
@@ -35,61 +97,73 @@ reconnects with `Last-Event-ID` (left unsaid, each client picks its own delay)."
 
 
 class MemoryEventStore(EventStore):
-    def __init__(self, *, max_events_per_stream: int = 256, max_streams: int = 10_000) -> None:
-        self._streams: OrderedDict[StreamId, deque[tuple[EventId, JSONRPCMessage | None]]] = OrderedDict()
-        self._owner: dict[EventId, StreamId] = {}
+    """One session's events, bounded by count, bytes, age and the proxy's overall `budget`."""
+
+    def __init__(
+        self,
+        budget: EventBudget | None = None,
+        *,
+        max_bytes: int = MAX_SESSION_EVENT_BYTES,
+        max_events: int = MAX_SESSION_EVENTS,
+        max_age_seconds: float = EVENT_MAX_AGE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._budget = budget or EventBudget()
+        self._clock = clock
+        self._max_bytes = max_bytes
+        self._max_events = max_events
+        self._max_age = max_age_seconds
+        self._events: deque[_Event] = deque()
+        self._by_id: dict[EventId, _Event] = {}
+        self._held = _Held()
         self._counter = itertools.count(1)
-        self._per_stream = max_events_per_stream
-        self._max_streams = max_streams
+        weakref.finalize(self, _give_back, self._budget, self._held)
+
+    @property
+    def held_bytes(self) -> int:
+        return self._held.bytes
 
     async def store_event(self, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
         event_id = f"{next(self._counter)}.{secrets.token_urlsafe(9)}"
-        events = self._streams.get(stream_id)
-        if events is None:
-            events = self._streams[stream_id] = deque()
-            while len(self._streams) > self._max_streams:
-                _, dropped = self._streams.popitem(last=False)
-                for old_id, _ in dropped:
-                    self._owner.pop(old_id, None)
-        events.append((event_id, message))
-        self._owner[event_id] = stream_id
-        while len(events) > self._per_stream:
-            old_id, _ = events.popleft()
-            self._owner.pop(old_id, None)
+        payload = message.model_dump_json(by_alias=True, exclude_unset=True) if message is not None else None
+        size = len(payload or "")
+        now = self._clock()
+        self._expire(now)
+        if size > self._max_bytes:
+            return event_id  # larger than a session may keep at all: not kept
+        while self._events and (self._held.bytes + size > self._max_bytes or len(self._events) >= self._max_events):
+            self._drop_oldest()
+        while not self._budget.take(size):
+            if not self._events:
+                return event_id  # the proxy's budget is spent and this session holds nothing: not kept
+            self._drop_oldest()
+        event = _Event(event_id, stream_id, payload, now)
+        self._events.append(event)
+        self._by_id[event_id] = event
+        self._held.bytes += size
         return event_id
 
     async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
-        stream_id = self._owner.get(last_event_id)
-        if stream_id is None:
+        self._expire(self._clock())
+        last = self._by_id.get(last_event_id)
+        if last is None:
             return None
-        seen = False
-        for event_id, message in list(self._streams.get(stream_id, ())):
-            if seen and message is not None:
-                await send_callback(EventMessage(message, event_id))
-            if event_id == last_event_id:
-                seen = True
-        return stream_id
+        after = False
+        for event in list(self._events):
+            if event.stream_id != last.stream_id:
+                continue
+            if after and event.payload is not None:
+                await send_callback(EventMessage(jsonrpc_message_adapter.validate_json(event.payload), event.event_id))
+            after = after or event is last
+        return last.stream_id
 
+    def _expire(self, now: float) -> None:
+        while self._events and now - self._events[0].stored_at > self._max_age:
+            self._drop_oldest()
 
-class SessionEventStores(StreamableHTTPSessionManager):
-    """The SDK's session manager, giving each 2025 session its own `MemoryEventStore`, telling clients
-    when to reconnect (`SSE_RETRY_MILLISECONDS`), and able to end every session at once (a stopping
-    proxy does, after its in-flight calls finished)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, event_store=MemoryEventStore(), retry_interval=SSE_RETRY_MILLISECONDS, **kwargs)
-        self._sessions: weakref.WeakSet[StreamableHTTPServerTransport] = weakref.WeakSet()
-
-    def _admit_session(self, requestor: Any) -> StreamableHTTPServerTransport | None:
-        transport = super()._admit_session(requestor)
-        if transport is not None:
-            # The manager hands every session the one store it was built with; mcp is pinned to 2.3.x.
-            transport._event_store = MemoryEventStore()  # pyright: ignore[reportPrivateUsage]
-            self._sessions.add(transport)
-        return transport
-
-    async def terminate_sessions(self) -> None:
-        """End every 2025 session: their open SSE streams (the GET stream included) close, so the
-        HTTP server's graceful shutdown does not wait on streams that would never end by themselves."""
-        for transport in list(self._sessions):
-            await transport.terminate()
+    def _drop_oldest(self) -> None:
+        event = self._events.popleft()
+        del self._by_id[event.event_id]
+        size = len(event.payload or "")
+        self._held.bytes -= size
+        self._budget.give_back(size)

@@ -24,6 +24,8 @@ Era handling:
   front connection's state and closed with it); requests of that session use it; the backend's
   sampling/elicitation requests and notifications that belong to no request go to the front
   client on the session's standalone channel and the client's answers come back as the link's reply.
+
+Errors relayed to the front say what went wrong but not where the backend lives (`redaction.py`).
 """
 
 from __future__ import annotations
@@ -37,11 +39,13 @@ from mcp.server import Server, ServerRequestContext
 from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult
 from mcp.shared.dispatcher import Outbound
+from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from asyncmcp.codec import as_mapping, has_modern_envelope
 from asyncmcp.proxy.backend import Backend, BackendLink, BackendOpener
 from asyncmcp.proxy.param_headers import ToolSchemas, check_param_headers
+from asyncmcp.proxy.redaction import redacted_error
 
 __all__ = ["build_proxy_server"]
 
@@ -96,14 +100,21 @@ class ForwardingMiddleware:
         async def relay_notice(method: str, params: Mapping[str, Any] | None) -> None:
             await outbound.notify(method, params)
 
-        result = await link.request(
-            ctx.method,
-            ctx.params,
-            front_id=ctx.request_id,
-            on_progress=relay_progress,
-            on_notice=relay_notice,
-            close_stream=ctx.close_sse_stream,
-        )
+        try:
+            result = await link.request(
+                ctx.method,
+                ctx.params,
+                front_id=ctx.request_id,
+                on_progress=relay_progress,
+                on_notice=relay_notice,
+                close_stream=ctx.close_sse_stream,
+            )
+        except MCPError as exc:
+            safe = redacted_error(exc)
+            if safe is None:
+                raise
+            logger.warning("%s failed at the backend (told the client less): %s", ctx.method, exc.error.message)
+            raise safe from None
         if ctx.method == "tools/list":
             self.tool_schemas.learn(result)
         return result

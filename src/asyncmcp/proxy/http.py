@@ -4,10 +4,13 @@
 GET stream, DELETE, SSE event ids and `Last-Event-ID` resumption; 2026 per-request exchanges),
 wrapped in:
 
-- an optional bearer token, compared in constant time (401 otherwise);
+- an optional bearer token (the `Bearer` scheme in any case, RFC 7235), compared in constant
+  time (401 otherwise);
 - the SDK's Host/Origin validation against DNS rebinding, on by default when bound to a loopback
   address, with configurable allowlists;
-- the SDK's body size limit.
+- the SDK's body size limit, and a bound on how many large bodies are handled at once (a 4 MiB
+  JSON body costs about 40 MiB once parsed and forwarded);
+- 2025 sessions capped overall and per client, and bound to the client's address (`sessions.py`).
 
 `/healthz` says the process is alive and nothing else; `/readyz` says whether the backend answers.
 """
@@ -33,7 +36,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from asyncmcp.proxy.backend import Backend, BackendOpener
-from asyncmcp.proxy.events import SessionEventStores
+from asyncmcp.proxy.events import EventBudget
+from asyncmcp.proxy.sessions import BoundedSessions, FrontIdentity
 
 __all__ = ["FrontSecurity", "InFlight", "build_http_app"]
 
@@ -43,6 +47,9 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 READY_CACHE_SECONDS = 5.0
 """How long a /readyz verdict is reused."""
+
+LARGE_BODY_WAIT_SECONDS = 30.0
+"""How long a request with a large body waits for its turn before it is answered 503."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,15 @@ class FrontSecurity:
     allowed_origins: Sequence[str] | None = None
     """Origin header values accepted. None: loopback origins when bound to loopback."""
     max_body_bytes: int = 4 * 1024 * 1024
+    large_body_bytes: int = 256 * 1024
+    """A body larger than this (or of undeclared length) is large: at most `max_large_bodies` are
+    handled at once."""
+    max_large_bodies: int = 2
+    max_sessions: int = 1000
+    """2025 sessions open at once (an idle one costs 64-97 KiB); the SDK's own default is 10,000."""
+    max_sessions_per_client: int | None = 100
+    """2025 sessions one client address may hold at once. Behind a reverse proxy that does not pass
+    the client's address (uvicorn trusts X-Forwarded-For from 127.0.0.1), every client shares one."""
 
     def transport_settings(self, host: str) -> TransportSecuritySettings | None:
         """The SDK's Host/Origin checks; None when bound to a real address with no allowlists
@@ -92,11 +108,16 @@ class OriginGuard:
 
 
 class BearerAuth:
-    """ASGI middleware: require `Authorization: Bearer <token>` (constant-time comparison)."""
+    """ASGI middleware: require `Authorization: Bearer <token>` (constant-time comparison of the
+    token; the scheme name is case-insensitive, RFC 7235)."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
+
+    def _authorised(self, presented: bytes) -> bool:
+        scheme, _, credentials = presented.strip().partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._expected)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -105,7 +126,7 @@ class BearerAuth:
                 if name == b"authorization":
                     presented = value
                     break
-            if not hmac.compare_digest(presented, self._expected):
+            if not self._authorised(presented):
                 body = json.dumps(
                     {
                         "jsonrpc": "2.0",
@@ -161,6 +182,52 @@ class InFlight:
             await self._idle.wait()
 
 
+class LargeBodyGate:
+    """ASGI middleware: at most `slots` requests with a large body are handled at once.
+
+    Others wait their turn (their bodies wait unread in the connection, costing nothing) for up to
+    `LARGE_BODY_WAIT_SECONDS`, then get 503 with `Retry-After`. Memory then stays bounded however
+    many clients send large arguments at once.
+    """
+
+    def __init__(self, app: ASGIApp, *, threshold: int, slots: int) -> None:
+        self.app = app
+        self.threshold = threshold
+        self._slots = anyio.CapacityLimiter(slots)
+
+    def _large(self, scope: Scope) -> bool:
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            return False
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                return not value.isdigit() or int(value) > self.threshold
+        return True  # a body of undeclared length may be any size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._large(scope):
+            await self.app(scope, receive, send)
+            return
+        try:
+            with anyio.fail_after(LARGE_BODY_WAIT_SECONDS):
+                await self._slots.acquire()
+        except TimeoutError:
+            logger.warning("refused a large request: %d large requests were being handled", self._slots.total_tokens)
+            body = json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": -32603, "message": "the proxy is busy with other large requests; retry shortly"},
+                }
+            ).encode()
+            response = Response(body, status_code=503, media_type="application/json", headers={"Retry-After": "5"})
+            await response(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._slots.release()
+
+
 class _Endpoint:
     """The session manager as a plain ASGI app (a class instance, so Starlette's `Route` passes ASGI through)."""
 
@@ -173,16 +240,21 @@ class _Endpoint:
 
 def build_http_app(
     server: Server[Backend], opener: BackendOpener, *, host: str, security: FrontSecurity
-) -> tuple[Starlette, SessionEventStores, InFlight]:
+) -> tuple[Starlette, BoundedSessions, InFlight]:
     """The proxy's ASGI app (`/mcp`, `/healthz`, `/readyz`), its session manager and its in-flight count."""
     settings = security.transport_settings(host)
-    manager = SessionEventStores(
+    manager = BoundedSessions(
         app=server,
         security_settings=settings,
         max_request_body_size=security.max_body_bytes,
+        max_sessions=security.max_sessions,
+        max_sessions_per_client=security.max_sessions_per_client,
+        event_budget=EventBudget(),
     )
-    in_flight = InFlight(_Endpoint(manager))
-    mcp_app: ASGIApp = in_flight
+    in_flight = InFlight(
+        LargeBodyGate(_Endpoint(manager), threshold=security.large_body_bytes, slots=security.max_large_bodies)
+    )
+    mcp_app: ASGIApp = FrontIdentity(in_flight)
     if settings is None:
         mcp_app = OriginGuard(mcp_app)
         if not security.auth_token:
