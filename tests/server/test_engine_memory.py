@@ -9,6 +9,8 @@ channels that cannot redeliver are tested.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -346,32 +348,38 @@ class HeldAnswers:
         return ElicitResult(action="accept", content={"colour": "blue"})
 
 
+@asynccontextmanager
+async def asked_of(held: HeldAnswers, **settings: Any) -> AsyncIterator[tuple[ServerEngine, Any]]:
+    """A worker of `asking_server` on the memory channel, and a 2025 client that answers with `held`."""
+    broker = MemoryBroker()
+    config = MemoryServerConfig(queue="requests", broker=broker, **settings)
+    client_config = MemoryClientConfig(queue="requests", broker=broker)
+    async with (
+        Worker(asking_server(), config) as worker,
+        Client(connect(client_config), mode="legacy", elicitation_callback=held) as client,
+    ):
+        assert worker.engine is not None
+        yield worker.engine, client
+
+
+async def ask(client: Any, outcomes: list[str | MCPError]) -> None:
+    """Call the `ask` tool; record its text or the error it failed with."""
+    try:
+        outcomes.append(text_of(await client.call_tool("ask", {})))
+    except MCPError as exc:
+        outcomes.append(exc)
+
+
 async def test_handlers_waiting_for_a_clients_answer_have_a_bound_of_their_own() -> None:
     """Waiting handlers do not count against max_in_flight; past their own bound a handler's
     question fails at once instead of parking one more handler."""
-    broker = MemoryBroker()
     held = HeldAnswers()
-    config = MemoryServerConfig(queue="requests", broker=broker, max_in_flight=2, max_waiting_on_clients=3)
-    results: list[Any] = []
+    results: list[str | MCPError] = []
     with anyio.fail_after(WITHIN):
-        async with (
-            Worker(asking_server(), config) as worker,
-            Client(
-                connect(MemoryClientConfig(queue="requests", broker=broker)), mode="legacy", elicitation_callback=held
-            ) as client,
-        ):
-
-            async def ask() -> None:
-                try:
-                    results.append(text_of(await client.call_tool("ask", {})))
-                except MCPError as exc:
-                    results.append(exc)
-
+        async with asked_of(held, max_in_flight=2, max_waiting_on_clients=3) as (engine, client):
             async with anyio.create_task_group() as tg:
                 for _ in range(5):
-                    tg.start_soon(ask)
-                engine = worker.engine
-                assert engine is not None
+                    tg.start_soon(ask, client, results)
                 await wait_for(lambda: engine.waiting_on_clients == 3 and len(results) == 2)  # two refused at once
                 held.release.set()
             assert engine.stats["client_requests_refused"] == 2
@@ -382,20 +390,12 @@ async def test_handlers_waiting_for_a_clients_answer_have_a_bound_of_their_own()
 
 
 async def test_a_handler_waiting_for_a_client_that_never_answers_times_out_with_a_clear_error() -> None:
-    broker = MemoryBroker()
     held = HeldAnswers()
-    config = MemoryServerConfig(queue="requests", broker=broker, client_answer_timeout_seconds=0.5)
     with anyio.fail_after(WITHIN):
-        async with (
-            Worker(asking_server(), config) as worker,
-            Client(
-                connect(MemoryClientConfig(queue="requests", broker=broker)), mode="legacy", elicitation_callback=held
-            ) as client,
-        ):
+        async with asked_of(held, client_answer_timeout_seconds=0.5) as (engine, client):
             with pytest.raises(MCPError) as timed_out:
                 await client.call_tool("ask", {})
             assert "did not answer elicitation/create within 0.5 s" in timed_out.value.error.message
-            assert worker.engine is not None
-            assert worker.engine.stats["client_answer_timeouts"] == 1
+            assert engine.stats["client_answer_timeouts"] == 1
             held.release.set()  # the late answer is dropped
             assert text_of(await client.call_tool("ask", {})) == "accept:blue"

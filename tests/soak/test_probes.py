@@ -22,10 +22,11 @@ from asyncmcp.receiving import HANDBACK_MAX_RECEIVES
 from asyncmcp.sqs import SqsWorker, sqs_client
 from tests.client_answers import text_of
 from tests.proxy.test_proxy import RAW_HEADERS, initialize_body, stack
-from tests.server.test_engine_memory import HeldAnswers, asking_server
+from tests.server.test_engine_memory import HeldAnswers, ask, asked_of
 from tests.servers import build_server
 from tests.sqs_helpers import queue_counts, send_raw, wait_for_async
 from tests.test_receiving import strays
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.soak]
 
@@ -75,36 +76,19 @@ async def test_140_stray_frames_stop_circulating(queues: Any) -> None:
 
 async def test_one_client_cannot_park_200_handlers() -> None:
     """The probe: one 2025 client parked 200 handlers on a worker limited to 4."""
-    from asyncmcp.testing import MemoryBroker, MemoryClientConfig, MemoryServerConfig, Worker, connect
-
-    broker = MemoryBroker()
     held = HeldAnswers()
-    config = MemoryServerConfig(queue="requests", broker=broker, max_in_flight=4)
-    outcomes: list[str] = []
+    outcomes: list[str | MCPError] = []
     with anyio.fail_after(300):
-        async with (
-            Worker(asking_server(), config) as worker,
-            Client(
-                connect(MemoryClientConfig(queue="requests", broker=broker)), mode="legacy", elicitation_callback=held
-            ) as client,
-        ):
-            engine = worker.engine
-            assert engine is not None
-
-            async def ask() -> None:
-                try:
-                    outcomes.append(text_of(await client.call_tool("ask", {})))
-                except MCPError as exc:
-                    outcomes.append(exc.error.message)
-
+        async with asked_of(held, max_in_flight=4) as (engine, client):
+            waiting = engine.options.max_waiting_on_clients
             async with anyio.create_task_group() as tg:
                 for _ in range(200):
-                    tg.start_soon(ask)
-                await wait_for_async(lambda: len(outcomes) == 200 - engine.options.max_waiting_on_clients, within=120)
+                    tg.start_soon(ask, client, outcomes)
+                await wait_for(lambda: len(outcomes) == 200 - waiting, within=120)
                 parked = engine.waiting_on_clients
                 held.release.set()
     report("parked", asked=200, parked=parked, refused=200 - parked)
-    assert parked == engine.options.max_waiting_on_clients
+    assert parked == waiting
 
 
 async def test_sessions_and_large_bodies_hold_bounded_memory(queues: Any) -> None:
