@@ -133,8 +133,6 @@ class _ClientSide:
         """Tokens of the pending requests: a frame carrying none of them does not answer this client."""
         self._server_requests: dict[RequestId, str] = {}
         """Server-to-client requests awaiting the SDK's answer, with the token their answer carries back."""
-        self.dropped = 0
-        """Frames refused for not carrying a pending request's token (forged, or for a closed request)."""
         self.answered = ExpiringSet(600.0, 10_000)
         self.heard_from_server = False
         """Whether any frame came back on this connection (an answer, progress, a keep-alive)."""
@@ -209,7 +207,6 @@ class _ClientSide:
         return SessionMessage(message)
 
     def _refuse(self, message: JSONRPCMessage, why: str) -> None:
-        self.dropped += 1
         described = getattr(message, "method", None) or f"answer to request {getattr(message, 'id', None)!r}"
         logger.warning("client %s dropped a frame (%s) that %s", self.client_id, described, why)
 

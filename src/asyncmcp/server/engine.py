@@ -560,6 +560,8 @@ class _RequestRun:
         self.caller = Caller(reply_to, envelope.client_id, envelope.request_token)
         self.back_route_ids: list[str] = []
         self._tg: anyio.abc.TaskGroup | None = None
+        self._finished = anyio.Event()
+        """The run is over: timers of its questions to the client stop waiting."""
         self._inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception] | None = None
         if message.method == "initialize":
             self.era: Literal["modern", "initialize", "legacy"] = "initialize"
@@ -615,7 +617,7 @@ class _RequestRun:
                 await inbound_send.aclose()  # EOF: the loop cancels whatever is left and exits
                 async for _late in outbound_receive:
                     pass  # frames emitted during teardown have no one to go to
-            tg.cancel_scope.cancel()  # the loop is done; what is left are timers of client answers
+            self._finished.set()
 
     def answered_by(self, envelope: Envelope) -> bool:
         """Whether a client's answer to one of this run's server-to-client requests comes from the
@@ -727,8 +729,9 @@ class _RequestRun:
 
     async def _expire_client_request(self, route_id: str, request: JSONRPCRequest) -> None:
         timeout = self.engine.options.client_answer_timeout_seconds
-        await anyio.sleep(timeout)
-        if self.engine.forget_back_route(route_id):
+        with anyio.move_on_after(timeout):
+            await self._finished.wait()
+        if not self._finished.is_set() and self.engine.forget_back_route(route_id):
             self.engine.stats["client_answer_timeouts"] += 1
             message = (
                 f"the client did not answer {request.method} within {timeout:g} s "
