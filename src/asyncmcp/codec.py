@@ -99,8 +99,9 @@ MAX_FRAME_ATTRIBUTES = 10
 """Attributes one message may carry on every channel: SQS's limit, above which SNS raw delivery
 silently drops the message."""
 MAX_ROUTING_ATTRIBUTES = 7
-"""The most asyncmcp puts on one frame: a 2025 request carries client id, reply address, session
-id, protocol version, method, name and request token."""
+"""The most asyncmcp puts on one frame: a request carries client id, reply address, protocol
+version, method, keep-alive, request token, and either its 2025 session id or its 2026 name (the
+client transport never puts both)."""
 MAX_USER_ATTRIBUTES = MAX_FRAME_ATTRIBUTES - MAX_ROUTING_ATTRIBUTES
 """What is left for a config's own `message_attributes` (3)."""
 

@@ -22,14 +22,23 @@ pytestmark = pytest.mark.anyio
 USER_ATTRIBUTES = {f"team-{n}": f"value {n}" for n in range(MAX_USER_ATTRIBUTES)}
 
 
-def widest_request(channel: Any) -> Any:
-    """A 2025 `tools/call` with everything the client transport labels a request with."""
+def widest_request(channel: Any, *, in_session: bool = True) -> Any:
+    """A `tools/call` with everything the client transport labels a request with: a 2025 one in a
+    session (its SDK headers naming the tool too) or a 2026 one, both with a timeout (keep-alives)."""
     send, _ = anyio.create_memory_object_stream[Any](1)
-    side = _ClientSide(channel, "arn:aws:sns:us-east-1:123456789012:requests", "arn:reply", "c" * 40, None, send)
-    side.session_id = "s1.payload.signature"
-    headers = {"mcp-protocol-version": "2025-11-25", "mcp-method": "tools/call", "mcp-name": "echo"}
+    side = _ClientSide(channel, "arn:aws:sns:us-east-1:123456789012:requests", "arn:reply", "c" * 40, 45.0, send)
+    if in_session:
+        side.session_id = "s1.payload.signature"
+    version = "2025-11-25" if in_session else "2026-07-28"
+    headers = {"mcp-protocol-version": version, "mcp-method": "tools/call", "mcp-name": "echo"}
     request = JSONRPCRequest(jsonrpc="2.0", id=1, method="tools/call", params={"name": "echo", "arguments": {}})
     return side.frame_for(SessionMessage(request, ClientMessageMetadata(headers=headers)))
+
+
+@pytest.mark.parametrize("in_session", [True, False], ids=["2025", "2026"])
+def test_no_request_carries_more_than_the_routing_budget(in_session: bool) -> None:
+    frame = widest_request(None, in_session=in_session)
+    assert len(frame.attributes) == MAX_ROUTING_ATTRIBUTES
 
 
 async def test_the_widest_frame_with_every_user_attribute_passes_the_sns_channel(endpoint: Any) -> None:

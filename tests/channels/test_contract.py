@@ -23,7 +23,7 @@ import pytest
 from asyncmcp.channels import registry
 from asyncmcp.channels.base import Channel, Delivery
 from asyncmcp.channels.memory import MemoryBroker, MemoryChannel
-from asyncmcp.codec import ATTR_CLIENT_ID, Frame, wake_frame
+from asyncmcp.codec import ATTR_CLIENT_ID, ENVELOPE_ATTRIBUTES, MAX_ROUTING_ATTRIBUTES, Frame, wake_frame
 from asyncmcp.errors import AddressNotFoundError, FrameTooLargeError
 
 pytestmark = pytest.mark.anyio
@@ -217,6 +217,20 @@ async def test_a_sent_frame_is_received_with_its_attributes(case: tuple[ChannelC
         assert delivery.receive_count == 1
         assert delivery.age_seconds >= 0
         delivery.ack()
+
+
+async def test_every_routing_attribute_arrives_as_sent(case: tuple[ChannelCase, Any]) -> None:
+    # The request token among them: an answer that loses it on the way is refused by its client.
+    kind, endpoint = case
+    names = list(ENVELOPE_ATTRIBUTES)
+    async with kind.open(endpoint) as opened:
+        for start in range(0, len(names), MAX_ROUTING_ATTRIBUTES):
+            sent = {name: f"{name}:{uuid.uuid4().hex}" for name in names[start : start + MAX_ROUTING_ATTRIBUTES]}
+            route = await opened.new_route()
+            await opened.channel.send(route.send_to, _frame("routed", **sent))
+            delivery = await _receive_one(opened.channel, route.receive_from)
+            assert {name: delivery.frame.attributes.get(name) for name in sent} == sent
+            delivery.ack()
 
 
 async def test_an_acknowledged_frame_never_comes_back(case: tuple[ChannelCase, Any]) -> None:

@@ -232,7 +232,9 @@ class _ClientSide:
         if isinstance(metadata, ClientMessageMetadata) and metadata.headers:
             for header, attribute in _HEADER_ATTRIBUTES.items():
                 value = metadata.headers.get(header)
-                if value:
+                # `mcp-name` routes 2026 requests; a 2025 frame has its session id in that slot of the
+                # attribute budget (codec.MAX_ROUTING_ATTRIBUTES).
+                if value and not (attribute == ATTR_NAME and self.session_id):
                     attributes[attribute] = value[:1024]
         ordering_key = uuid.uuid4().hex  # requests must not share a FIFO group (architecture.md)
         dedupe_key: str | None = None
