@@ -23,9 +23,11 @@ from mcp.server.mcpserver import Context
 from mcp.types import ElicitRequestParams, ElicitResult
 
 from asyncmcp import SqsClientConfig, SqsServerConfig
+from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO, Frame, decode_message
 from asyncmcp.sqs import SqsWorker, sqs_client
+from asyncmcp.testing import MemoryBroker, MemoryChannel, MemoryClientConfig, MemoryServerConfig, Worker, connect
 from tests.client_answers import text_of
-from tests.servers import Favourite
+from tests.servers import Favourite, build_server
 from tests.sqs_helpers import drain_raw, receive_raw, send_raw
 from tests.waiting import wait_for
 
@@ -211,3 +213,68 @@ async def test_a_reply_address_is_judged_as_the_broker_will_use_it(queues: Any) 
             assert answer.json["result"]["content"][0]["text"] == "fine"
     assert await drain_raw(victim) == []
     assert target.runs == ["fine"]
+
+
+MALFORMED_BODIES = [
+    "not json",
+    "",
+    "{",
+    "[]",
+    "[1, 2]",
+    "null",
+    "42",
+    '"a string"',
+    "{}",
+    '{"jsonrpc": "1.0", "id": 1, "method": "tools/list"}',
+    '{"jsonrpc": "2.0", "id": 2}',
+    '{"jsonrpc": "2.0", "id": 3, "method": 7}',
+    '{"jsonrpc": "2.0", "id": {"nested": 1}, "method": "tools/list"}',
+    '{"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": [1, 2]}',
+    '{"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "no-such-tool"}}',
+    '{"jsonrpc": "2.0", "id": 6, "method": "no/such/method"}',
+    '{"jsonrpc": "2.0", "id": 7, "result": {}}',
+    '{"jsonrpc": "2.0", "id": null, "error": {"code": 1, "message": "x"}}',
+    '{"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "echo", "arguments": "x"}}',
+    "\ufeff{}",
+    '{"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "echo"}, "extra": '
+    + "[" * 64
+    + "]" * 64
+    + "}",
+]
+"""Kinds of input a request queue writer can send (the probe's 36 kinds, scaled down to those that
+differ in how a worker reads them): not JSON, not JSON-RPC, wrong types, unknown methods, answers
+nobody asked for, deep nesting. (Cancels for unknown requests may belong to another worker and are
+handed back a bounded number of times: tests/test_receiving.py.)"""
+
+
+async def test_malformed_messages_leave_the_worker_serving_and_none_circulates() -> None:
+    """What holds (issue 10): malformed input never stops the loop; every message is answered or
+    disposed of, and none is left on the queue."""
+    broker = MemoryBroker()
+    request = broker.create_queue("requests")
+    reply = broker.create_queue("replies")
+    config = MemoryServerConfig(queue=request, broker=broker, visibility_timeout_seconds=1)
+    with anyio.fail_after(WITHIN * 2):
+        async with Worker(build_server(), config), MemoryChannel(broker) as channel:
+            for round_ in range(3):
+                for body in MALFORMED_BODIES:
+                    attributes = {ATTR_CLIENT_ID: f"hostile-{round_}", ATTR_REPLY_TO: reply}
+                    await channel.send(request, Frame(body, attributes))
+            await wait_for(lambda: broker.frames(request) == [], within=10)
+            async with Client(connect(MemoryClientConfig(queue=request, broker=broker))) as client:
+                assert text_of(await client.call_tool("echo", {"text": "still serving"})) == "still serving"
+    answered = [getattr(decode_message(frame.body), "id", None) for frame in broker.frames(reply)]
+    for request_id in (request_id for request_id in map(request_id_of, MALFORMED_BODIES) if request_id is not None):
+        assert answered.count(request_id) >= 3, f"request {request_id} was not answered every time"
+
+
+def request_id_of(body: str) -> int | str | None:
+    """The id of a body that reads as a request with a usable id: its sender can be answered."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or "method" not in parsed:
+        return None
+    request_id = parsed.get("id")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    return request_id if isinstance(request_id, int | str) and not isinstance(request_id, bool) else None
