@@ -20,10 +20,12 @@ from mcp import Client
 from mcp.client import ClientRequestContext
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from mcp.shared.exceptions import MCPError
 from mcp.types import ElicitRequestParams, ElicitResult
 
 from asyncmcp import SqsClientConfig, SqsServerConfig
-from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO, Frame, decode_message
+from asyncmcp.cli.errors import root_cause
+from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO, Envelope, Frame, decode_message, keepalive_frame
 from asyncmcp.sqs import SqsWorker, sqs_client
 from asyncmcp.testing import MemoryBroker, MemoryChannel, MemoryClientConfig, MemoryServerConfig, Worker, connect
 from tests.client_answers import text_of
@@ -278,3 +280,35 @@ def request_id_of(body: str) -> int | str | None:
         return None
     request_id = parsed.get("id")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
     return request_id if isinstance(request_id, int | str) and not isinstance(request_id, bool) else None
+
+
+FORGED_KEEPALIVE_INTERVAL = 0.2
+"""How often the forger sends a keep-alive: well inside the victim's 1 s timeout."""
+
+
+async def test_forged_keepalives_do_not_keep_a_victims_call_waiting() -> None:
+    """A keep-alive counts only with its request's token: forged ones, naming the victim's client
+    id and request id (both visible on the wire), do not keep its call waiting past its timeout."""
+    broker = MemoryBroker()
+    request = broker.create_queue("nobody-serves-this")
+    reply = broker.create_queue("victim-replies")
+    config = MemoryClientConfig(queue=request, reply_queue=reply, broker=broker, transport_timeout_seconds=1)
+
+    async def forge(channel: MemoryChannel) -> None:
+        (seen,) = await wait_for(lambda: broker.frames(request))
+        victim = Envelope.from_attributes(seen.attributes)
+        request_id = request_id_of(seen.body)
+        assert victim.client_id is not None and request_id is not None
+        while True:
+            await channel.send(reply, keepalive_frame(victim.client_id, request_id))
+            await anyio.sleep(FORGED_KEEPALIVE_INTERVAL)
+
+    with anyio.fail_after(WITHIN):
+        async with MemoryChannel(broker) as channel, anyio.create_task_group() as tg:
+            tg.start_soon(forge, channel)
+            with pytest.raises(BaseException) as raised:
+                async with Client(connect(config), mode="legacy"):
+                    pass
+            tg.cancel_scope.cancel()
+    told = root_cause(raised.value)
+    assert isinstance(told, MCPError) and "No worker answered" in told.error.message
