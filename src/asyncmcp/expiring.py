@@ -1,12 +1,17 @@
-"""A bounded, expiring set: which requests this worker answered or saw cancelled recently."""
+"""Bounded memories: an expiring set (which requests this worker answered or saw cancelled
+recently) and a dict that forgets its oldest entries (what waits for an answer that may never come)."""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
+from typing import TypeVar
 
-__all__ = ["ExpiringSet"]
+__all__ = ["BoundedDict", "ExpiringSet"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 class ExpiringSet:
@@ -44,3 +49,17 @@ class ExpiringSet:
             if expires >= now and len(self._entries) <= self._max:
                 break
             del self._entries[key]
+
+
+class BoundedDict(OrderedDict[K, V]):
+    """A dict of at most `max_entries`: adding one more forgets the oldest. For what a peer can make
+    us remember (its requests to us, which it may never see answered), so it cannot grow without end."""
+
+    def __init__(self, max_entries: int) -> None:
+        super().__init__()
+        self.max_entries = max_entries
+
+    def __setitem__(self, key: K, value: V) -> None:
+        super().__setitem__(key, value)
+        while len(self) > self.max_entries:
+            self.popitem(last=False)

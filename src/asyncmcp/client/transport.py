@@ -75,7 +75,7 @@ from asyncmcp.codec import (
     keepalive_request_id,
 )
 from asyncmcp.errors import ChannelError
-from asyncmcp.expiring import ExpiringSet
+from asyncmcp.expiring import BoundedDict, ExpiringSet
 
 __all__ = ["client_streams"]
 
@@ -131,7 +131,7 @@ class _ClientSide:
         self.pending: dict[RequestId, _Pending] = {}
         self._tokens: set[str] = set()
         """Tokens of the pending requests: a frame carrying none of them does not answer this client."""
-        self._server_requests: dict[RequestId, str] = {}
+        self._server_requests: BoundedDict[RequestId, str] = BoundedDict(MAX_SERVER_REQUESTS)
         """Server-to-client requests awaiting the SDK's answer, with the token their answer carries back."""
         self.answered = ExpiringSet(600.0, 10_000)
         self.heard_from_server = False
@@ -195,8 +195,6 @@ class _ClientSide:
             return None
         if isinstance(message, JSONRPCRequest):
             self._server_requests[message.id] = token
-            while len(self._server_requests) > MAX_SERVER_REQUESTS:
-                del self._server_requests[next(iter(self._server_requests))]
         elif message.method == "notifications/progress":
             progress_token = (message.params or {}).get("progressToken")
             if isinstance(progress_token, str | int) and progress_token in self.pending:

@@ -42,6 +42,7 @@ from mcp_types import (
 
 from asyncmcp.channels.base import Delivery, ServerBinding
 from asyncmcp.codec import Envelope, has_modern_envelope, jsonrpc_error, seed_reply_address
+from asyncmcp.expiring import BoundedDict
 from asyncmcp.receiving import Poller, open_delivery
 from asyncmcp.server.answering import UNSENT_RETRY_DELAY, Answers, Caller, close_stream_frame
 from asyncmcp.server.engine import RequestFacts, RequestKey, request_key
@@ -78,7 +79,7 @@ class _Connection:
         self.latest: Caller | None = None
         """Whom the client's latest request named: frames tied to no request go there."""
         self.routes: dict[RequestId, _Route] = {}
-        self.server_requests: dict[RequestId, Caller] = {}
+        self.server_requests: BoundedDict[RequestId, Caller] = BoundedDict(MAX_SERVER_REQUESTS)
         """The server's own requests to the client (their SDK ids), by the caller they went to."""
         self.stats: Counter[str] = Counter()
         self.answers = Answers(channel, self.stats)
@@ -231,8 +232,6 @@ class _Connection:
             return
         if isinstance(message, JSONRPCRequest):
             self.server_requests[message.id] = caller
-            while len(self.server_requests) > MAX_SERVER_REQUESTS:
-                del self.server_requests[next(iter(self.server_requests))]
         await self.answers.send_notice(caller, message, related, related_request_id=related)
 
 
