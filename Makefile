@@ -17,8 +17,12 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/asyncmcp demo
 
+# Two test workers by default (most tests wait on brokers and child processes, not on a core);
+# TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
+
 test: lint typecheck
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The official MCP conformance suite against the SDK's own server and through the proxy (also part
 # of `make test`); its first run installs the suite and Node.js 22 with npm (ASYNCMCP_CONFORMANCE_CACHE).

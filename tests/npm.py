@@ -3,6 +3,7 @@ once into a cache directory on first use."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import subprocess
@@ -22,10 +23,18 @@ INSTALL_TIMEOUT = 600
 def npm_install(directory: Path, packages: list[str], *, module_type: bool = False) -> None:
     """`npm install` `packages` into `directory` (made, with a package.json, when missing).
 
-    Skips the calling test when the registry cannot be reached; fails it on any other npm error."""
+    Skips the calling test when the registry cannot be reached; fails it on any other npm error.
+    The suite runs on several workers (pytest-xdist) that may want the same packages at once, so
+    an install holds a lock beside `directory`: the second worker waits, then finds them there."""
     if shutil.which("npm") is None:
         pytest.fail(f"npm is not on PATH; install Node.js and npm to run the tests that use {' '.join(packages)}")
     directory.mkdir(parents=True, exist_ok=True)
+    with (directory.parent / f".{directory.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _install(directory, packages, module_type=module_type)
+
+
+def _install(directory: Path, packages: list[str], *, module_type: bool) -> None:
     package_json = directory / "package.json"
     if not package_json.exists():
         manifest = {"name": directory.name, "private": True, **({"type": "module"} if module_type else {})}

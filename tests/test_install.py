@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.xdist_group("install")
+"""One test worker builds the venv all these tests share (a module fixture)."""
+
 ROOT = Path(__file__).resolve().parents[1]
 
 INSTALL_TIMEOUT = 600

@@ -34,7 +34,7 @@ from asyncmcp.local.endpoint import LocalEndpoint
 from tests.npm import npm_install
 from tests.processes import Proc, processes
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(900), pytest.mark.xdist_group("conformance")]
 
 SUITE = "@modelcontextprotocol/conformance"
 SUITE_VERSION = "0.2.0-alpha.12"

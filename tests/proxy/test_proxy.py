@@ -11,6 +11,7 @@ lifespan, and with it the proxy's backend, is closed before the test ends. Eras:
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -591,7 +592,9 @@ def ts_client_script() -> Iterator[Path]:
     if not (TS_CLIENT_DIR / "node_modules" / "@modelcontextprotocol" / "sdk" / "package.json").exists():
         npm_install(TS_CLIENT_DIR, ["@modelcontextprotocol/sdk"], module_type=True)
     script = TS_CLIENT_DIR / "client.mjs"
-    script.write_text(TS_SCRIPT)
+    staged = TS_CLIENT_DIR / f"client.{os.getpid()}.mjs"
+    staged.write_text(TS_SCRIPT)
+    staged.replace(script)  # atomic: another test worker may be running the script right now
     yield script
 
 
