@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.xdist_group("install")
-"""One test worker builds the venv all these tests share (a module fixture)."""
+"""One test worker runs these tests, so the venv they share (a session fixture) is built once."""
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ def _run(args: list[str | Path], **kwargs: object) -> subprocess.CompletedProces
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fresh_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A new virtual environment with the built wheel installed, no extras; its bin directory."""
     work = tmp_path_factory.mktemp("install")
