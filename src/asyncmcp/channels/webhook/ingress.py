@@ -30,7 +30,7 @@ from asyncmcp.codec import ENVELOPE_ATTRIBUTES, Frame
 from asyncmcp.errors import ChannelError
 from asyncmcp.expiring import ExpiringSet
 
-__all__ = ["Backpressure", "WebhookIngress"]
+__all__ = ["Backpressure", "Sink", "WebhookIngress"]
 
 logger = logging.getLogger(__name__)
 
