@@ -86,14 +86,15 @@ def egress_policy(config: EgressSettings) -> EgressPolicy:
     )
 
 
-def mount_route(app: Any, path: str, ingress: Any) -> None:
-    """Add a POST route to a Starlette app (or anything with a Starlette router) at `path`."""
+def mount_route(app: Any, path: str, endpoint: Any, *, methods: tuple[str, ...] | None = ("POST",)) -> None:
+    """Add an ASGI endpoint to a Starlette app (or anything with a Starlette router) at `path`
+    (`methods` None: every method)."""
     from starlette.routing import Route
 
     router = getattr(app, "router", None)
     if router is None or not hasattr(router, "routes"):
         raise TypeError(f"cannot mount a webhook route into {type(app).__name__}: pass a Starlette (or FastAPI) app")
-    router.routes.append(Route(path, endpoint=ingress, methods=["POST"]))
+    router.routes.append(Route(path, endpoint=endpoint, methods=list(methods) if methods is not None else None))
 
 
 _SERVER_OPTIONS = (
