@@ -54,7 +54,9 @@ class HybridTransport(ChannelTransport):
     summary = "Streamable HTTP + webhook: quick tools inline, chosen long tools answered by signed webhook"
     server_config = StreamableHTTPWebhookConfig
     client_config = StreamableHTTPWebhookClientConfig
-    client_names = ("app",)
+    client_names = ()
+    """No `app`: a proxy opens one client per 2025 session (and one for 2026 requests), each with a
+    receiver of its own on 127.0.0.1; mounted into the proxy's app they would share one route."""
     server_options = _SERVER_OPTIONS
     client_options = _CLIENT_OPTIONS
     serves_mcp = True
@@ -91,7 +93,7 @@ class HybridTransport(ChannelTransport):
     ) -> AbstractAsyncContextManager[tuple[Any, Any]]:
         from asyncmcp.streamable_http_webhook.client import streamable_http_webhook_client
 
-        return streamable_http_webhook_client(config, clients.get("app"))
+        return streamable_http_webhook_client(config, clients.get("app"), clients.get("app_url"))
 
     def open_server(self, config: Any, clients: Mapping[str, Any]) -> AbstractAsyncContextManager[ServerBinding]:
         raise TypeError("the hybrid transport serves MCP itself: use serving.Worker or asyncmcp serve")
