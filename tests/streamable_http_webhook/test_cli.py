@@ -59,6 +59,7 @@ async def test_a_killed_server_fails_the_running_webhook_call_clearly_at_the_cli
                 await client.call_tool("slow", {"steps": 1000, "delay": 0.2}, progress_callback=kill_once_running)
             assert running.is_set()
 
+
 def test_serve_hybrid_refuses_several_workers_in_one_line() -> None:
     done = subprocess.run(
         [*serve_command(), "--workers", "2"], env=environment(), capture_output=True, text=True, timeout=60, check=False
@@ -78,4 +79,3 @@ def test_the_cli_takes_the_hybrid_flags_from_the_transport() -> None:
         ).stdout
         for flag in flags:
             assert flag in out, (argv, flag)
-

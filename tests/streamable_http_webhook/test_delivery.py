@@ -118,8 +118,12 @@ async def test_a_resent_request_gets_the_kept_answer_and_a_fetch_of_an_unknown_c
                 '"_meta":{"webhookUrl":"%s"}}}'
             )
             async with httpx2.AsyncClient() as http:
-                headers = {"mcp-client-id": call.key[0], "content-type": "application/json",
-                           "accept": "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28"}  # fmt: skip
+                headers = {
+                    "mcp-client-id": call.key[0],
+                    "content-type": "application/json",
+                    "accept": "application/json, text/event-stream",
+                    "mcp-protocol-version": "2026-07-28",
+                }
                 again = await http.post(running.url, content=body % (call.key[2], url), headers=headers)
                 assert again.status_code == 200
                 assert again.json() == json.loads(call.answer)

@@ -57,9 +57,7 @@ def ts_hybrid_script() -> Iterator[Path]:
 async def test_the_typescript_sdk_client_gets_webhook_tools_inline(ts_hybrid_script: Path) -> None:
     with anyio.fail_after(HANG_GUARD):
         async with hybrid_server() as running:
-            done = await anyio.run_process(
-                ["node", str(ts_hybrid_script), running.url], cwd=TS_CLIENT_DIR, check=False
-            )
+            done = await anyio.run_process(["node", str(ts_hybrid_script), running.url], cwd=TS_CLIENT_DIR, check=False)
             assert running.hybrid.sender.stats["delivered"] == 0
     assert done.returncode == 0, done.stderr.decode()
     out = json.loads(done.stdout.decode().strip().splitlines()[-1])

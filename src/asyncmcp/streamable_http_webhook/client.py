@@ -35,6 +35,7 @@ from typing import Any, cast
 import anyio
 import anyio.abc
 import httpx2
+from mcp.client._transport import ReadStream, WriteStream
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse, RequestId
@@ -154,13 +155,14 @@ async def streamable_http_webhook_client(
             calls.accepted(response.request)
 
     clients = {"app": app, "app_url": app_url}
+    http = httpx2.AsyncClient(
+        headers={ATTR_CLIENT_ID: client_id}, timeout=REQUEST_TIMEOUT, event_hooks={"response": [on_response]}
+    )
     async with (
         inbox_in,
         inbox,
         webhook_receiver(config, signer, take, clients, max_body_bytes=config.max_body_bytes) as webhook_url,
-        httpx2.AsyncClient(
-            headers={ATTR_CLIENT_ID: client_id}, timeout=REQUEST_TIMEOUT, event_hooks={"response": [on_response]}
-        ) as http,
+        http,
         streamable_http_client(config.server_url, http_client=http) as (sdk_read, sdk_write),
     ):
         read_in, read = anyio.create_memory_object_stream[SessionMessage | Exception](0)
@@ -197,7 +199,7 @@ class _Link:
     async def outgoing(
         self,
         write_out: anyio.abc.ObjectReceiveStream[SessionMessage],
-        sdk_write: anyio.abc.ObjectSendStream[SessionMessage],
+        sdk_write: WriteStream[SessionMessage],
     ) -> None:
         async with write_out, sdk_write:
             async for message in write_out:
@@ -221,7 +223,7 @@ class _Link:
         except httpx2.HTTPError as exc:
             logger.warning("could not tell %s that a webhook call was cancelled: %s", self.config.server_url, exc)
 
-    async def from_server(self, sdk_read: anyio.abc.ObjectReceiveStream[SessionMessage | Exception]) -> None:
+    async def from_server(self, sdk_read: ReadStream[SessionMessage | Exception]) -> None:
         async with sdk_read:
             async for item in sdk_read:
                 if isinstance(item, SessionMessage) and isinstance(item.message, JSONRPCError | JSONRPCResponse):
@@ -265,7 +267,7 @@ class _Link:
             for request_id, waiting in list(self.calls.waiting.items()):
                 if timeout is not None and now - waiting.alive_at > timeout:
                     self.calls.waiting.pop(request_id, None)
-                    await self._fail(request_id, timeout)
+                    await self._fail(request_id, waited=timeout)
                 elif now - waiting.fetched_at >= self.config.fetch_seconds:
                     waiting.fetched_at = now
                     await self._fetch(request_id, waiting)
@@ -291,11 +293,11 @@ class _Link:
         if isinstance(message, JSONRPCError | JSONRPCResponse) and message.id == request_id:
             await self._deliver(message, None)
 
-    async def _fail(self, request_id: RequestId, timeout: float) -> None:
+    async def _fail(self, request_id: RequestId, *, waited: float) -> None:
         error = jsonrpc_error(
             request_id,
             REQUEST_TIMEOUT_CODE,
-            f"no answer from {self.config.server_url} for {timeout:g} s: the webhook tool's result never arrived "
+            f"no answer from {self.config.server_url} for {waited:g} s: the webhook tool's result never arrived "
             "and the server does not answer for it (it may have stopped; a server keeps running calls in memory)",
         )
         if self.calls.answer(request_id):

@@ -330,9 +330,10 @@ class HybridServer:
             if message["type"] != "http.response.body":
                 return
             more = bool(message.get("more_body", False))
-            for text in stream.feed(bytes(message.get("body", b"")), more=more):
-                if stream.status >= 400 and not _is_answer(text, request_id):
-                    text = _error(request_id, f"the server answered HTTP {stream.status}: {text[:200]}")
+            for each in stream.feed(bytes(message.get("body", b"")), more=more):
+                text = each
+                if stream.status >= 400 and not _is_answer(each, request_id):
+                    text = _error(request_id, f"the server answered HTTP {stream.status}: {each[:200]}")
                 final = _is_answer(text, request_id)
                 if final:
                     self.calls.finished(call, text)

@@ -80,11 +80,14 @@ class AdvertiseWebhookTools:
             if isinstance(result, BaseModel)
             else dict(result)
         )
-        marked: list[Any] = []
-        for entry in cast("list[Any]", listing.get("tools") or []):
-            if isinstance(entry, dict) and cast("dict[str, Any]", entry).get("name") in self.tools:
-                tool = cast("dict[str, Any]", entry)
-                entry = {**tool, "_meta": {**(tool.get("_meta") or {}), WEBHOOK_TOOL_META_KEY: True}}
-            marked.append(entry)
-        listing["tools"] = marked
+        listing["tools"] = [self._marked(entry) for entry in cast("list[Any]", listing.get("tools") or [])]
         return listing
+
+    def _marked(self, entry: Any) -> Any:
+        if not isinstance(entry, dict):
+            return entry
+        tool = cast("dict[str, Any]", entry)
+        if tool.get("name") not in self.tools:
+            return tool
+        meta = cast("dict[str, Any]", tool.get("_meta") or {})
+        return {**tool, "_meta": {**meta, WEBHOOK_TOOL_META_KEY: True}}
