@@ -42,7 +42,8 @@ class StreamableHTTPWebhookConfig(ServerSettings, SignedSettings, EgressSettings
     transport: ClassVar[str] = "hybrid"
 
     webhook_tools: frozenset[str] = frozenset()
-    """Tools answered by webhook to a client that named a webhook URL (`@webhook_tool` marks more)."""
+    """Tools answered by webhook to a client that named a webhook URL (`"*"`: every tool;
+    `@webhook_tool` marks more)."""
     host: str = "127.0.0.1"
     """Address its own HTTP server binds (`asyncmcp serve --transport hybrid`)."""
     port: int | None = Field(default=None, ge=0, le=65535)

@@ -1,6 +1,6 @@
 """Which tools answer by webhook, and how `tools/list` says so.
 
-A tool is a webhook tool when the config names it (`webhook_tools={...}`) or its function carries
+A tool is a webhook tool when the config names it (`webhook_tools={...}`, `"*"` for every tool) or its function carries
 the `@webhook_tool` mark (read from an `MCPServer`'s tool registry each time, so tools added later
 count too). `AdvertiseWebhookTools` is an SDK server middleware: it marks each webhook tool in the
 `tools/list` answer with `_meta["dev.asyncmcp/webhook"] = true`, whatever kind of server made it.
@@ -17,9 +17,12 @@ from pydantic import BaseModel
 
 from asyncmcp.streamable_http_webhook.wire import WEBHOOK_TOOL_META_KEY
 
-__all__ = ["AdvertiseWebhookTools", "WebhookTools", "webhook_tool"]
+__all__ = ["EVERY_TOOL", "AdvertiseWebhookTools", "WebhookTools", "webhook_tool"]
 
 _MARK = "__asyncmcp_webhook_tool__"
+
+EVERY_TOOL = "*"
+"""In `webhook_tools`: every tool of the server answers by webhook."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,7 +60,7 @@ class WebhookTools:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        if name in self._names:
+        if name in self._names or EVERY_TOOL in self._names:
             return True
         if self._registry is None:
             return False
