@@ -15,19 +15,37 @@ docs/transports/streamable-http-webhook.md describes routing, the wire, security
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
 
 from asyncmcp.channels.webhook.signing import generate_secret
-from asyncmcp.streamable_http_webhook.client import streamable_http_webhook_client
 from asyncmcp.streamable_http_webhook.config import StreamableHTTPWebhookClientConfig, StreamableHTTPWebhookConfig
-from asyncmcp.streamable_http_webhook.server import HybridServer
 from asyncmcp.streamable_http_webhook.tools import webhook_tool
 from asyncmcp.streamable_http_webhook.wire import WEBHOOK_TOOL_META_KEY
+
+if TYPE_CHECKING:
+    from asyncmcp.streamable_http_webhook.client import streamable_http_webhook_client
+    from asyncmcp.streamable_http_webhook.server import HybridServer
+
+_LAZY = {
+    "HybridServer": "asyncmcp.streamable_http_webhook.server",
+    "streamable_http_webhook_client": "asyncmcp.streamable_http_webhook.client",
+}
+"""Loaded on first use, so registering the transport (`asyncmcp --help`) imports no web server."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "WEBHOOK_TOOL_META_KEY",
@@ -50,6 +68,7 @@ async def mount_streamable_http_webhook(
     """Serve `server` at `config.path` of `app` (Starlette or FastAPI) for the block; enter it in your
     app's lifespan (Starlette runs no lifespan of a mounted sub-app)."""
     from asyncmcp.channels.webhook.transport import mount_route
+    from asyncmcp.streamable_http_webhook.server import HybridServer
 
     hybrid = HybridServer(server, config)
     mount_route(app, config.path, hybrid, methods=None)

@@ -9,13 +9,15 @@ count too). `AdvertiseWebhookTools` is an SDK server middleware: it marks each w
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import Any, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
-from mcp.server import ServerRequestContext
-from mcp.server.context import CallNext, HandlerResult
 from pydantic import BaseModel
 
 from asyncmcp.streamable_http_webhook.wire import WEBHOOK_TOOL_META_KEY
+
+if TYPE_CHECKING:  # `mcp.server` imports uvicorn: registering the transport must not
+    from mcp.server import ServerRequestContext
+    from mcp.server.context import CallNext, HandlerResult
 
 __all__ = ["EVERY_TOOL", "AdvertiseWebhookTools", "WebhookTools", "webhook_tool"]
 
