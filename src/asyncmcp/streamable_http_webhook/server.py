@@ -24,6 +24,7 @@ era's validation, middleware, capabilities, `input_required`.
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 from collections import OrderedDict
@@ -92,6 +93,7 @@ class _AnswerStream:
         self.status = 0
         self._sse = False
         self._buffer = ""
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span chunks
 
     def start(self, message: Message) -> None:
         self.status = int(message["status"])
@@ -99,7 +101,7 @@ class _AnswerStream:
         self._sse = headers.get(b"content-type", b"").startswith(b"text/event-stream")
 
     def feed(self, chunk: bytes, *, more: bool) -> list[str]:
-        self._buffer += chunk.decode()
+        self._buffer += self._decoder.decode(chunk, final=not more)
         if not self._sse:
             if more:
                 return []
