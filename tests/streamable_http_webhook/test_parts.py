@@ -15,7 +15,8 @@ def test_an_sse_answer_yields_each_data_event_even_when_a_character_spans_two_ch
     stream.start({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
     body = (
         "id: 1\r\nretry: 1000\r\ndata: \r\n\r\n: ping\r\n\r\n"
-        'event: message\r\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"caf\u00e9"}}\r\n\r\n'
+        'event: message\r\ndata: {"jsonrpc":"2.0","method":"notifications/message",'
+        '"params":{"data":"caf\u00e9"}}\r\n\r\n'
         'data: {"jsonrpc":"2.0","id":7,"result":{}}\r\n\r\n'
     ).encode()
     split = body.index("\u00e9".encode()) + 1  # inside the two bytes of the accented letter
