@@ -6,7 +6,8 @@ inline, its `echo_later` the same tool answered by webhook) and by the SDK's own
 interleaved call by call, back to back, all on 127.0.0.1.
 
 Held open: 100 calls of a webhook tool that sleeps 5 s, all running at once; while they run, the
-HTTP requests in progress on the server (an ASGI counter around the app) and the TCP connections
+HTTP requests in progress on the server (the proxy's `InFlight` counter around the app: POSTs and
+DELETEs, not a 2025 session's standing GET stream) and the TCP connections
 established to its port (/proc/net/tcp, seen from the server's side; idle keep-alive connections of
 the clients' pools count there, held requests are what matters) are read.
 """
@@ -18,15 +19,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import anyio
 from mcp import Client
 from mcp.server import MCPServer
 from starlette.applications import Starlette
-from starlette.types import Receive, Scope, Send
 
 from asyncmcp.channels.http_server import serve_asgi
+from asyncmcp.proxy.http import InFlight
 from asyncmcp.streamable_http_webhook import (
     StreamableHTTPWebhookClientConfig,
     StreamableHTTPWebhookConfig,
@@ -63,25 +63,6 @@ def _bench_server() -> MCPServer:
     return server
 
 
-class _InProgress:
-    """ASGI wrapper counting POSTs whose answer has not finished (a 2025 session's standing GET
-    stream is not a held call)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.now = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST":
-            await self.app(scope, receive, send)
-            return
-        self.now += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.now -= 1
-
-
 def established_to(port: int) -> int:
     """TCP connections in state ESTABLISHED whose local port is `port` (the server's side of each)."""
     count = 0
@@ -101,7 +82,7 @@ def established_to(port: int) -> int:
 class HybridStack:
     url: str
     port: int
-    in_progress: _InProgress
+    in_progress: InFlight
     secret: str
     clients: dict[str, Client]
 
@@ -117,7 +98,7 @@ async def hybrid_stack() -> AsyncIterator[HybridStack]:
         signing_secrets=(secret,), allow_loopback=True, webhook_tools=frozenset({"echo_later", "wait"})
     )
     app = Starlette()
-    in_progress = _InProgress(app)
+    in_progress = InFlight(app)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(mount_streamable_http_webhook(app, server, config))
         port = await stack.enter_async_context(serve_asgi(in_progress, "127.0.0.1", 0))
@@ -181,7 +162,7 @@ async def measure_held_open(stack: HybridStack, *, calls: int, tool_seconds: flo
         for _ in range(calls):
             tg.start_soon(client.call_tool, "wait", {"seconds": tool_seconds})
         await anyio.sleep(tool_seconds / 2)  # every call was accepted long before; all of them still run
-        out.requests_in_progress = stack.in_progress.now
+        out.requests_in_progress = stack.in_progress.count
         out.connections = established_to(stack.port)
     out.wall_seconds = time.perf_counter() - start
     return out

@@ -52,7 +52,7 @@ async def test_no_post_stays_open_while_a_webhook_tool_runs(mode: Any) -> None:
         ):
             tg.start_soon(client.call_tool, "block", {"marker": marker})
             await wait_for(lambda: f"block:{marker}" in CALLS)
-            await wait_for(lambda: running.posts.open == 0)  # the tool runs; no request is held for it
+            await wait_for(lambda: running.posts.count == 0)  # the tool runs; no request is held for it
             assert len(running.hybrid.calls.running()) == 1
             tg.cancel_scope.cancel()
 

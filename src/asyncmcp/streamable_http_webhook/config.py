@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from asyncmcp.channels.config import ClientSettings, ServerSettings
 from asyncmcp.channels.webhook.config import (
     EgressSettings,
+    HttpServerSettings,
     ReceiverSettings,
+    ServerUrlSettings,
     SignedSettings,
-    check_http_url,
-    check_path,
 )
 
 __all__ = ["StreamableHTTPWebhookClientConfig", "StreamableHTTPWebhookConfig"]
@@ -36,7 +36,7 @@ DEFAULT_FETCH_SECONDS = 10.0
 server's 202 then also says the call is still running."""
 
 
-class StreamableHTTPWebhookConfig(ServerSettings, SignedSettings, EgressSettings):
+class StreamableHTTPWebhookConfig(HttpServerSettings, ServerSettings, SignedSettings, EgressSettings):
     """A Streamable HTTP server whose `webhook_tools` answer by webhook (both protocol eras)."""
 
     transport: ClassVar[str] = "hybrid"
@@ -44,14 +44,6 @@ class StreamableHTTPWebhookConfig(ServerSettings, SignedSettings, EgressSettings
     webhook_tools: frozenset[str] = frozenset()
     """Tools answered by webhook to a client that named a webhook URL (`"*"`: every tool;
     `@webhook_tool` marks more)."""
-    host: str = "127.0.0.1"
-    """Address its own HTTP server binds (`asyncmcp serve --transport hybrid`)."""
-    port: int | None = Field(default=None, ge=0, le=65535)
-    """Port of its own HTTP server (0: a free one). None: mount the app (`streamable_http_webhook_app`)."""
-    path: str = "/mcp"
-    """The Streamable HTTP endpoint."""
-    public_url: str | None = None
-    """The URL clients use, as they see it (behind a load balancer)."""
     allowed_hosts: tuple[str, ...] | None = None
     """Host header values accepted (DNS-rebinding protection; `host:*` for any port). None: loopback
     names when bound to loopback, no check otherwise."""
@@ -62,33 +54,11 @@ class StreamableHTTPWebhookConfig(ServerSettings, SignedSettings, EgressSettings
     max_kept_results: int = Field(default=DEFAULT_MAX_KEPT_RESULTS, ge=1)
     """Finished webhook calls' answers kept at most (the oldest go first)."""
 
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        return check_path(value)
 
-    @property
-    def request_address(self) -> str:
-        if self.public_url:
-            return self.public_url
-        return f"http://{self.host}:{self.port if self.port is not None else 0}{self.path}"
-
-
-class StreamableHTTPWebhookClientConfig(ClientSettings, SignedSettings, ReceiverSettings):
+class StreamableHTTPWebhookClientConfig(ServerUrlSettings, ClientSettings, SignedSettings, ReceiverSettings):
     """A client of a hybrid server: Streamable HTTP for everything, webhook tools' answers by webhook."""
 
     transport: ClassVar[str] = "hybrid"
 
-    server_url: str
-    """The server's Streamable HTTP endpoint, e.g. https://mcp.example.com/mcp."""
     fetch_seconds: float = Field(default=DEFAULT_FETCH_SECONDS, gt=0)
     """How often to ask the server for a webhook call's answer that has not arrived by webhook."""
-
-    @field_validator("server_url")
-    @classmethod
-    def _server_url(cls, value: str) -> str:
-        return check_http_url(value, "server_url")
-
-    @property
-    def server_address(self) -> str:
-        return self.server_url

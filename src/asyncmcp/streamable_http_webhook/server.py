@@ -39,6 +39,7 @@ from mcp.server import Server
 from starlette.types import Message, Receive, Scope, Send
 
 from asyncmcp.channels.webhook.delivery import WebhookSender
+from asyncmcp.channels.webhook.ingress import BodyTooLarge, read_body
 from asyncmcp.channels.webhook.transport import WebhookReplyPolicy, egress_policy, webhook_sender
 from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_RELATED_REQUEST_ID, ATTR_SESSION_ID, Frame, as_mapping
 from asyncmcp.errors import ChannelError
@@ -167,18 +168,14 @@ class HybridServer:
         if scope["type"] != "http" or scope.get("method") != "POST":
             await self.manager.handle_request(scope, receive, send)
             return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > self.config.max_body_bytes:
-                await _answer(send, 413, {"error": f"body over {self.config.max_body_bytes} bytes"})
-                return
-            if not message.get("more_body", False):
-                break
-        replayed = _replaying(bytes(body), receive)
+        try:
+            body = await read_body(receive, self.config.max_body_bytes)
+        except BodyTooLarge:
+            await _answer(send, 413, {"error": f"body over {self.config.max_body_bytes} bytes"})
+            return
+        if body is None:
+            return
+        replayed = _replaying(body, receive)
         try:
             parsed: object = json.loads(body)
         except ValueError:
@@ -315,13 +312,8 @@ class HybridServer:
     ) -> None:
         stream = _AnswerStream()
         closed = anyio.Event()
-        taken = False
 
-        async def receive() -> Message:
-            nonlocal taken
-            if not taken:
-                taken = True
-                return {"type": "http.request", "body": body, "more_body": False}
+        async def disconnect_when_closed() -> Message:
             await closed.wait()
             return {"type": "http.disconnect"}
 
@@ -344,7 +336,7 @@ class HybridServer:
                 closed.set()
 
         try:
-            await self.manager.handle_request(scope, receive, send)
+            await self.manager.handle_request(scope, _replaying(body, disconnect_when_closed), send)
         finally:
             closed.set()
 

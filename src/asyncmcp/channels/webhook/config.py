@@ -21,7 +21,9 @@ from asyncmcp.channels.webhook.signing import Signer
 __all__ = [
     "SECRETS_ENV",
     "EgressSettings",
+    "HttpServerSettings",
     "ReceiverSettings",
+    "ServerUrlSettings",
     "SignedSettings",
     "WebhookClientConfig",
     "WebhookServerConfig",
@@ -61,6 +63,51 @@ def check_path(value: str) -> str:
     if not value.startswith("/"):
         raise ValueError(f"path must start with '/' (got {value!r})")
     return value
+
+
+class HttpServerSettings(BaseModel):
+    """Where a server that takes HTTP listens: its own server on `host:port`, or mounted (`port` None)."""
+
+    model_config = FROZEN
+
+    host: str = "127.0.0.1"
+    """Address its own HTTP server binds (`asyncmcp serve`)."""
+    port: int | None = Field(default=None, ge=0, le=65535)
+    """Port its own HTTP server listens on (0: a free one). None: no server of its own; mount the app
+    into yours."""
+    path: str = "/mcp"
+    """Where requests arrive."""
+    public_url: str | None = None
+    """The URL clients use, as they see it (behind a load balancer); used in logs and facts."""
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return check_path(value)
+
+    @property
+    def request_address(self) -> str:
+        if self.public_url:
+            return self.public_url
+        return f"http://{self.host}:{self.port if self.port is not None else 0}{self.path}"
+
+
+class ServerUrlSettings(BaseModel):
+    """The URL a client sends its requests to."""
+
+    model_config = FROZEN
+
+    server_url: str
+    """Where the server takes requests, e.g. https://mcp.example.com/mcp."""
+
+    @field_validator("server_url")
+    @classmethod
+    def _server_url(cls, value: str) -> str:
+        return check_http_url(value, "server_url")
+
+    @property
+    def server_address(self) -> str:
+        return self.server_url
 
 
 class SignedSettings(BaseModel):
@@ -124,20 +171,11 @@ class ReceiverSettings(BaseModel):
         return value
 
 
-class WebhookServerConfig(ServerSettings, SignedSettings, EgressSettings):
+class WebhookServerConfig(HttpServerSettings, ServerSettings, SignedSettings, EgressSettings):
     """A server taking requests as signed POSTs and answering at each client's webhook URL."""
 
     transport: ClassVar[str] = "webhook"
 
-    host: str = "127.0.0.1"
-    """Address the standalone server binds (`asyncmcp serve --transport webhook`)."""
-    port: int | None = Field(default=None, ge=0, le=65535)
-    """Port the standalone server listens on (0: a free one). None: no server of its own; mount the
-    app (`asyncmcp.webhook.webhook_app`) into yours."""
-    path: str = "/mcp"
-    """Where requests are POSTed."""
-    public_url: str | None = None
-    """The URL clients POST to, as they see it (behind a load balancer); used in logs and facts."""
     queue_url: str | None = None
     """An SQS queue the ingress puts each request on before answering 202, and the engine serves from:
     requests survive a server crash (at-least-once). None: requests live in memory until served."""
@@ -146,33 +184,11 @@ class WebhookServerConfig(ServerSettings, SignedSettings, EgressSettings):
     while its worker lives (it is extended as the request runs); a dead worker's requests come back
     after it."""
 
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        return check_path(value)
 
-    @property
-    def request_address(self) -> str:
-        if self.public_url:
-            return self.public_url
-        return f"http://{self.host}:{self.port if self.port is not None else 0}{self.path}"
-
-
-class WebhookClientConfig(ClientSettings, SignedSettings, ReceiverSettings):
+class WebhookClientConfig(ServerUrlSettings, ClientSettings, SignedSettings, ReceiverSettings):
     """A client POSTing requests to `server_url` and receiving results at `webhook_url`."""
 
     transport: ClassVar[str] = "webhook"
 
-    server_url: str
-    """Where the server takes requests, e.g. https://mcp.example.com/mcp."""
     retry_delays: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
     """Pauses before each retry of a request POST (the server down, 429, 5xx)."""
-
-    @field_validator("server_url")
-    @classmethod
-    def _server_url(cls, value: str) -> str:
-        return check_http_url(value, "server_url")
-
-    @property
-    def server_address(self) -> str:
-        return self.server_url
