@@ -30,21 +30,22 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, cast
 
 import anyio
 import anyio.abc
 import httpx2
-from mcp.client._transport import ReadStream, WriteStream
+from mcp.client._transport import ReadStream, TransportStreams, WriteStream
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse, RequestId
+from typing_extensions import Self
 
 from asyncmcp.channels.webhook.ingress import Backpressure
 from asyncmcp.channels.webhook.signing import Signer
 from asyncmcp.channels.webhook.transport import webhook_receiver
 from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_RELATED_REQUEST_ID, Frame, as_mapping, decode_message, jsonrpc_error
-from asyncmcp.connecting import Streams
 from asyncmcp.streamable_http_webhook.config import StreamableHTTPWebhookClientConfig
 from asyncmcp.streamable_http_webhook.wire import (
     ACCEPTED,
@@ -132,7 +133,7 @@ def _with_webhook_url(message: SessionMessage, webhook_url: str) -> SessionMessa
 @asynccontextmanager
 async def streamable_http_webhook_client(
     config: StreamableHTTPWebhookClientConfig, app: Any = None, app_url: str | None = None
-) -> AsyncIterator[Streams]:
+) -> AsyncIterator[TransportStreams]:
     """Connect to the hybrid server at `config.server_url`; yields the SDK's `(read, write)` streams.
 
     With `app` (a Starlette or FastAPI app reachable at `config.webhook_url`, or at `app_url`) the
@@ -166,10 +167,9 @@ async def streamable_http_webhook_client(
         streamable_http_client(config.server_url, http_client=http) as (sdk_read, sdk_write),
     ):
         read_in, read = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-        write, write_out = anyio.create_memory_object_stream[SessionMessage](0)
         link = _Link(config, http, calls, webhook_url, read_in)
+        write: WriteStream[SessionMessage] = _Outgoing(link, sdk_write)
         async with read_in, anyio.create_task_group() as tg:
-            tg.start_soon(link.outgoing, write_out, sdk_write)
             tg.start_soon(link.from_server, sdk_read)
             tg.start_soon(link.from_webhooks, inbox, client_id)
             tg.start_soon(link.fetch_forever)
@@ -177,6 +177,30 @@ async def streamable_http_webhook_client(
                 yield read, write
             finally:
                 tg.cancel_scope.cancel()
+
+
+class _Outgoing:
+    """The session's write stream: each message goes on to the SDK's from the sender's own task (no
+    task in between: an inline call pays nothing for it), a webhook URL added where it belongs."""
+
+    def __init__(self, link: _Link, sdk_write: WriteStream[SessionMessage]) -> None:
+        self._link = link
+        self._sdk_write = sdk_write
+
+    async def send(self, item: SessionMessage, /) -> None:
+        await self._link.send(item, self._sdk_write)
+
+    async def aclose(self) -> None:
+        await self._sdk_write.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None
+    ) -> bool | None:
+        await self.aclose()
+        return None
 
 
 class _Link:
@@ -196,21 +220,15 @@ class _Link:
         self.webhook_url = webhook_url
         self.read_in = read_in
 
-    async def outgoing(
-        self,
-        write_out: anyio.abc.ObjectReceiveStream[SessionMessage],
-        sdk_write: WriteStream[SessionMessage],
-    ) -> None:
-        async with write_out, sdk_write:
-            async for message in write_out:
-                inner = message.message
-                if isinstance(inner, JSONRPCNotification) and inner.method == "notifications/cancelled":
-                    request_id = (inner.params or {}).get("requestId")
-                    waiting = self.calls.waiting.pop(request_id, None) if request_id is not None else None
-                    if waiting is not None and "mcp-session-id" not in waiting.request.headers:
-                        await self._post_cancel(inner, waiting)  # 2026: the SDK would swallow it
-                        continue
-                await sdk_write.send(_with_webhook_url(message, self.webhook_url))
+    async def send(self, message: SessionMessage, sdk_write: WriteStream[SessionMessage]) -> None:
+        inner = message.message
+        if isinstance(inner, JSONRPCNotification) and inner.method == "notifications/cancelled":
+            request_id = (inner.params or {}).get("requestId")
+            waiting = self.calls.waiting.pop(request_id, None) if request_id is not None else None
+            if waiting is not None and "mcp-session-id" not in waiting.request.headers:
+                await self._post_cancel(inner, waiting)  # 2026: the SDK would swallow it
+                return
+        await sdk_write.send(_with_webhook_url(message, self.webhook_url))
 
     async def _post_cancel(self, cancel: JSONRPCNotification, waiting: _Waiting) -> None:
         params = dict(cancel.params or {})
