@@ -43,8 +43,9 @@ from asyncmcp.channels.webhook.ingress import BodyTooLarge, read_body
 from asyncmcp.channels.webhook.transport import WebhookReplyPolicy, egress_policy, webhook_sender
 from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_RELATED_REQUEST_ID, ATTR_SESSION_ID, Frame, as_mapping
 from asyncmcp.errors import ChannelError
-from asyncmcp.proxy.events import SessionEventStores
+from asyncmcp.proxy.events import EventBudget
 from asyncmcp.proxy.http import FrontSecurity
+from asyncmcp.proxy.sessions import BoundedSessions
 from asyncmcp.server.engine import lowlevel_server
 from asyncmcp.streamable_http_webhook.calls import CallKey, WebhookCall, WebhookCalls
 from asyncmcp.streamable_http_webhook.config import StreamableHTTPWebhookConfig
@@ -131,8 +132,10 @@ class HybridServer:
         self.tools = WebhookTools(server, config.webhook_tools)
         if not any(isinstance(each, AdvertiseWebhookTools) for each in self.lowlevel.middleware):
             self.lowlevel.middleware.append(AdvertiseWebhookTools(self.tools))
-        self.manager = SessionEventStores(
+        self.manager = BoundedSessions(
             app=self.lowlevel,
+            max_sessions_per_client=None,
+            event_budget=EventBudget(),
             security_settings=FrontSecurity(
                 allowed_hosts=config.allowed_hosts, allowed_origins=config.allowed_origins
             ).transport_settings(config.host),
