@@ -34,7 +34,7 @@ from asyncmcp.streamable_http_webhook import (
     mount_streamable_http_webhook,
     streamable_http_webhook_client,
 )
-from benchmarks.latency import RoundTrips, http_server, timed
+from benchmarks.latency import RoundTrips, http_server, interleaved
 
 __all__ = ["HeldOpen", "HybridStack", "hybrid_stack", "measure_held_open", "measure_hybrid_round_trips"]
 
@@ -125,7 +125,6 @@ async def _call(client: Client, tool: str) -> None:
 async def measure_hybrid_round_trips(stack: HybridStack, *, samples: int, warmup: int) -> RoundTrips:
     """Per iteration, one sample of each figure: `echo` plainly, `echo` inline and `echo_later` by
     webhook on the hybrid, per era; `warmup` iterations discarded."""
-    out = RoundTrips()
     figures: list[tuple[str, Callable[[], Awaitable[None]]]] = []
     for era in ("modern", "legacy"):
         http, hybrid = stack.clients[f"http-{era}"], stack.clients[f"hybrid-{era}"]
@@ -134,12 +133,7 @@ async def measure_hybrid_round_trips(stack: HybridStack, *, samples: int, warmup
             (f"inline-{era}", lambda client=hybrid: _call(client, "echo")),
             (f"webhook-{era}", lambda client=hybrid: _call(client, "echo_later")),
         ]
-    for iteration in range(warmup + samples):
-        for name, action in figures:
-            seconds = await timed(action)
-            if iteration >= warmup:
-                out.add(name, seconds)
-    return out
+    return await interleaved(figures, samples=samples, warmup=warmup)
 
 
 @dataclass
