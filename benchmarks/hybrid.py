@@ -28,6 +28,7 @@ from starlette.applications import Starlette
 from asyncmcp.channels.http_server import serve_asgi
 from asyncmcp.proxy.http import InFlight
 from asyncmcp.streamable_http_webhook import (
+    HybridServer,
     StreamableHTTPWebhookClientConfig,
     StreamableHTTPWebhookConfig,
     generate_secret,
@@ -82,6 +83,7 @@ def established_to(port: int) -> int:
 class HybridStack:
     url: str
     port: int
+    hybrid: HybridServer
     in_progress: InFlight
     secret: str
     clients: dict[str, Client]
@@ -100,7 +102,7 @@ async def hybrid_stack() -> AsyncIterator[HybridStack]:
     app = Starlette()
     in_progress = InFlight(app)
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(mount_streamable_http_webhook(app, server, config))
+        hybrid = await stack.enter_async_context(mount_streamable_http_webhook(app, server, config))
         port = await stack.enter_async_context(serve_asgi(in_progress, "127.0.0.1", 0))
         url = f"http://127.0.0.1:{port}/mcp"
         base = await stack.enter_async_context(http_server(_bench_server()))
@@ -113,7 +115,7 @@ async def hybrid_stack() -> AsyncIterator[HybridStack]:
         }
         for client in clients.values():
             await stack.enter_async_context(client)
-        yield HybridStack(url, port, in_progress, secret, clients)
+        yield HybridStack(url, port, hybrid, in_progress, secret, clients)
 
 
 async def _call(client: Client, tool: str) -> None:
@@ -155,7 +157,9 @@ async def measure_held_open(stack: HybridStack, *, calls: int, tool_seconds: flo
     async with anyio.create_task_group() as tg:
         for _ in range(calls):
             tg.start_soon(client.call_tool, "wait", {"seconds": tool_seconds})
-        await anyio.sleep(tool_seconds / 2)  # every call was accepted long before; all of them still run
+        with anyio.move_on_after(tool_seconds / 2):  # read once every call runs, while all of them still do
+            while len(stack.hybrid.calls.running()) < calls:  # noqa: ASYNC110 (the server offers no event)
+                await anyio.sleep(0.01)
         out.requests_in_progress = stack.in_progress.count
         out.connections = established_to(stack.port)
     out.wall_seconds = time.perf_counter() - start
