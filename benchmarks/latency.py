@@ -134,6 +134,26 @@ async def timed(action: Callable[[], Awaitable[None]]) -> float:
     return time.perf_counter() - start
 
 
+Figure = tuple[str, Callable[[], Awaitable[None]]]
+"""A named action whose every run is one sample of that figure."""
+
+
+async def interleaved(
+    figures: list[Figure], *, samples: int, warmup: int, quiet_seconds: float = 0.0, into: RoundTrips | None = None
+) -> RoundTrips:
+    """One sample of each figure per iteration, in turn (so the machine's drift hits them alike), back
+    to back unless `quiet_seconds` pause before each; the first `warmup` iterations are discarded."""
+    out = into if into is not None else RoundTrips()
+    for iteration in range(warmup + samples):
+        for name, action in figures:
+            if quiet_seconds:
+                await anyio.sleep(quiet_seconds)
+            seconds = await timed(action)
+            if iteration >= warmup:
+                out.add(name, seconds)
+    return out
+
+
 async def measure_round_trips(
     stack: SqsStack,
     raw_request_url: str,
@@ -183,13 +203,7 @@ async def measure_round_trips(
                 (await plain.post("/bench-ping", content=_RAW_BODY)).raise_for_status()
 
             figures += [("http-raw", ping), ("http", lambda: echo(streamable))]
-        for iteration in range(warmup + samples):
-            for name, action in figures:
-                if quiet_seconds:
-                    await anyio.sleep(quiet_seconds)
-                seconds = await timed(action)
-                if iteration >= warmup:
-                    out.add(name, seconds)
+        await interleaved(figures, samples=samples, warmup=warmup, quiet_seconds=quiet_seconds, into=out)
     return out
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from benchmarks.cost import PRICE_PER_MILLION_REQUESTS, PRICE_PER_MILLION_SNS_PUBLISHES, CallCost
 from benchmarks.first_result import FirstResults
+from benchmarks.hybrid import HeldOpen
 from benchmarks.latency import QUIET_SECONDS, IdleResult, RoundTrips
 from benchmarks.memory import ClientMemory, ServerMemory
 from benchmarks.pipeline import Pipeline
@@ -42,6 +43,8 @@ class Report:
     sns_cost: list[CallCost] = field(default_factory=list[CallCost])
     webhook: RoundTrips | None = None
     fanout: Fanout | None = None
+    hybrid: RoundTrips | None = None
+    held_open: HeldOpen | None = None
     throughput: Throughput | None = None
     pipeline: Pipeline | None = None
     server_memory: ServerMemory | None = None
@@ -294,6 +297,48 @@ def _webhook(trips: RoundTrips | None, fanout: Fanout | None, targets: list[list
     return out
 
 
+def _hybrid(trips: RoundTrips | None, held: HeldOpen | None, targets: list[list[str]]) -> list[str]:
+    out = ["## Streamable HTTP + webhook (hybrid)", ""]
+    if trips is not None:
+        series = trips.series
+        rows: list[list[str]] = []
+        for era, label in (("modern", "2026-07-28"), ("legacy", '2025-11-25 (`mode="legacy"`)')):
+            floor = median(series.get(f"http-{era}", []))
+            for name, what, judged in ((f"http-{era}", "the SDK's Streamable HTTP server (the floor)", "itself"),
+                                       (f"inline-{era}", "the hybrid, inline tool", f"SDK HTTP, {era}"),
+                                       (f"webhook-{era}", "the hybrid, webhook tool", f"SDK HTTP, {era}")):  # fmt: skip
+                samples = series.get(name, [])
+                if not samples:
+                    continue
+                p50, p90, p99 = (percentile(samples, q) for q in (50, 90, 99))
+                rows.append([f"tools/call over {what}, {label}", str(len(samples)), _ms(p50), _ms(p90), _ms(p99),
+                             judged, _x(ratio(median(samples), floor))])  # fmt: skip
+            for kind, limit in (("inline", 1.1), ("webhook", 2.0)):
+                if series.get(f"{kind}-{era}") and floor:
+                    value = ratio(median(series[f"{kind}-{era}"]), floor)
+                    targets.append([f"hybrid {kind} tool p50 <= {limit}x the SDK's Streamable HTTP server "
+                                    f"({label.split()[0]})", _x(value), _met(value <= limit)])  # fmt: skip
+        out += _table(_TRIP_HEADER, rows)
+        out += ["One tool body served two ways at once in one process: by the hybrid (the same `echo` inline, and "
+                "as `echo_later` by webhook) and by `MCPServer.streamable_http_app()`; a hybrid client and a plain "
+                "SDK client of each era, interleaved call by call, back to back, all on 127.0.0.1. A webhook call "
+                "is a POST answered 202 at once, then a signed POST of the answer to the client's receiver.",
+                ""]  # fmt: skip
+    if held is not None and held.requests_in_progress >= 0:
+        out += _table(
+            ["figure", "HTTP requests held by the server", "TCP connections to it", "wall time"],
+            [[f"{held.calls} webhook tools of {held.tool_seconds:g} s running at once (one hybrid client)",
+              str(held.requests_in_progress), str(held.connections), f"{held.wall_seconds:.1f} s"]],
+        )  # fmt: skip
+        out += ["Read half-way through the tools' sleep, from the server's side: requests in progress (an ASGI "
+                "counter around the app) and ESTABLISHED TCP connections to its port (/proc/net/tcp; idle "
+                "keep-alive connections of the clients' pools, the 2025 GET stream and the receiver's own count "
+                "there). The SDK's plain server would hold one request per running call.", ""]  # fmt: skip
+        targets.append([f"hybrid: no HTTP request held while {held.calls} webhook tools run",
+                        str(held.requests_in_progress), _met(held.requests_in_progress == 0)])  # fmt: skip
+    return out
+
+
 def _pipeline(pipe: Pipeline, targets: list[list[str]]) -> list[str]:
     raw, mcp = median(pipe.raw), median(pipe.mcp)
     value = ratio(mcp, raw)
@@ -424,6 +469,9 @@ def render(report: Report) -> str:
 
     if report.webhook is not None or report.fanout is not None:
         out += _webhook(report.webhook, report.fanout, targets)
+
+    if report.hybrid is not None or report.held_open is not None:
+        out += _hybrid(report.hybrid, report.held_open, targets)
 
     if report.throughput is not None:
         tp = report.throughput

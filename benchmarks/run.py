@@ -13,7 +13,9 @@ One run, in this order, on one moto endpoint in its own process:
 4. cost (`cost`): billable calls per tools/call at 1 and at 32 concurrent clients;
 5. SNS+SQS (`sns`): its raw floor and tools/call in both eras, back to back, and its cost;
    webhooks (`webhook`): tools/call in both eras against a direct Streamable HTTP call to the same
-   server, back to back, and 32 clients with one slow receiver among them;
+   server, back to back, and 32 clients with one slow receiver among them; the Streamable HTTP +
+   webhook hybrid (`hybrid`): an inline and a webhook tool against the SDK's plain Streamable HTTP
+   server, and what the server holds open while 100 webhook tools run;
 6. throughput (`throughput`): 1 vs 2 worker processes, alternating rounds; and (`pipeline`) 8
    clients on one worker against the raw pipeline at the same concurrency;
 7. memory (`memory`): a worker process before/after many 2025 sessions, and a client process
@@ -37,6 +39,7 @@ from asyncmcp.sqs import SqsClientConfig, sqs_reply_queue
 from benchmarks.cost import measure_cost
 from benchmarks.first_result import measure_first_results
 from benchmarks.harness import bench_endpoint, client_pool, create_queues, in_process_worker, worker_processes
+from benchmarks.hybrid import hybrid_stack, measure_held_open, measure_hybrid_round_trips
 from benchmarks.latency import measure_idle, measure_round_trips, sqs_stack
 from benchmarks.memory import measure_client_memory, measure_server_memory
 from benchmarks.pipeline import measure_pipeline
@@ -76,6 +79,9 @@ class Plan:
     webhook_samples: int
     fanout_rounds: int
     fanout_window: float
+    hybrid_samples: int
+    held_calls: int
+    held_tool_seconds: float
     limit_seconds: float
     """The whole run fails (and cleans up) past this, rather than hanging a CI job."""
 
@@ -103,6 +109,9 @@ FULL = Plan(
     webhook_samples=300,
     fanout_rounds=3,
     fanout_window=4.0,
+    hybrid_samples=300,
+    held_calls=100,
+    held_tool_seconds=5.0,
     limit_seconds=1200.0,
 )
 
@@ -129,6 +138,9 @@ QUICK = Plan(
     webhook_samples=20,
     fanout_rounds=1,
     fanout_window=2.0,
+    hybrid_samples=20,
+    held_calls=100,
+    held_tool_seconds=2.0,
     limit_seconds=240.0,
 )
 
@@ -173,6 +185,10 @@ async def _measure(plan: Plan, report: Report) -> None:
         report.fanout = await measure_fanout(
             hooks, clients=plan.high_clients, rounds=plan.fanout_rounds, window=plan.fanout_window
         )
+
+    async with hybrid_stack() as hybrid:
+        report.hybrid = await measure_hybrid_round_trips(hybrid, samples=plan.hybrid_samples, warmup=plan.warmup)
+        report.held_open = await measure_held_open(hybrid, calls=plan.held_calls, tool_seconds=plan.held_tool_seconds)
 
     pool_size = max(plan.throughput_concurrency)
     one_config = SqsClientConfig(read_queue_url=tp1, response_queue_url=tp_rep)

@@ -52,17 +52,25 @@ def queues(endpoint: LocalEndpoint) -> Queues:
     return Queues(endpoint.url, request, reply)
 
 
-TRANSPORTS = ["sqs", "sns_sqs", "webhook"]
+TRANSPORTS = ["sqs", "sns_sqs", "webhook", "hybrid"]
 """Every channel the protocol suite runs over."""
 
 
 @pytest.fixture(params=TRANSPORTS)
 async def deployment(request: pytest.FixtureRequest, queues: Queues) -> Any:
     """The test server's deployment on each transport (see tests/deployments.py)."""
-    from tests.deployments import SnsSqsDeployment, SqsDeployment, WebhookDeployment, provision_topology
+    from tests.deployments import (
+        HybridDeployment,
+        SnsSqsDeployment,
+        SqsDeployment,
+        WebhookDeployment,
+        provision_topology,
+    )
 
     if request.param == "sqs":
         return SqsDeployment(queues.request, queues.reply)
     if request.param == "webhook":
         return WebhookDeployment()
+    if request.param == "hybrid":
+        return HybridDeployment()
     return SnsSqsDeployment(await provision_topology())

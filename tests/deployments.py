@@ -22,6 +22,7 @@ from asyncmcp.channels.sqs.config import SqsClientConfig, SqsServerConfig
 from asyncmcp.channels.webhook.config import WebhookClientConfig, WebhookServerConfig
 from asyncmcp.channels.webhook.signing import generate_secret
 from asyncmcp.serving import Worker
+from asyncmcp.streamable_http_webhook.config import StreamableHTTPWebhookClientConfig, StreamableHTTPWebhookConfig
 
 SNS_CLIENT_ID = "tester"
 """The client id whose filtered reply queue each SNS+SQS topology provisions."""
@@ -109,7 +110,32 @@ class WebhookDeployment:
             yield worker
 
 
-Deployment = SqsDeployment | SnsSqsDeployment | WebhookDeployment
+@dataclass
+class HybridDeployment:
+    """A Streamable HTTP + webhook server on 127.0.0.1 whose every tool answers by webhook."""
+
+    name: str = "hybrid"
+    url: str | None = None
+
+    def server_config(self, **fields: Any) -> StreamableHTTPWebhookConfig:
+        fields.setdefault("port", 0)
+        fields.setdefault("webhook_tools", frozenset({"*"}))
+        return StreamableHTTPWebhookConfig(signing_secrets=(WEBHOOK_SECRET,), allow_loopback=True, **fields)
+
+    def client_config(self, *, private: bool = False, **fields: Any) -> ClientSettings:
+        assert self.url is not None, "client_config() is for inside serving()"
+        return StreamableHTTPWebhookClientConfig(server_url=self.url, signing_secrets=(WEBHOOK_SECRET,), **fields)
+
+    @asynccontextmanager
+    async def serving(self, server: Any = None, **fields: Any) -> AsyncIterator[Worker]:
+        from tests.servers import build_server
+
+        async with Worker(server or build_server(), self.server_config(**fields)) as worker:
+            self.url = worker.endpoint
+            yield worker
+
+
+Deployment = SqsDeployment | SnsSqsDeployment | WebhookDeployment | HybridDeployment
 
 
 async def provision_topology(client_ids: tuple[str, ...] = (SNS_CLIENT_ID,), **options: Any) -> SnsSqsTopology:

@@ -41,7 +41,15 @@ def test_the_seed_names_still_import() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["asyncmcp", "asyncmcp.sqs", "asyncmcp.testing", "asyncmcp.channels", "asyncmcp.proxy"]
+    "module",
+    [
+        "asyncmcp",
+        "asyncmcp.sqs",
+        "asyncmcp.testing",
+        "asyncmcp.channels",
+        "asyncmcp.proxy",
+        "asyncmcp.streamable_http_webhook",
+    ],
 )
 def test_every_exported_member_exists(module: str) -> None:
     loaded = importlib.import_module(module)

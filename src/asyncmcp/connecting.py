@@ -64,6 +64,11 @@ async def connect(
     With `replies` (from `shared_replies`) the client reads through that shared receiver and the
     config's own reply address is ignored; otherwise its reply address is opened for this client.
     """
+    transport = registry.for_config(config)
+    if transport.serves_mcp:
+        async with transport.connect_mcp(config, _given(clients)) as streams:
+            yield streams
+        return
     async with AsyncExitStack() as stack:
         if replies is None:
             _, replies = await stack.enter_async_context(open_binding(config, clients))

@@ -58,9 +58,21 @@ class Worker:
         self.binding: ServerBinding | None = None
         self._stop_requested = False
         self._tg: anyio.abc.TaskGroup | None = None
+        self._stopped: anyio.Event | None = None
+        self._served_at: str | None = None
+
+    @property
+    def endpoint(self) -> str | None:
+        """Where clients reach this worker, once it serves (a URL, or the channel's request address)."""
+        if self._served_at is not None:
+            return self._served_at
+        return (self.binding.endpoint or self.binding.address) if self.binding is not None else None
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         config = self.config
+        if self.transport.serves_mcp:
+            await self._serve_mcp(task_status)
+            return
         async with self.transport.open_server(config, self._clients) as binding:
             key = await StateKey.for_fleet(config.state_key, self.transport, binding)
             share_request_state(self.server, key)
@@ -76,10 +88,23 @@ class Worker:
             logger.info("serving %s on %s", self.engine.server.name, binding.address)
             await self.engine.run(task_status=task_status)
 
+    async def _serve_mcp(self, task_status: anyio.abc.TaskStatus[None]) -> None:
+        """A transport that speaks MCP itself (an HTTP app) serves the server; no engine, no channel."""
+        self._stopped = anyio.Event()
+        if self._stop_requested:
+            return
+        async with self.transport.serve_mcp(self.server, self.config, self._clients) as url:
+            self._served_at = url
+            logger.info("serving on %s", url)
+            task_status.started()
+            await self._stopped.wait()
+
     def stop(self) -> None:
         self._stop_requested = True
         if self.engine is not None:
             self.engine.stop()
+        if self._stopped is not None:
+            self._stopped.set()
 
     async def __aenter__(self) -> Self:
         """Serve in the background for the body of an `async with` block (tests, embedding)."""

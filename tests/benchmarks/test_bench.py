@@ -9,6 +9,7 @@ import anyio
 import pytest
 from benchmarks.first_result import measure_first_results
 from benchmarks.harness import in_process_worker
+from benchmarks.hybrid import hybrid_stack, measure_held_open, measure_hybrid_round_trips
 from benchmarks.latency import measure_round_trips, sqs_stack
 from benchmarks.report import Report, render
 from benchmarks.server import server
@@ -78,3 +79,18 @@ async def test_webhook_round_trips_and_fanout_render_their_targets():
     text = render(Report(machine={"cores": "2"}, quick=True, webhook=trips, fanout=fanout))
     assert "webhook tools/call p50 <= 2.0x a direct Streamable HTTP call (2025-11-25)" in text
     assert "webhook fan-out: 3 clients keep >= 0.9x their calls/s next to a 2 s receiver" in text
+
+
+async def test_hybrid_round_trips_and_held_open_render_their_targets():
+    with anyio.fail_after(120):
+        async with hybrid_stack() as stack:
+            trips = await measure_hybrid_round_trips(stack, samples=2, warmup=1)
+            held = await measure_held_open(stack, calls=5, tool_seconds=0.5)
+    assert {f"{kind}-{era}" for kind in ("http", "inline", "webhook") for era in ("modern", "legacy")} == set(
+        trips.series
+    )
+    assert held.requests_in_progress >= 0 and held.connections >= 1  # measured (their values are the report's)
+    text = render(Report(machine={"cores": "2"}, quick=True, hybrid=trips, held_open=held))
+    assert "hybrid inline tool p50 <= 1.1x the SDK's Streamable HTTP server (2026-07-28)" in text
+    assert "hybrid webhook tool p50 <= 2.0x the SDK's Streamable HTTP server (2025-11-25)" in text
+    assert "hybrid: no HTTP request held while 5 webhook tools run" in text

@@ -229,6 +229,11 @@ class ChannelTransport(ABC):
     provision_options: ClassVar[tuple[Option, ...]] = ()
     cli: ClassVar[bool] = True
     """Whether `asyncmcp serve` / `asyncmcp proxy` offer it (an in-process channel cannot be served from a shell)."""
+    serves_mcp: ClassVar[bool] = False
+    """The server side is an HTTP app that speaks MCP itself (the Streamable HTTP + webhook hybrid:
+    the SDK's own Streamable HTTP), not a consumer of frames on a channel. Such a transport serves
+    and connects with `serve_mcp` / `connect_mcp` instead of `open_server` / `open_client`, and the
+    generic assembly (`serving.Worker`, `connecting.connect`, the proxy's backend) asks this flag."""
 
     @abstractmethod
     def open_server(self, config: Any, clients: Mapping[str, Any]) -> AbstractAsyncContextManager[ServerBinding]:
@@ -243,6 +248,14 @@ class ChannelTransport(ABC):
         When the config names no reply address a temporary one is created, named
         `asyncmcp-<purpose>-<random>` (the name reveals nothing about the client), and removed on exit.
         """
+
+    def serve_mcp(self, server: Any, config: Any, clients: Mapping[str, Any]) -> AbstractAsyncContextManager[str]:
+        """(`serves_mcp` transports) Serve the MCP `server` for the block; yields the URL clients use."""
+        raise NotImplementedError(f"the {self.name} transport serves frames on a channel: use open_server")
+
+    def connect_mcp(self, config: Any, clients: Mapping[str, Any]) -> AbstractAsyncContextManager[tuple[Any, Any]]:
+        """(`serves_mcp` transports) The SDK's `(read, write)` pair to the server of `config`."""
+        raise NotImplementedError(f"the {self.name} transport serves frames on a channel: use open_client")
 
     async def fleet_secret(self, binding: ServerBinding) -> str | None:
         """A secret kept with the binding's request address, made on first use and the same for every

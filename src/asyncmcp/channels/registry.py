@@ -34,6 +34,7 @@ BUILTIN: dict[str, str] = {
     "sqs": "asyncmcp.channels.sqs.transport:SqsTransport",
     "sns_sqs": "asyncmcp.channels.sns_sqs.transport:SnsSqsTransport",
     "webhook": "asyncmcp.channels.webhook.transport:WebhookTransport",
+    "hybrid": "asyncmcp.streamable_http_webhook.transport:HybridTransport",
     "memory": "asyncmcp.channels.memory:MemoryTransport",
 }
 

@@ -171,14 +171,18 @@ def run(args: argparse.Namespace) -> int:
     if args.sweep:
         sweep_at_start(transport, config)
     if args.workers > 1:
+        if transport.serves_mcp:
+            raise UsageError(
+                f"asyncmcp serve: the {transport.name} transport serves from one process (its 2025 sessions and "
+                "running calls live in it): run one per port behind a balancer with sticky sessions"
+            )
         return _supervise(args, transport, config)
     from asyncmcp.serving import Worker
 
     worker = Worker(server, config, shutdown_grace_seconds=args.grace)
 
     def announce(_: Any) -> None:
-        binding = worker.binding
-        where = (binding.endpoint or binding.address) if binding is not None else config.request_address
+        where = worker.endpoint or config.request_address
         # One write: workers of a supervisor share its stdout, and `print` writes the newline apart.
         sys.stdout.write(f"asyncmcp: serving {args.target} on {where} (pid {os.getpid()})\n")
         sys.stdout.flush()

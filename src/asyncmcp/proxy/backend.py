@@ -36,7 +36,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -57,7 +57,7 @@ from asyncmcp.channels.config import ClientSettings
 from asyncmcp.client.replies import ReplyRouter
 from asyncmcp.client.transport import client_streams
 from asyncmcp.codec import as_mapping
-from asyncmcp.connecting import open_binding
+from asyncmcp.connecting import Streams, open_binding
 from asyncmcp.server.engine import UNKNOWN_SESSION_REASON
 
 __all__ = ["Backend", "BackendLink", "BackendOpener", "ProgressFn"]
@@ -143,14 +143,6 @@ def _front_subscription(payload: dict[str, Any], backend_id: str, front_id: Requ
     return {**payload, "_meta": {**meta, SUBSCRIPTION_ID_META_KEY: front_id}}
 
 
-@dataclass(frozen=True)
-class BackendTarget:
-    """Where the backend server listens and how long a request may wait for signs of life."""
-
-    server_address: str
-    timeout_seconds: float | None
-
-
 class BackendOpener:
     """Opens the backend channel named `transport` from a client config of that channel: the
     configured reply address, or one temporary address (`asyncmcp-proxy-*`) for the whole proxy."""
@@ -179,16 +171,38 @@ class BackendOpener:
             self.clients.update(app=app, app_url=url)
 
     @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[tuple[BackendTarget, ReplyRouter]]:
+    async def __call__(self) -> AsyncIterator[None]:
+        if self.transport.serves_mcp:
+            yield  # each link connects by itself (`link_streams`)
+            return
         async with open_binding(self.config, self.clients, purpose="proxy") as (binding, router):
             self._binding, self._router = binding, router
             try:
-                yield BackendTarget(binding.server_address, self.config.transport_timeout_seconds), router
+                yield
             finally:
                 self._binding = self._router = None
 
+    def link_streams(
+        self, client_id: str, *, on_close_stream: Callable[[str], None]
+    ) -> AbstractAsyncContextManager[Streams]:
+        """The `(read, write)` pair of one link: the client transport over the shared reply receiver,
+        or, for a transport that speaks MCP itself (`ChannelTransport.serves_mcp`), its own connection."""
+        if self.transport.serves_mcp:
+            return self.transport.connect_mcp(self.config.model_copy(update={"client_id": client_id}), self.clients)
+        if self._binding is None or self._router is None:
+            raise RuntimeError("the backend is not running")
+        return client_streams(
+            self._binding.server_address,
+            self._router,
+            client_id=client_id,
+            timeout_seconds=self.config.transport_timeout_seconds,
+            on_close_stream=on_close_stream,
+        )
+
     async def check_ready(self) -> None:
         """Raise if the backend cannot be reached (used by /readyz)."""
+        if self.transport.serves_mcp:
+            return  # its links connect by themselves, and fail with the reason when they cannot
         if self._binding is None or self._router is None:
             raise RuntimeError("the backend is not running")
         if self._router.failure is not None:
@@ -219,15 +233,11 @@ class BackendLink:
         self._tg: anyio.abc.TaskGroup | None = None
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        target, router = self.backend.target, self.backend.router
         try:
-            async with client_streams(
-                target.server_address,
-                router,
-                client_id=self.client_id,
-                timeout_seconds=target.timeout_seconds,
-                on_close_stream=self._on_close_stream,
-            ) as (read, write):
+            async with self.backend.opener.link_streams(self.client_id, on_close_stream=self._on_close_stream) as (
+                read,
+                write,
+            ):
                 dispatcher: JSONRPCDispatcher[TransportContext] = JSONRPCDispatcher(read, write)
                 self._dispatcher = dispatcher
                 async with anyio.create_task_group() as tg:
@@ -356,15 +366,13 @@ class Backend:
 
     def __init__(self, opener: BackendOpener) -> None:
         self.opener = opener
-        self.target: BackendTarget
-        self.router: ReplyRouter
         self.shared: BackendLink
         self._tg: anyio.abc.TaskGroup | None = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Backend]:
-        async with self.opener() as (target, router), anyio.create_task_group() as tg:
-            self.target, self.router, self._tg = target, router, tg
+        async with self.opener(), anyio.create_task_group() as tg:
+            self._tg = tg
             self.shared = BackendLink(self)
             await tg.start(self.shared.run)
             try:

@@ -13,12 +13,24 @@ from __future__ import annotations
 import os
 from typing import ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator
 
-from asyncmcp.channels.config import ClientSettings, ServerSettings
+from asyncmcp.channels.config import FROZEN, ClientSettings, ServerSettings
 from asyncmcp.channels.webhook.signing import Signer
 
-__all__ = ["SECRETS_ENV", "WebhookClientConfig", "WebhookServerConfig", "secrets_from_environment"]
+__all__ = [
+    "SECRETS_ENV",
+    "EgressSettings",
+    "HttpServerSettings",
+    "ReceiverSettings",
+    "ServerUrlSettings",
+    "SignedSettings",
+    "WebhookClientConfig",
+    "WebhookServerConfig",
+    "check_http_url",
+    "check_path",
+    "secrets_from_environment",
+]
 
 SECRETS_ENV = "ASYNCMCP_WEBHOOK_SECRETS"
 
@@ -41,59 +53,37 @@ def _check_secrets(values: tuple[str, ...]) -> tuple[str, ...]:
     return secrets
 
 
-def _check_http_url(value: str, field_name: str) -> str:
+def check_http_url(value: str, field_name: str) -> str:
     if not value.startswith(("https://", "http://")):
         raise ValueError(f"{field_name} must be an http(s) URL such as https://mcp.example.com/mcp (got {value!r})")
     return value
 
 
-class WebhookServerConfig(ServerSettings):
-    """A server taking requests as signed POSTs and answering at each client's webhook URL."""
+def check_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"path must start with '/' (got {value!r})")
+    return value
 
-    transport: ClassVar[str] = "webhook"
+
+class HttpServerSettings(BaseModel):
+    """Where a server that takes HTTP listens: its own server on `host:port`, or mounted (`port` None)."""
+
+    model_config = FROZEN
 
     host: str = "127.0.0.1"
-    """Address the standalone server binds (`asyncmcp serve --transport webhook`)."""
+    """Address its own HTTP server binds (`asyncmcp serve`)."""
     port: int | None = Field(default=None, ge=0, le=65535)
-    """Port the standalone server listens on (0: a free one). None: no server of its own; mount the
-    app (`asyncmcp.webhook.webhook_app`) into yours."""
+    """Port its own HTTP server listens on (0: a free one). None: no server of its own; mount the app
+    into yours."""
     path: str = "/mcp"
-    """Where requests are POSTed."""
+    """Where requests arrive."""
     public_url: str | None = None
-    """The URL clients POST to, as they see it (behind a load balancer); used in logs and facts."""
-    signing_secrets: tuple[str, ...] = Field(default=(), validate_default=True)
-    """Standard Webhooks secrets (`whsec_...`): the first signs answers, any verifies requests."""
-    allowed_webhook_urls: tuple[str, ...] | None = None
-    """URL globs answers may be POSTed to. None: any public https URL (after the SSRF checks)."""
-    allow_loopback: bool = False
-    """Allow webhook URLs on 127.0.0.1 / ::1 (and plain http to them): local development and tests only."""
-    allow_http: bool = False
-    """Allow plain-http webhook URLs to public addresses."""
-    retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
-    delivery_timeout_seconds: float = Field(default=30.0, gt=0)
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    """Largest request body taken, and largest answer sent."""
-    queue_url: str | None = None
-    """An SQS queue the ingress puts each request on before answering 202, and the engine serves from:
-    requests survive a server crash (at-least-once). None: requests live in memory until served."""
-    visibility_timeout_seconds: int = Field(default=30, ge=1, le=43200)
-    """With `queue_url`: how long a request taken from the queue stays hidden from other workers
-    while its worker lives (it is extended as the request runs); a dead worker's requests come back
-    after it."""
-    tolerance_seconds: int = Field(default=300, ge=1)
-    """How far a request's signed timestamp may be from this server's clock."""
-
-    @field_validator("signing_secrets")
-    @classmethod
-    def _secrets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_secrets(value)
+    """The URL clients use, as they see it (behind a load balancer); used in logs and facts."""
 
     @field_validator("path")
     @classmethod
     def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"path must start with '/' (got {value!r})")
-        return value
+        return check_path(value)
 
     @property
     def request_address(self) -> str:
@@ -102,13 +92,64 @@ class WebhookServerConfig(ServerSettings):
         return f"http://{self.host}:{self.port if self.port is not None else 0}{self.path}"
 
 
-class WebhookClientConfig(ClientSettings):
-    """A client POSTing requests to `server_url` and receiving results at `webhook_url`."""
+class ServerUrlSettings(BaseModel):
+    """The URL a client sends its requests to."""
 
-    transport: ClassVar[str] = "webhook"
+    model_config = FROZEN
 
     server_url: str
     """Where the server takes requests, e.g. https://mcp.example.com/mcp."""
+
+    @field_validator("server_url")
+    @classmethod
+    def _server_url(cls, value: str) -> str:
+        return check_http_url(value, "server_url")
+
+    @property
+    def server_address(self) -> str:
+        return self.server_url
+
+
+class SignedSettings(BaseModel):
+    """What both ends of a signed webhook hold: the secrets, the replay window, the size bound and how
+    long one POST may take. Shared by the webhook and the Streamable HTTP + webhook configs."""
+
+    model_config = FROZEN
+
+    signing_secrets: tuple[str, ...] = Field(default=(), validate_default=True)
+    """Standard Webhooks secrets (`whsec_...`): the first signs, any verifies. Default: ASYNCMCP_WEBHOOK_SECRETS."""
+    delivery_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Bound on one POST attempt."""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    """Largest body taken, and largest sent."""
+    tolerance_seconds: int = Field(default=300, ge=1)
+    """How far a signed timestamp may be from this side's clock."""
+
+    @field_validator("signing_secrets")
+    @classmethod
+    def _secrets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_secrets(value)
+
+
+class EgressSettings(BaseModel):
+    """Where a server may POST to client-named webhook URLs (the SSRF rules), and how it retries."""
+
+    model_config = FROZEN
+
+    allowed_webhook_urls: tuple[str, ...] | None = None
+    """URL globs answers may be POSTed to. None: any public https URL (after the SSRF checks)."""
+    allow_loopback: bool = False
+    """Allow webhook URLs on 127.0.0.1 / ::1 (and plain http to them): local development and tests only."""
+    allow_http: bool = False
+    """Allow plain-http webhook URLs to public addresses."""
+    retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+
+
+class ReceiverSettings(BaseModel):
+    """Where a client receives webhooks: its own receiver on 127.0.0.1, or mounted into an app."""
+
+    model_config = FROZEN
+
     webhook_url: str | None = None
     """This client's public webhook URL (named to the server in every request and in `initialize`
     `_meta.webhookUrl`), when its receiver is mounted into an app that URL reaches. None: the
@@ -116,35 +157,38 @@ class WebhookClientConfig(ClientSettings):
     receiver_host: str = "127.0.0.1"
     receiver_port: int = Field(default=0, ge=0, le=65535)
     receiver_path: str = "/webhook"
-    signing_secrets: tuple[str, ...] = Field(default=(), validate_default=True)
-    """Standard Webhooks secrets (`whsec_...`), the server's: the first signs requests, any verifies answers."""
-    retry_delays: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
-    """Pauses before each retry of a request POST (the server down, 429, 5xx)."""
-    delivery_timeout_seconds: float = Field(default=30.0, gt=0)
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    tolerance_seconds: int = Field(default=300, ge=1)
-
-    @field_validator("signing_secrets")
-    @classmethod
-    def _secrets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_secrets(value)
-
-    @field_validator("server_url")
-    @classmethod
-    def _server_url(cls, value: str) -> str:
-        return _check_http_url(value, "server_url")
 
     @field_validator("webhook_url")
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:
-        return None if value is None else _check_http_url(value, "webhook_url")
+        return None if value is None else check_http_url(value, "webhook_url")
 
-    @model_validator(mode="after")
-    def _receiver_path(self) -> WebhookClientConfig:
-        if not self.receiver_path.startswith("/"):
-            raise ValueError(f"receiver_path must start with '/' (got {self.receiver_path!r})")
-        return self
+    @field_validator("receiver_path")
+    @classmethod
+    def _receiver_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"receiver_path must start with '/' (got {value!r})")
+        return value
 
-    @property
-    def server_address(self) -> str:
-        return self.server_url
+
+class WebhookServerConfig(HttpServerSettings, ServerSettings, SignedSettings, EgressSettings):
+    """A server taking requests as signed POSTs and answering at each client's webhook URL."""
+
+    transport: ClassVar[str] = "webhook"
+
+    queue_url: str | None = None
+    """An SQS queue the ingress puts each request on before answering 202, and the engine serves from:
+    requests survive a server crash (at-least-once). None: requests live in memory until served."""
+    visibility_timeout_seconds: int = Field(default=30, ge=1, le=43200)
+    """With `queue_url`: how long a request taken from the queue stays hidden from other workers
+    while its worker lives (it is extended as the request runs); a dead worker's requests come back
+    after it."""
+
+
+class WebhookClientConfig(ServerUrlSettings, ClientSettings, SignedSettings, ReceiverSettings):
+    """A client POSTing requests to `server_url` and receiving results at `webhook_url`."""
+
+    transport: ClassVar[str] = "webhook"
+
+    retry_delays: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
+    """Pauses before each retry of a request POST (the server down, 429, 5xx)."""

@@ -30,13 +30,32 @@ from asyncmcp.codec import ENVELOPE_ATTRIBUTES, Frame
 from asyncmcp.errors import ChannelError
 from asyncmcp.expiring import ExpiringSet
 
-__all__ = ["Backpressure", "WebhookIngress"]
+__all__ = ["Backpressure", "BodyTooLarge", "Sink", "WebhookIngress", "read_body"]
 
 logger = logging.getLogger(__name__)
 
 Sink = Callable[[Frame], Awaitable[None]]
 Refusal = Callable[[Frame], str | None]
 """Why a verified frame is not taken (answered 403), or None to take it."""
+
+
+class BodyTooLarge(Exception):
+    """A request body went over the receiver's limit."""
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body of an ASGI request; None when the client went away first. Raises `BodyTooLarge`
+    as soon as more than `limit` bytes arrived."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body += message.get("body", b"")
+        if len(body) > limit:
+            raise BodyTooLarge
+        if not message.get("more_body", False):
+            return bytes(body)
 
 
 class Backpressure(Exception):
@@ -85,18 +104,14 @@ class WebhookIngress:
             self.stats["too_large"] += 1
             await _answer(send, 413, {"error": f"body over {self.max_body_bytes} bytes"})
             return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > self.max_body_bytes:
-                self.stats["too_large"] += 1
-                await _answer(send, 413, {"error": f"body over {self.max_body_bytes} bytes"})
-                return
-            if not message.get("more_body", False):
-                break
+        try:
+            body = await read_body(receive, self.max_body_bytes)
+        except BodyTooLarge:
+            self.stats["too_large"] += 1
+            await _answer(send, 413, {"error": f"body over {self.max_body_bytes} bytes"})
+            return
+        if body is None:
+            return
         try:
             signed = self.signer.verify(headers, bytes(body))
         except SignatureError as exc:

@@ -13,15 +13,34 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from asyncmcp.channels.base import ChannelTransport, ClientBinding, Option, ServerBinding
-from asyncmcp.channels.webhook.config import WebhookClientConfig, WebhookServerConfig
+from asyncmcp.channels.webhook.config import (
+    EgressSettings,
+    ReceiverSettings,
+    SignedSettings,
+    WebhookClientConfig,
+    WebhookServerConfig,
+)
 from asyncmcp.channels.webhook.egress import EgressPolicy, EgressRefused
 from asyncmcp.codec import ATTR_REPLY_TO, Frame
 
-__all__ = ["WEBHOOK_META_KEY", "WebhookReplyPolicy", "WebhookTransport"]
+if TYPE_CHECKING:
+    from asyncmcp.channels.webhook.delivery import WebhookSender
+    from asyncmcp.channels.webhook.ingress import Sink
+    from asyncmcp.channels.webhook.signing import Signer
+
+__all__ = [
+    "WEBHOOK_META_KEY",
+    "WebhookReplyPolicy",
+    "WebhookTransport",
+    "egress_policy",
+    "mount_route",
+    "webhook_receiver",
+    "webhook_sender",
+]
 
 WEBHOOK_META_KEY = "webhookUrl"
 """The original asyncmcp handshake for webhooks: a client's webhook URL in `initialize` `_meta`."""
@@ -60,14 +79,22 @@ class WebhookReplyPolicy:
         return f"https webhook URLs, {allowed}, never private or metadata addresses{extra}"
 
 
-def _mount(app: Any, path: str, ingress: Any) -> None:
-    """Add the ingress to a Starlette app (or anything with a Starlette router) at `path`."""
+def egress_policy(config: EgressSettings) -> EgressPolicy:
+    """The SSRF rules for the client-named webhook URLs a server POSTs to."""
+    return EgressPolicy(
+        allowed=config.allowed_webhook_urls, allow_loopback=config.allow_loopback, allow_http=config.allow_http
+    )
+
+
+def mount_route(app: Any, path: str, endpoint: Any, *, methods: tuple[str, ...] | None = ("POST",)) -> None:
+    """Add an ASGI endpoint to a Starlette app (or anything with a Starlette router) at `path`
+    (`methods` None: every method)."""
     from starlette.routing import Route
 
     router = getattr(app, "router", None)
     if router is None or not hasattr(router, "routes"):
         raise TypeError(f"cannot mount a webhook route into {type(app).__name__}: pass a Starlette (or FastAPI) app")
-    router.routes.append(Route(path, endpoint=ingress, methods=["POST"]))
+    router.routes.append(Route(path, endpoint=endpoint, methods=list(methods) if methods is not None else None))
 
 
 _SERVER_OPTIONS = (
@@ -113,19 +140,12 @@ class WebhookTransport(ChannelTransport):
     ) -> AsyncIterator[ServerBinding]:
         from asyncmcp.channels.http_server import serve_asgi
         from asyncmcp.channels.webhook.channel import QueuedWebhookChannel, WebhookChannel
-        from asyncmcp.channels.webhook.delivery import RetrySchedule, WebhookSender
         from asyncmcp.channels.webhook.ingress import WebhookIngress
-        from asyncmcp.channels.webhook.signing import Signer
 
-        signer = Signer(config.signing_secrets, tolerance_seconds=config.tolerance_seconds)
-        policy = EgressPolicy(
-            allowed=config.allowed_webhook_urls, allow_loopback=config.allow_loopback, allow_http=config.allow_http
-        )
-        schedule = RetrySchedule(config.retry_delays, timeout_seconds=config.delivery_timeout_seconds)
+        policy = egress_policy(config)
         async with AsyncExitStack() as stack:
-            sender = await stack.enter_async_context(
-                WebhookSender(signer, policy, schedule=schedule, max_frame_bytes=config.max_body_bytes)
-            )
+            sender = await stack.enter_async_context(webhook_sender(config, policy, config.retry_delays))
+            signer = sender.signer
             channel: Any
             if config.queue_url is not None:
                 from asyncmcp.channels.sqs.api import SqsApi
@@ -151,7 +171,7 @@ class WebhookTransport(ChannelTransport):
             )
             endpoint = config.public_url
             if clients.get("app") is not None:
-                _mount(clients["app"], config.path, ingress)
+                mount_route(clients["app"], config.path, ingress)
             elif config.port is not None:
                 port = await stack.enter_async_context(serve_asgi(ingress, config.host, config.port))
                 endpoint = endpoint or f"http://{config.host}:{port}{config.path}"
@@ -172,43 +192,61 @@ class WebhookTransport(ChannelTransport):
     async def open_client(
         self, config: WebhookClientConfig, clients: Mapping[str, Any], *, purpose: str = "reply"
     ) -> AsyncIterator[ClientBinding]:
-        from asyncmcp.channels.http_server import serve_asgi
         from asyncmcp.channels.webhook.channel import WebhookChannel
-        from asyncmcp.channels.webhook.delivery import RetrySchedule, WebhookSender
-        from asyncmcp.channels.webhook.ingress import WebhookIngress
-        from asyncmcp.channels.webhook.signing import Signer
 
-        signer = Signer(config.signing_secrets, tolerance_seconds=config.tolerance_seconds)
         # The server URL is the operator's own setting, not client input: it alone is allowed, and
         # what it answers to a refused request is worth telling the user.
         policy = EgressPolicy(allowed=(config.server_url,), allow_loopback=True, allow_http=True)
-        schedule = RetrySchedule(config.retry_delays, timeout_seconds=config.delivery_timeout_seconds)
         async with AsyncExitStack() as stack:
             sender = await stack.enter_async_context(
-                WebhookSender(
-                    signer, policy, schedule=schedule, max_frame_bytes=config.max_body_bytes, explain_refusals=True
-                )
+                webhook_sender(config, policy, config.retry_delays, explain_refusals=True)
             )
             channel = WebhookChannel(sender, INBOX_ADDRESS)
-            ingress = WebhookIngress(
-                signer,
-                channel.sink,
-                path=config.receiver_path,
-                max_body_bytes=config.max_body_bytes,
-                accepted_status=200,
+            webhook_url = await stack.enter_async_context(
+                webhook_receiver(config, sender.signer, channel.sink, clients, max_body_bytes=config.max_body_bytes)
             )
-            webhook_url = config.webhook_url
-            if clients.get("app") is not None:
-                if webhook_url is None and clients.get("app_url"):
-                    webhook_url = str(clients["app_url"]).rstrip("/") + config.receiver_path
-                if webhook_url is None:
-                    raise ValueError(
-                        "a webhook receiver mounted into an app needs webhook_url: the URL that reaches it"
-                    )
-                _mount(clients["app"], config.receiver_path, ingress)
-            else:
-                port = await stack.enter_async_context(serve_asgi(ingress, config.receiver_host, config.receiver_port))
-                webhook_url = webhook_url or f"http://{config.receiver_host}:{port}{config.receiver_path}"
             yield ClientBinding(
                 channel, config.server_url, INBOX_ADDRESS, webhook_url, True, handshake_meta_key=WEBHOOK_META_KEY
             )
+
+
+def webhook_sender(
+    config: SignedSettings, policy: EgressPolicy, retry_delays: tuple[float, ...], *, explain_refusals: bool = False
+) -> WebhookSender:
+    """The signed, retrying sender a config describes (use it as `async with`)."""
+    from asyncmcp.channels.webhook.delivery import RetrySchedule, WebhookSender
+    from asyncmcp.channels.webhook.signing import Signer
+
+    signer = Signer(config.signing_secrets, tolerance_seconds=config.tolerance_seconds)
+    schedule = RetrySchedule(retry_delays, timeout_seconds=config.delivery_timeout_seconds)
+    return WebhookSender(
+        signer, policy, schedule=schedule, max_frame_bytes=config.max_body_bytes, explain_refusals=explain_refusals
+    )
+
+
+@asynccontextmanager
+async def webhook_receiver(
+    config: ReceiverSettings, signer: Signer, sink: Sink, clients: Mapping[str, Any], *, max_body_bytes: int
+) -> AsyncIterator[str]:
+    """A client's verifying receiver for the body of the block; yields the webhook URL that reaches it.
+
+    Mounted at `config.receiver_path` into the app passed as the client named `app` (reached at
+    `config.webhook_url`, or `app_url` + the path), otherwise served on `receiver_host` and
+    `receiver_port` (0: a free one). Answers 200 to what it takes."""
+    from asyncmcp.channels.http_server import serve_asgi
+    from asyncmcp.channels.webhook.ingress import WebhookIngress
+
+    ingress = WebhookIngress(
+        signer, sink, path=config.receiver_path, max_body_bytes=max_body_bytes, accepted_status=200
+    )
+    webhook_url = config.webhook_url
+    if clients.get("app") is not None:
+        if webhook_url is None and clients.get("app_url"):
+            webhook_url = str(clients["app_url"]).rstrip("/") + config.receiver_path
+        if webhook_url is None:
+            raise ValueError("a webhook receiver mounted into an app needs webhook_url: the URL that reaches it")
+        mount_route(clients["app"], config.receiver_path, ingress)
+        yield webhook_url
+        return
+    async with serve_asgi(ingress, config.receiver_host, config.receiver_port) as port:
+        yield webhook_url or f"http://{config.receiver_host}:{port}{config.receiver_path}"
