@@ -36,26 +36,28 @@ from typing import Any
 
 import anyio
 import anyio.abc
-from mcp.shared.dispatcher import CallOptions, DispatchContext, ProgressFnT
+from mcp.client._transport import TransportStreams  # the SDK's own alias; mcp is pinned to 2.3.x
+from mcp.server import ServerRequestContext
+from mcp.server.connection import Connection
+from mcp.shared.dispatcher import CallOptions, DispatchContext, Outbound, ProgressFnT
 from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
-from mcp.shared.message import CloseSSEStreamCallback, ServerMessageMetadata, SessionMessage
+from mcp.shared.message import CloseSSEStreamCallback, ServerMessageMetadata
 from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 from mcp.shared.transport_context import TransportContext
 from mcp_types import METHOD_NOT_FOUND, RequestId
 
 from asyncmcp.codec import as_mapping
 
-__all__ = ["Link", "NotificationFn", "ProgressFn", "ServerRequestFn", "Streams"]
+__all__ = ["Link", "NotificationFn", "ProgressFn", "ServerRequestFn", "Streams", "front_connection", "front_request"]
 
 logger = logging.getLogger(__name__)
 
 ProgressFn = ProgressFnT
 ServerRequestFn = Callable[[str, Mapping[str, Any] | None], Awaitable[dict[str, Any]]]
 NotificationFn = Callable[[str, Mapping[str, Any] | None], Awaitable[None]]
-Streams = tuple[
-    anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]
-]
+Streams = TransportStreams
+"""The `(read, write)` pair of any SDK client transport (stdio, Streamable HTTP, a queue's)."""
 
 LINK_CLOSE_TIMEOUT = 5.0
 """Bound on closing one link (deleting nothing, just stopping its tasks)."""
@@ -69,6 +71,18 @@ NOTICE_DRAIN_TIMEOUT = 5.0
 
 MAX_QUEUED_NOTICES = 1024
 """Notices of one request waiting for a slow front client at most; later ones are dropped (logged)."""
+
+
+def front_connection(ctx: ServerRequestContext[Any, Any]) -> Connection:
+    """The front client's connection (its state, its outbound for requests to the client)."""
+    # The SDK exposes the per-connection state only through the session proxy; mcp is pinned to 2.3.x.
+    return ctx.session._connection  # pyright: ignore[reportPrivateUsage]
+
+
+def front_request(ctx: ServerRequestContext[Any, Any]) -> Outbound:
+    """The front request's own stream: the session proxy sends only typed notifications there, and
+    relayed ones go raw (methods the relay has never heard of included); mcp is pinned to 2.3.x."""
+    return ctx.session._request_outbound  # pyright: ignore[reportPrivateUsage]
 
 
 class _Notices:
@@ -282,9 +296,11 @@ class Link:
             return await caller.ask(method, params)
         if caller is None and self._forwarded:
             reason = f"{len(self._forwarded)} callers share this connection and the request does not say whose it is"
+        elif caller is not None:
+            reason = "the caller cannot be asked (a 2026-07-28 client)"
         else:
-            reason = "the caller cannot be asked (a 2026-07-28 client, or none in flight)"
-        logger.warning("refused the server's %s: %s", method, reason)
+            reason = "no caller has a request in flight"
+        logger.log(logging.WARNING if caller or self._forwarded else logging.DEBUG, "refused %s: %s", method, reason)
         raise MCPError(code=METHOD_NOT_FOUND, message=f"{method} cannot reach a client: {reason}")
 
     def _on_close_stream(self, related: str) -> None:
@@ -309,4 +325,3 @@ class Link:
             await caller.notices.relay(partial(caller.on_notice, method, params))
         else:
             logger.debug("notification %s has no front request or session to go to", method)
-
