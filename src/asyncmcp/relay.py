@@ -41,11 +41,18 @@ from mcp.server import ServerRequestContext
 from mcp.server.connection import Connection
 from mcp.shared.dispatcher import CallOptions, DispatchContext, Outbound, ProgressFnT
 from mcp.shared.exceptions import MCPError
+from mcp.shared.inbound import (
+    MCP_METHOD_HEADER,
+    MCP_NAME_HEADER,
+    MCP_PROTOCOL_VERSION_HEADER,
+    NAME_BEARING_METHODS,
+    encode_header_value,
+)
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp.shared.message import CloseSSEStreamCallback, ServerMessageMetadata
 from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 from mcp.shared.transport_context import TransportContext
-from mcp_types import METHOD_NOT_FOUND, RequestId
+from mcp_types import METHOD_NOT_FOUND, PROTOCOL_VERSION_META_KEY, RequestId
 
 from asyncmcp.codec import as_mapping
 
@@ -145,6 +152,20 @@ def _front_subscription(payload: dict[str, Any], link_id: str, front_id: Request
     if front_id is None or meta is None or meta.get(SUBSCRIPTION_ID_META_KEY) != link_id:
         return payload
     return {**payload, "_meta": {**meta, SUBSCRIPTION_ID_META_KEY: front_id}}
+
+
+def _request_headers(method: str, params: Mapping[str, Any] | None) -> dict[str, str]:
+    """The HTTP headers a 2026-07-28 request needs on a Streamable HTTP wire (the version routes it
+    there); stream transports ignore them. Stamped as the SDK's own client session stamps them."""
+    meta = as_mapping((params or {}).get("_meta"))
+    version = meta.get(PROTOCOL_VERSION_META_KEY) if meta is not None else None
+    if not isinstance(version, str):
+        return {}
+    headers = {MCP_PROTOCOL_VERSION_HEADER: version, MCP_METHOD_HEADER: method}
+    name_key = NAME_BEARING_METHODS.get(method)
+    if name_key is not None and isinstance(name := (params or {}).get(name_key), str):
+        headers[MCP_NAME_HEADER] = encode_header_value(name)
+    return headers
 
 
 class Link:
@@ -259,6 +280,7 @@ class Link:
                     await notices.relay(partial(on_progress, progress, total, message))
 
                 opts["on_progress"] = queue_progress
+        opts["headers"] = _request_headers(method, outgoing)
         self._forwarded[request_id] = forwarded
         try:
             try:

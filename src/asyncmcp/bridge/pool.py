@@ -191,6 +191,11 @@ class UpstreamPool:
             await anyio.sleep(delay)
             delay = min(delay * 2, RESTART_MAX_DELAY)
 
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the running stdio children (operators' logs, tests)."""
+        return [link.pid for link in self._slots if isinstance(link, ChildLink) and link.running and link.pid]
+
     def _notify_changed(self) -> None:
         self._changed.set()
         self._changed = anyio.Event()
@@ -261,6 +266,8 @@ def _start_failure(link: UpstreamLink, exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return f"the upstream `{link.upstream.describe()}` did not answer its handshake within {HANDSHAKE_TIMEOUT_SECONDS:g} s"
     message = exc.error.message if isinstance(exc, MCPError) else str(exc)
+    if link.upstream.describe() not in message:
+        message = f"the upstream `{link.upstream.describe()}` failed its handshake: {message}"
     if isinstance(link, ChildLink) and link.stderr_tail:
         message += f" (its stderr ends: {link.stderr_tail[-1]})"
     return message
