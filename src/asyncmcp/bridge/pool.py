@@ -266,7 +266,9 @@ def _start_failure(link: UpstreamLink, exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return f"the upstream `{link.upstream.describe()}` did not answer its handshake within {HANDSHAKE_TIMEOUT_SECONDS:g} s"
     message = exc.error.message if isinstance(exc, MCPError) else str(exc)
-    if link.upstream.describe() not in message:
+    if isinstance(link, ChildLink) and link.exit_status is not None:
+        message = f"{link.death()} before answering its handshake"
+    elif link.upstream.describe() not in message:
         message = f"the upstream `{link.upstream.describe()}` failed its handshake: {message}"
     if isinstance(link, ChildLink) and link.stderr_tail:
         message += f" (its stderr ends: {link.stderr_tail[-1]})"
