@@ -32,7 +32,7 @@ from asyncmcp.channels.http_server import serve_asgi
 from asyncmcp.serving import Worker
 from asyncmcp.sqs import sqs_client
 from tests.client_answers import text_of
-from tests.servers import build_server
+from tests.servers import CALLS, build_server
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.anyio
@@ -219,3 +219,55 @@ async def test_an_http_upstream_refusing_the_header_fails_the_worker_at_start_up
     from asyncmcp.cli.errors import root_cause
 
     assert f"the upstream `{url}` failed its handshake" in str(root_cause(raised.value))
+
+
+# -- 4. per-session upstream sessions, cancellation, and what a 2026 caller cannot be asked ---------
+
+
+async def test_per_session_mode_gives_each_2025_session_its_own_upstream_session(queues, everything):
+    def answering(text: str) -> Any:
+        async def sample_as(context: ClientRequestContext, params: CreateMessageRequestParams) -> CreateMessageResult:
+            return CreateMessageResult(role="assistant", content=TextContent(type="text", text=text), model="m")
+
+        return sample_as
+
+    async with bridged(queues, StdioUpstream(everything), session_mode="per-session") as worker:
+        with anyio.fail_after(HANG_GUARD):
+            async with (
+                client_of(queues, "legacy", sampling_callback=answering("from one")) as one,
+                client_of(queues, "legacy", sampling_callback=answering("from two")) as two,
+            ):
+                seen: dict[str, str] = {}
+
+                async def ask(name: str, client: Client) -> None:
+                    result = await client.call_tool("trigger-sampling-request", {"prompt": name, "maxTokens": 5})
+                    seen[name] = text_of(result)
+
+                async with anyio.create_task_group() as tg:  # at once: each session's child knows its caller
+                    tg.start_soon(ask, "one", one)
+                    tg.start_soon(ask, "two", two)
+                assert "from one" in seen["one"] and "from two" in seen["two"]
+                assert pool_of(worker).open_sessions == 2
+
+
+async def test_a_2026_caller_of_a_2025_upstream_is_never_asked_and_the_upstream_is_told(queues, everything):
+    async with bridged(queues, StdioUpstream(everything)):
+        with anyio.fail_after(HANG_GUARD):
+            async with client_of(queues, "2026-07-28", sampling_callback=sample) as client:
+                try:
+                    result = await client.call_tool("trigger-sampling-request", {"prompt": "hi", "maxTokens": 5})
+                    said = str(result.content)
+                except MCPError as exc:
+                    said = exc.error.message
+    assert "cannot reach a client" in said and "2026-07-28" in said
+
+
+async def test_a_cancelled_call_cancels_the_upstream_request(queues):
+    with anyio.fail_after(HANG_GUARD):
+        async with http_upstream("sesame") as url:
+            upstream = HttpUpstream(url, headers={"Authorization": "Bearer sesame"})
+            async with bridged(queues, upstream), client_of(queues, "legacy") as client:
+                marker = f"bridge-{id(client)}"
+                with pytest.raises(MCPError):
+                    await client.call_tool("block", {"marker": marker}, read_timeout_seconds=1)
+                await wait_for(lambda: f"block-ended:{marker}" in CALLS)

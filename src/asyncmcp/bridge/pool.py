@@ -245,6 +245,11 @@ class UpstreamPool:
             self._sessions[session_id] = (link, anyio.current_time())
             return link
 
+    @property
+    def open_sessions(self) -> int:
+        """Per-session upstream sessions this worker holds."""
+        return len(self._sessions)
+
     def session_link_if_open(self, session_id: str) -> UpstreamLink | None:
         held = self._sessions.get(session_id)
         return held[0] if held is not None and held[0].running else None
