@@ -42,6 +42,7 @@ class Report:
     sns_cost: list[CallCost] = field(default_factory=list[CallCost])
     webhook: RoundTrips | None = None
     fanout: Fanout | None = None
+    bridge: RoundTrips | None = None
     throughput: Throughput | None = None
     pipeline: Pipeline | None = None
     server_memory: ServerMemory | None = None
@@ -294,6 +295,29 @@ def _webhook(trips: RoundTrips | None, fanout: Fanout | None, targets: list[list
     return out
 
 
+def _bridge(trips: RoundTrips) -> list[str]:
+    series = trips.series
+    direct, bridged, served = (median(series.get(name, [])) for name in ("stdio-direct", "bridge-stdio", "object"))
+    rows: list[list[str]] = []
+    for name, what, floor_name, floor in (
+        ("stdio-direct", "the stdio server called directly by the SDK's stdio client (the floor)", "itself", direct),
+        ("bridge-stdio", "the same server through SQS and `asyncmcp serve -- <command>`", "direct stdio", direct),
+        ("object", "the same server as a Python object through SQS (`asyncmcp serve module:server`)", "direct stdio",
+         direct),
+    ):  # fmt: skip
+        samples = series.get(name, [])
+        if not samples:
+            continue
+        p50, p90, p99 = (percentile(samples, q) for q in (50, 90, 99))
+        rows.append([f"tools/call `echo`, {what}", str(len(samples)), _ms(p50), _ms(p90), _ms(p99), floor_name,
+                     _x(ratio(median(samples), floor))])  # fmt: skip
+    out = ["## Bridging a stdio server (`asyncmcp serve -- <command>`), 2026-07-28", "", *_table(_TRIP_HEADER, rows)]
+    out += [f"The stdio hop the bridge adds over serving the Python object: {_delta_ms(bridged - served)} (p50). "
+            "One stdio server process reached three ways, interleaved call by call, back to back; the bridged one "
+            "is a child of an in-process worker, the direct one a child of the SDK's stdio client.", ""]  # fmt: skip
+    return out
+
+
 def _pipeline(pipe: Pipeline, targets: list[list[str]]) -> list[str]:
     raw, mcp = median(pipe.raw), median(pipe.mcp)
     value = ratio(mcp, raw)
@@ -424,6 +448,9 @@ def render(report: Report) -> str:
 
     if report.webhook is not None or report.fanout is not None:
         out += _webhook(report.webhook, report.fanout, targets)
+
+    if report.bridge is not None:
+        out += _bridge(report.bridge)
 
     if report.throughput is not None:
         tp = report.throughput

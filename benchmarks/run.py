@@ -13,7 +13,9 @@ One run, in this order, on one moto endpoint in its own process:
 4. cost (`cost`): billable calls per tools/call at 1 and at 32 concurrent clients;
 5. SNS+SQS (`sns`): its raw floor and tools/call in both eras, back to back, and its cost;
    webhooks (`webhook`): tools/call in both eras against a direct Streamable HTTP call to the same
-   server, back to back, and 32 clients with one slow receiver among them;
+   server, back to back, and 32 clients with one slow receiver among them; bridging (`bridge`): a
+   stdio server through `serve -- <command>` against the SDK's stdio client calling it directly and
+   against the Python-object server, back to back;
 6. throughput (`throughput`): 1 vs 2 worker processes, alternating rounds; and (`pipeline`) 8
    clients on one worker against the raw pipeline at the same concurrency;
 7. memory (`memory`): a worker process before/after many 2025 sessions, and a client process
@@ -34,6 +36,7 @@ from pathlib import Path
 import anyio
 
 from asyncmcp.sqs import SqsClientConfig, sqs_reply_queue
+from benchmarks.bridge import bridge_clients, measure_bridge_round_trips
 from benchmarks.cost import measure_cost
 from benchmarks.first_result import measure_first_results
 from benchmarks.harness import bench_endpoint, client_pool, create_queues, in_process_worker, worker_processes
@@ -76,6 +79,7 @@ class Plan:
     webhook_samples: int
     fanout_rounds: int
     fanout_window: float
+    bridge_samples: int
     limit_seconds: float
     """The whole run fails (and cleans up) past this, rather than hanging a CI job."""
 
@@ -103,6 +107,7 @@ FULL = Plan(
     webhook_samples=300,
     fanout_rounds=3,
     fanout_window=4.0,
+    bridge_samples=150,
     limit_seconds=1200.0,
 )
 
@@ -129,6 +134,7 @@ QUICK = Plan(
     webhook_samples=20,
     fanout_rounds=1,
     fanout_window=2.0,
+    bridge_samples=10,
     limit_seconds=240.0,
 )
 
@@ -173,6 +179,10 @@ async def _measure(plan: Plan, report: Report) -> None:
         report.fanout = await measure_fanout(
             hooks, clients=plan.high_clients, rounds=plan.fanout_rounds, window=plan.fanout_window
         )
+
+    bridge_req, bridge_obj, bridge_rep = await create_queues("bridge", "bridge-obj", "bridge-rep")
+    async with bridge_clients(bridge_req, bridge_obj, bridge_rep) as clients:
+        report.bridge = await measure_bridge_round_trips(clients, samples=plan.bridge_samples, warmup=plan.warmup)
 
     pool_size = max(plan.throughput_concurrency)
     one_config = SqsClientConfig(read_queue_url=tp1, response_queue_url=tp_rep)
