@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import anyio
 import anyio.abc
@@ -123,7 +123,8 @@ async def handshake(
                 logger.debug("%s does not answer server/discover (%s): a 2025 server", link.upstream.describe(), exc)
             else:
                 versions = found.get("supportedVersions")
-                if isinstance(versions, list) and any(v in MODERN_PROTOCOL_VERSIONS for v in versions):
+                listed = {str(v) for v in cast(list[Any], versions)} if isinstance(versions, list) else set[str]()
+                if listed & set(MODERN_PROTOCOL_VERSIONS):
                     return Handshake(modern=True, result=found)
         params = {"protocolVersion": protocol_version, "capabilities": capabilities, "clientInfo": client_info}
         result = await link.request("initialize", params)
@@ -258,7 +259,7 @@ class UpstreamPool:
         while True:
             await anyio.sleep(SESSION_IDLE_SECONDS / 10)
             now = anyio.current_time()
-            idle = [key for key, (link, used) in self._sessions.items() if now - used > SESSION_IDLE_SECONDS]
+            idle = [key for key, (_, used) in self._sessions.items() if now - used > SESSION_IDLE_SECONDS]
             for key in idle:
                 link, _ = self._sessions.pop(key)
                 if link.in_flight == 0:
@@ -269,7 +270,8 @@ class UpstreamPool:
 
 def _start_failure(link: UpstreamLink, exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
-        return f"the upstream `{link.upstream.describe()}` did not answer its handshake within {HANDSHAKE_TIMEOUT_SECONDS:g} s"
+        within = f"{HANDSHAKE_TIMEOUT_SECONDS:g} s"
+        return f"the upstream `{link.upstream.describe()}` did not answer its handshake within {within}"
     message = exc.error.message if isinstance(exc, MCPError) else str(exc)
     if isinstance(link, ChildLink) and link.exit_status is not None:
         message = f"{link.death()} before answering its handshake"

@@ -8,10 +8,15 @@ going back to the queue client on that request's loop.
 
 Eras. The upstream speaks what its handshake found; the queue side serves both, translating:
 
-| queue client | 2025 upstream (per child) | 2026-07-28 upstream |
-|---|---|---|
-| 2025 | `initialize` answered with the upstream's own answer; requests relayed on the child's session | `initialize` answered from `server/discover`; requests carry the caller's envelope; an `input_required` answer is driven here by asking the caller (sampling, elicitation, roots) and retrying |
-| 2026 | `server/discover` answered from the upstream's `initialize` answer; the envelope stripped; the upstream's own requests are refused (a 2026 client cannot be asked) | relayed as they are |
+- a 2025 caller of a 2025 upstream: `initialize` is answered with the upstream's own answer and
+  requests are relayed on the child's session;
+- a 2026 caller of a 2025 upstream: `server/discover` is answered from the upstream's
+  `initialize` answer, the envelope is stripped, results get the fields 2026 requires; the
+  upstream's own requests are refused (a 2026 client cannot be asked);
+- a 2025 caller of a 2026 upstream: `initialize` is answered from `server/discover`, requests
+  carry the caller's envelope, and an `input_required` answer is settled here by asking the
+  caller (sampling, elicitation, roots) and retrying;
+- a 2026 caller of a 2026 upstream: relayed as it is.
 
 With `session_mode="per-session"` a 2025 caller gets an upstream session of its own (pool.py).
 """
@@ -197,8 +202,8 @@ class BridgeMiddleware:
                 return result
             requests = as_mapping(result.get("inputRequests")) or {}
             responses: dict[str, Any] = {}
-            for key, request in requests.items():
-                request = as_mapping(request) or {}
+            for key, asked in requests.items():
+                request = as_mapping(asked) or {}
                 method = request.get("method")
                 if not isinstance(method, str):
                     continue

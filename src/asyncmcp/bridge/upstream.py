@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
+import httpx2
 from anyio.streams.buffered import BufferedByteReceiveStream
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR, jsonrpc_message_adapter
@@ -75,7 +77,7 @@ class StdioUpstream:
     """
 
     command: Sequence[str]
-    env: Mapping[str, str] = field(default_factory=lambda: dict[str, str]())
+    env: Mapping[str, str] = field(default_factory=dict[str, str])
     pass_env: Sequence[str] = ()
     cwd: str | None = None
     pool: int = 1
@@ -109,7 +111,7 @@ class HttpUpstream:
     """
 
     url: str
-    headers: Mapping[str, str] = field(default_factory=lambda: dict[str, str]())
+    headers: Mapping[str, str] = field(default_factory=dict[str, str])
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
@@ -283,14 +285,9 @@ class HttpLink(Link):
 
     @asynccontextmanager
     async def _http_streams(self) -> AsyncIterator[Streams]:
-        import httpx2
-        from mcp.client.streamable_http import streamable_http_client
-
-        async with (
-            httpx2.AsyncClient(
-                headers=dict(self.upstream.headers),
-                timeout=httpx2.Timeout(HTTP_TIMEOUT_SECONDS, read=HTTP_READ_TIMEOUT_SECONDS),
-            ) as http,
-            streamable_http_client(self.upstream.url, http_client=http) as streams,
-        ):
+        http = httpx2.AsyncClient(
+            headers=dict(self.upstream.headers),
+            timeout=httpx2.Timeout(HTTP_TIMEOUT_SECONDS, read=HTTP_READ_TIMEOUT_SECONDS),
+        )
+        async with http, streamable_http_client(self.upstream.url, http_client=http) as streams:
             yield streams
