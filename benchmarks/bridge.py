@@ -14,7 +14,7 @@ All three clients speak 2026-07-28.
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from mcp import Client, StdioServerParameters
 from asyncmcp.bridge import StdioUpstream, bridge_server
 from asyncmcp.sqs import SqsClientConfig, sqs_client
 from benchmarks.harness import in_process_worker
-from benchmarks.latency import RoundTrips, echo, timed
+from benchmarks.latency import Figure, RoundTrips, echo, interleaved
 from benchmarks.server import server
 
 __all__ = ["BRIDGE_FIGURES", "bridge_clients", "measure_bridge_round_trips"]
@@ -56,13 +56,5 @@ async def bridge_clients(bridge_req: str, object_req: str, reply: str) -> AsyncI
 
 async def measure_bridge_round_trips(clients: dict[str, Client], *, samples: int, warmup: int) -> RoundTrips:
     """One sample of each figure per iteration, back to back; `warmup` iterations discarded."""
-    out = RoundTrips()
-    figures: list[tuple[str, Callable[[], Awaitable[None]]]] = [
-        (name, lambda client=clients[name]: echo(client)) for name in BRIDGE_FIGURES
-    ]
-    for iteration in range(warmup + samples):
-        for name, action in figures:
-            seconds = await timed(action)
-            if iteration >= warmup:
-                out.add(name, seconds)
-    return out
+    figures: list[Figure] = [(name, lambda client=clients[name]: echo(client)) for name in BRIDGE_FIGURES]
+    return await interleaved(figures, samples=samples, warmup=warmup)

@@ -134,6 +134,24 @@ async def timed(action: Callable[[], Awaitable[None]]) -> float:
     return time.perf_counter() - start
 
 
+Figure = tuple[str, Callable[[], Awaitable[None]]]
+"""A named action timed once per iteration."""
+
+
+async def interleaved(figures: list[Figure], *, samples: int, warmup: int) -> RoundTrips:
+    """One sample of each figure per iteration, back to back; `warmup` iterations discarded.
+
+    Taking the figures call by call (never one block after another) keeps this machine's drift out
+    of the ratios between them."""
+    out = RoundTrips()
+    for iteration in range(warmup + samples):
+        for name, action in figures:
+            seconds = await timed(action)
+            if iteration >= warmup:
+                out.add(name, seconds)
+    return out
+
+
 async def measure_round_trips(
     stack: SqsStack,
     raw_request_url: str,

@@ -192,6 +192,8 @@ class Link:
         self._ids = itertools.count(1)
         self._forwarded: dict[str, _Forwarded] = {}
         self._tg: anyio.abc.TaskGroup | None = None
+        self.initialize_params: Mapping[str, Any] | None = None
+        """The `initialize` params this link's session was opened with (None before, or never)."""
 
     def streams(self) -> AbstractAsyncContextManager[Streams]:
         """The `(read, write)` pair to the server; subclasses open their wire here."""
@@ -253,7 +255,21 @@ class Link:
         own; `ask` puts the server's own requests to the front client, when this request is the
         only one the link has in flight (see the module docstring).
         """
-        return await self._send(method, params, on_progress, _Forwarded(front_id, on_notice, close_stream, ask))
+        forwarded = _Forwarded(front_id, on_notice, close_stream, ask)
+        try:
+            result = await self._send(method, params, on_progress, forwarded)
+        except MCPError as exc:
+            if method == "initialize" or not await self.reopened(exc):
+                raise
+            result = await self._send(method, params, on_progress, forwarded)
+        if method == "initialize":
+            self.initialize_params = params
+        return result
+
+    async def reopened(self, error: MCPError) -> bool:
+        """Whether the server's session was reopened after `error`, so the request is worth one
+        more try; subclasses whose server can forget a session (a redeployed fleet) say so."""
+        return False
 
     async def _send(
         self,

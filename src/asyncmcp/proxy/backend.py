@@ -26,14 +26,11 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import anyio
 import anyio.abc
 from mcp.shared.exceptions import MCPError
-from mcp.shared.message import CloseSSEStreamCallback
-from mcp_types import RequestId
 
 from asyncmcp.channels import registry
 from asyncmcp.channels.base import ChannelTransport, ClientBinding
@@ -115,7 +112,6 @@ class BackendLink(Link):
     ) -> None:
         super().__init__(on_server_request=on_server_request, on_notification=on_notification)
         self.backend = backend
-        self._initialize_params: Mapping[str, Any] | None = None
 
     def streams(self) -> AbstractAsyncContextManager[Streams]:
         target = self.backend.target
@@ -127,45 +123,17 @@ class BackendLink(Link):
             on_close_stream=self._on_close_stream,
         )
 
-    async def request(
-        self,
-        method: str,
-        params: Mapping[str, Any] | None,
-        *,
-        front_id: RequestId | None = None,
-        on_progress: ProgressFn | None = None,
-        on_notice: NotificationFn | None = None,
-        close_stream: CloseSSEStreamCallback | None = None,
-        ask: ServerRequestFn | None = None,
-    ) -> dict[str, Any]:
-        """`Link.request`; besides, a 2025 link whose backend session is no longer recognised (the
-        backend fleet changed its state key) opens a new backend session with the front client's
-        original `initialize` and retries once, so the front session survives a backend redeploy.
-        """
-        forwarded = partial(
-            super().request,
-            method,
-            params,
-            front_id=front_id,
-            on_progress=on_progress,
-            on_notice=on_notice,
-            close_stream=close_stream,
-            ask=ask,
-        )
-        try:
-            result = await forwarded()
-        except MCPError as exc:
-            data = as_mapping(exc.error.data)
-            unknown = data is not None and data.get("reason") == UNKNOWN_SESSION_REASON
-            if not unknown or self._initialize_params is None or method == "initialize":
-                raise
-            logger.info("backend session of link %s expired; opening a new one", self.client_id)
-            await super().request("initialize", self._initialize_params)
-            await self.notify("notifications/initialized", None)
-            result = await forwarded()
-        if method == "initialize":
-            self._initialize_params = params
-        return result
+    async def reopened(self, error: MCPError) -> bool:
+        """A 2025 link whose backend session is no longer recognised (the backend fleet changed its
+        state key) opens a new backend session with the front client's original `initialize`, so
+        the front session survives a backend redeploy."""
+        data = as_mapping(error.error.data)
+        if data is None or data.get("reason") != UNKNOWN_SESSION_REASON or self.initialize_params is None:
+            return False
+        logger.info("backend session of link %s expired; opening a new one", self.client_id)
+        await self.request("initialize", self.initialize_params)
+        await self.notify("notifications/initialized", None)
+        return True
 
 
 class Backend:
