@@ -3,6 +3,7 @@ everything` from npm) and a Streamable HTTP server served behind a queue to clie
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Mapping
@@ -112,7 +113,8 @@ async def test_sampling_and_elicitation_reach_a_2025_client_and_its_answers_come
 # -- 2. children: crashes, start-up, environment ----------------------------------------------------
 
 
-async def test_a_child_killed_mid_call_fails_the_call_at_once_and_is_restarted(queues, everything):
+async def test_a_child_killed_mid_call_fails_the_call_at_once_and_is_restarted(queues, everything, caplog):
+    caplog.set_level(logging.WARNING, logger="asyncmcp.bridge.pool")
     started = anyio.Event()
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
@@ -143,6 +145,8 @@ async def test_a_child_killed_mid_call_fails_the_call_at_once_and_is_restarted(q
             await wait_for(lambda: pool.pids and pool.pids[0] != first)
             async with client_of(queues, "legacy") as client:
                 assert text_of(await client.call_tool("echo", {"message": "back"})) == "Echo: back"
+    logged = [record.getMessage() for record in caplog.records]
+    assert any("killed by SIGKILL; restarting in" in line and "the last lines of its stderr" in line for line in logged)
 
 
 async def test_requests_go_to_the_least_busy_child_of_a_pool(queues, everything):
@@ -271,3 +275,43 @@ async def test_a_cancelled_call_cancels_the_upstream_request(queues):
                 with pytest.raises(MCPError):
                     await client.call_tool("block", {"marker": marker}, read_timeout_seconds=1)
                 await wait_for(lambda: f"block-ended:{marker}" in CALLS)
+
+
+# -- 5. every registered transport, and log lines within a request -------------------------------
+
+
+async def test_the_bridge_serves_on_every_registered_transport(deployment, everything):
+    from asyncmcp.connecting import connect
+
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    async with deployment.serving(bridge_server(StdioUpstream(everything))):
+        with anyio.fail_after(HANG_GUARD):
+            for mode in ERAS.values():
+                async with Client(connect(deployment.client_config()), mode=mode) as client:
+                    assert text_of(await client.call_tool("echo", {"message": mode})) == f"Echo: {mode}"
+                    await client.call_tool(
+                        "trigger-long-running-operation", {"duration": 0.2, "steps": 2}, progress_callback=on_progress
+                    )
+    assert progress == [1, 2, 1, 2]
+
+
+async def test_log_lines_of_a_call_reach_a_2026_client(queues):
+    lines: list[Any] = []
+
+    async def on_log(params: Any) -> None:
+        lines.append(params.data)
+
+    with anyio.fail_after(HANG_GUARD):
+        async with http_upstream("sesame") as url:
+            upstream = HttpUpstream(url, headers={"Authorization": "Bearer sesame"})
+            config = SqsClientConfig(read_queue_url=queues.request, response_queue_url=queues.reply)
+            async with (
+                bridged(queues, upstream),
+                Client(sqs_client(config), mode="2026-07-28", log_level="debug", logging_callback=on_log) as client,
+            ):
+                assert text_of(await client.call_tool("chatty", {})) == "logged"
+    assert "an info line" in lines and {"detail": "a warning"} in lines
