@@ -192,6 +192,10 @@ class Link:
         self._ids = itertools.count(1)
         self._forwarded: dict[str, _Forwarded] = {}
         self._tg: anyio.abc.TaskGroup | None = None
+        self.one_caller = False
+        """Every request on this link comes from one front client (a per-session upstream link)."""
+        self.connected = False
+        """The streams opened and the dispatcher ran (it stays true after the link ends)."""
         self.initialize_params: Mapping[str, Any] | None = None
         """The `initialize` params this link's session was opened with (None before, or never)."""
 
@@ -221,6 +225,7 @@ class Link:
                         tg.cancel_scope.cancel()  # the server's streams ended: the link is gone
 
                     await tg.start(dispatch)
+                    self.connected = True
                     task_status.started()
                     await self._closed.wait()
                     tg.cancel_scope.cancel()
@@ -319,8 +324,9 @@ class Link:
             await self._dispatcher.notify(method, params)
 
     def _only_caller(self) -> _Forwarded | None:
-        """The one request in flight, when there is exactly one."""
-        if len(self._forwarded) != 1:
+        """The one request in flight, when there is exactly one (any of them on a link that
+        serves `one_caller`: they all come from the same client)."""
+        if len(self._forwarded) != 1 and not (self.one_caller and self._forwarded):
             return None
         return next(iter(self._forwarded.values()))
 

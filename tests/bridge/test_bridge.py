@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -315,3 +315,17 @@ async def test_log_lines_of_a_call_reach_a_2026_client(queues):
             ):
                 assert text_of(await client.call_tool("chatty", {})) == "logged"
     assert "an info line" in lines and {"detail": "a warning"} in lines
+
+
+async def test_an_http_upstream_that_goes_away_fails_calls_and_not_the_worker(queues):
+    with anyio.fail_after(HANG_GUARD):
+        async with AsyncExitStack() as upstream_running:
+            url = await upstream_running.enter_async_context(http_upstream("sesame"))
+            upstream = HttpUpstream(url, headers={"Authorization": "Bearer sesame"})
+            async with bridged(queues, upstream), client_of(queues, "2026-07-28") as client:
+                assert text_of(await client.call_tool("echo", {"text": "up"})) == "up"
+                await upstream_running.aclose()  # the HTTP server is gone
+                for _ in range(2):  # answered each time: the worker lives on, and says why
+                    with pytest.raises(MCPError) as failed:
+                        await client.call_tool("echo", {"text": "down"})
+                    assert "upstream" in failed.value.error.message, failed.value.error.message

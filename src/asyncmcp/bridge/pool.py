@@ -168,7 +168,7 @@ class UpstreamPool:
             started = anyio.current_time()
             async with anyio.create_task_group() as tg:
                 try:
-                    await tg.start(link.run)
+                    await tg.start(_run_link, link)
                     found = await handshake(link)
                 except (MCPError, TimeoutError) as exc:
                     reason = _start_failure(link, exc)
@@ -231,8 +231,9 @@ class UpstreamPool:
                 _, (oldest, _) = self._sessions.popitem(last=False)
                 await oldest.close()
             link = self.upstream.open_link()
+            link.one_caller = True
             try:
-                await self._tg.start(link.run)
+                await self._tg.start(_run_link, link)
                 await handshake(
                     link,
                     client_info=client_info or BRIDGE_CLIENT_INFO,
@@ -266,6 +267,17 @@ class UpstreamPool:
                     await link.close()
                 else:
                     self._sessions[key] = (link, now)
+
+
+async def _run_link(link: UpstreamLink, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    """Run `link` until it ends; a wire that fails (an HTTP upstream going away mid-stream) ends
+    the link like a dead child does, and never the worker: the pool restarts it."""
+    try:
+        await link.run(task_status=task_status)
+    except Exception as exc:
+        if not link.connected:
+            raise MCPError(code=INTERNAL_ERROR, message=f"cannot reach `{link.upstream.describe()}`: {exc}") from None
+        logger.warning("the connection to %s failed: %s", link.upstream.describe(), exc)
 
 
 def _start_failure(link: UpstreamLink, exc: BaseException) -> str:
