@@ -7,10 +7,11 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
 from mcp import Client
 from mcp.client import ClientRequestContext
@@ -318,13 +319,22 @@ async def test_log_lines_of_a_call_reach_a_2026_client(queues):
 
 
 async def test_an_http_upstream_that_goes_away_fails_calls_and_not_the_worker(queues):
+    stop, gone = anyio.Event(), anyio.Event()
+
+    async def run_upstream(*, task_status: anyio.abc.TaskStatus[str]) -> None:
+        async with http_upstream("sesame") as url:
+            task_status.started(url)
+            await stop.wait()
+        gone.set()  # uvicorn shut down (a cancelled uvicorn would keep its open connections)
+
     with anyio.fail_after(HANG_GUARD):
-        async with AsyncExitStack() as upstream_running:
-            url = await upstream_running.enter_async_context(http_upstream("sesame"))
+        async with anyio.create_task_group() as tg:
+            url = await tg.start(run_upstream)
             upstream = HttpUpstream(url, headers={"Authorization": "Bearer sesame"})
             async with bridged(queues, upstream), client_of(queues, "2026-07-28") as client:
                 assert text_of(await client.call_tool("echo", {"text": "up"})) == "up"
-                await upstream_running.aclose()  # the HTTP server is gone
+                stop.set()
+                await gone.wait()  # the HTTP server is gone
                 for _ in range(2):  # answered each time: the worker lives on, and says why
                     with pytest.raises(MCPError) as failed:
                         await client.call_tool("echo", {"text": "down"})

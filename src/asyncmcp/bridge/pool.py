@@ -40,7 +40,7 @@ from mcp_types import (
 from mcp_types.version import LATEST_HANDSHAKE_VERSION, LATEST_PROTOCOL_VERSION, MODERN_PROTOCOL_VERSIONS
 
 from asyncmcp.bridge.upstream import ChildLink, HttpLink, Upstream
-from asyncmcp.errors import AsyncMcpError
+from asyncmcp.errors import AsyncMcpError, root_cause
 
 __all__ = ["BRIDGE_CAPABILITIES", "Handshake", "SessionMode", "UpstreamPool", "UpstreamStartError"]
 
@@ -275,9 +275,10 @@ async def _run_link(link: UpstreamLink, *, task_status: anyio.abc.TaskStatus[Non
     try:
         await link.run(task_status=task_status)
     except Exception as exc:
+        cause = root_cause(exc)
         if not link.connected:
-            raise MCPError(code=INTERNAL_ERROR, message=f"cannot reach `{link.upstream.describe()}`: {exc}") from None
-        logger.warning("the connection to %s failed: %s", link.upstream.describe(), exc)
+            raise MCPError(code=INTERNAL_ERROR, message=f"cannot reach `{link.upstream.describe()}`: {cause}") from None
+        logger.warning("the connection to %s failed: %s", link.upstream.describe(), cause)
 
 
 def _start_failure(link: UpstreamLink, exc: BaseException) -> str:

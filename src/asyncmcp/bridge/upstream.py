@@ -280,6 +280,11 @@ class HttpLink(Link):
     def death(self) -> str:
         return f"the upstream {self.upstream.url} closed the connection"
 
+    async def connection_lost(self, method: str, error: MCPError) -> MCPError:
+        if error.error.code != CONNECTION_CLOSED:
+            return error  # the server answered this error itself
+        return MCPError(code=INTERNAL_ERROR, message=f"{self.death()} while serving {method}; reconnecting")
+
     def streams(self) -> AbstractAsyncContextManager[Streams]:
         return self._http_streams()
 
