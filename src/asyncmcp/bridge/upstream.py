@@ -190,6 +190,9 @@ class ChildLink(Link):
             finally:
                 with anyio.CancelScope(shield=True):
                     await self._stop(process)
+                # Here too, not only in `_wait_exit`: cancelling the task group below may cancel that
+                # task just as its wait returns, and callers must still learn how the child ended.
+                self._ended(process.returncode)
                 tg.cancel_scope.cancel()
 
     async def _read_stdout(
@@ -244,8 +247,12 @@ class ChildLink(Link):
             logger.debug("%s: %s", self.upstream.describe(), text)
 
     async def _wait_exit(self, process: anyio.abc.Process) -> None:
-        self.exit_status = await process.wait()
-        self._exited.set()
+        self._ended(await process.wait())
+
+    def _ended(self, status: int | None) -> None:
+        if status is not None and not self._exited.is_set():
+            self.exit_status = status
+            self._exited.set()
 
     async def _stop(self, process: anyio.abc.Process) -> None:
         if process.returncode is not None:
