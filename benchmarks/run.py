@@ -135,7 +135,7 @@ QUICK = Plan(
     fanout_rounds=1,
     fanout_window=2.0,
     bridge_samples=10,
-    limit_seconds=240.0,
+    limit_seconds=300.0,  # the bridging row's two workers and stdio children start in about 10 s
 )
 
 
