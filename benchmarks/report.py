@@ -45,6 +45,7 @@ class Report:
     fanout: Fanout | None = None
     hybrid: RoundTrips | None = None
     held_open: HeldOpen | None = None
+    bridge: RoundTrips | None = None
     throughput: Throughput | None = None
     pipeline: Pipeline | None = None
     server_memory: ServerMemory | None = None
@@ -339,6 +340,29 @@ def _hybrid(trips: RoundTrips | None, held: HeldOpen | None, targets: list[list[
     return out
 
 
+def _bridge(trips: RoundTrips) -> list[str]:
+    series = trips.series
+    direct, bridged, served = (median(series.get(name, [])) for name in ("stdio-direct", "bridge-stdio", "object"))
+    rows: list[list[str]] = []
+    for name, what, floor_name, floor in (
+        ("stdio-direct", "the stdio server called directly by the SDK's stdio client (the floor)", "itself", direct),
+        ("bridge-stdio", "the same server through SQS and `asyncmcp serve -- <command>`", "direct stdio", direct),
+        ("object", "the same server as a Python object through SQS (`asyncmcp serve module:server`)", "direct stdio",
+         direct),
+    ):  # fmt: skip
+        samples = series.get(name, [])
+        if not samples:
+            continue
+        p50, p90, p99 = (percentile(samples, q) for q in (50, 90, 99))
+        rows.append([f"tools/call `echo`, {what}", str(len(samples)), _ms(p50), _ms(p90), _ms(p99), floor_name,
+                     _x(ratio(median(samples), floor))])  # fmt: skip
+    out = ["## Bridging a stdio server (`asyncmcp serve -- <command>`), 2026-07-28", "", *_table(_TRIP_HEADER, rows)]
+    out += [f"The stdio hop the bridge adds over serving the Python object: {_delta_ms(bridged - served)} (p50). "
+            "One stdio server process reached three ways, interleaved call by call, back to back; the bridged one "
+            "is a child of an in-process worker, the direct one a child of the SDK's stdio client.", ""]  # fmt: skip
+    return out
+
+
 def _pipeline(pipe: Pipeline, targets: list[list[str]]) -> list[str]:
     raw, mcp = median(pipe.raw), median(pipe.mcp)
     value = ratio(mcp, raw)
@@ -472,6 +496,8 @@ def render(report: Report) -> str:
 
     if report.hybrid is not None or report.held_open is not None:
         out += _hybrid(report.hybrid, report.held_open, targets)
+    if report.bridge is not None:
+        out += _bridge(report.bridge)
 
     if report.throughput is not None:
         tp = report.throughput

@@ -15,7 +15,9 @@ One run, in this order, on one moto endpoint in its own process:
    webhooks (`webhook`): tools/call in both eras against a direct Streamable HTTP call to the same
    server, back to back, and 32 clients with one slow receiver among them; the Streamable HTTP +
    webhook hybrid (`hybrid`): an inline and a webhook tool against the SDK's plain Streamable HTTP
-   server, and what the server holds open while 100 webhook tools run;
+   server, and what the server holds open while 100 webhook tools run; bridging (`bridge`): a
+   stdio server through `serve -- <command>` against the SDK's stdio client calling it directly and
+   against the Python-object server, back to back;
 6. throughput (`throughput`): 1 vs 2 worker processes, alternating rounds; and (`pipeline`) 8
    clients on one worker against the raw pipeline at the same concurrency;
 7. memory (`memory`): a worker process before/after many 2025 sessions, and a client process
@@ -36,6 +38,7 @@ from pathlib import Path
 import anyio
 
 from asyncmcp.sqs import SqsClientConfig, sqs_reply_queue
+from benchmarks.bridge import bridge_clients, measure_bridge_round_trips
 from benchmarks.cost import measure_cost
 from benchmarks.first_result import measure_first_results
 from benchmarks.harness import bench_endpoint, client_pool, create_queues, in_process_worker, worker_processes
@@ -82,6 +85,7 @@ class Plan:
     hybrid_samples: int
     held_calls: int
     held_tool_seconds: float
+    bridge_samples: int
     limit_seconds: float
     """The whole run fails (and cleans up) past this, rather than hanging a CI job."""
 
@@ -112,6 +116,7 @@ FULL = Plan(
     hybrid_samples=300,
     held_calls=100,
     held_tool_seconds=5.0,
+    bridge_samples=150,
     limit_seconds=1200.0,
 )
 
@@ -141,7 +146,8 @@ QUICK = Plan(
     hybrid_samples=20,
     held_calls=100,
     held_tool_seconds=2.0,
-    limit_seconds=240.0,
+    bridge_samples=10,
+    limit_seconds=360.0,  # the bridging row's workers and children start in about 10 s; hybrid tools take 2 s
 )
 
 
@@ -189,6 +195,9 @@ async def _measure(plan: Plan, report: Report) -> None:
     async with hybrid_stack() as hybrid:
         report.hybrid = await measure_hybrid_round_trips(hybrid, samples=plan.hybrid_samples, warmup=plan.warmup)
         report.held_open = await measure_held_open(hybrid, calls=plan.held_calls, tool_seconds=plan.held_tool_seconds)
+    bridge_req, bridge_obj, bridge_rep = await create_queues("bridge", "bridge-obj", "bridge-rep")
+    async with bridge_clients(bridge_req, bridge_obj, bridge_rep) as clients:
+        report.bridge = await measure_bridge_round_trips(clients, samples=plan.bridge_samples, warmup=plan.warmup)
 
     pool_size = max(plan.throughput_concurrency)
     one_config = SqsClientConfig(read_queue_url=tp1, response_queue_url=tp_rep)

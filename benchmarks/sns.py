@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +26,7 @@ from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO
 from asyncmcp.connecting import connect, shared_replies
 from asyncmcp.serving import Worker
 from asyncmcp.sns_sqs import SnsSqsClientConfig, SnsSqsServerConfig
-from benchmarks.latency import RoundTrips, echo, interleaved
+from benchmarks.latency import Figure, RoundTrips, echo, interleaved
 
 __all__ = ["SNS_CLIENT_ID", "SnsStack", "measure_sns_round_trips", "sns_stack"]
 
@@ -104,7 +104,7 @@ async def raw_sns_round_trip(sns: Any, sqs: Any, floor: tuple[str, str, str, str
 async def measure_sns_round_trips(stack: SnsStack, *, samples: int, warmup: int) -> RoundTrips:
     """Interleave one sample of each figure per iteration, back to back; `warmup` iterations discarded."""
     async with create_client("sns") as sns, create_client("sqs") as sqs:
-        figures: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+        figures: list[Figure] = [
             ("sns-raw", lambda: raw_sns_round_trip(sns, sqs, stack.floor)),
             ("sns-modern", lambda: echo(stack.modern)),
             ("sns-legacy", lambda: echo(stack.legacy)),

@@ -13,7 +13,7 @@ change: the server's deliveries run per destination, so a slow receiver holds on
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from asyncmcp.channels.http_server import serve_asgi
 from asyncmcp.serving import Worker
 from asyncmcp.webhook import WebhookClientConfig, WebhookServerConfig, generate_secret, webhook_client
-from benchmarks.latency import RoundTrips, echo, http_server, interleaved
+from benchmarks.latency import Figure, RoundTrips, echo, http_server, interleaved
 from benchmarks.stats import median
 
 __all__ = ["Fanout", "WebhookStack", "measure_fanout", "measure_webhook_round_trips", "webhook_stack"]
@@ -70,9 +70,7 @@ async def webhook_stack(server: Any) -> AsyncIterator[WebhookStack]:
 
 async def measure_webhook_round_trips(stack: WebhookStack, *, samples: int, warmup: int) -> RoundTrips:
     """Interleave one sample of each figure per iteration, back to back; `warmup` iterations discarded."""
-    figures: list[tuple[str, Callable[[], Awaitable[None]]]] = [
-        (name, lambda client=client: echo(client)) for name, client in stack.clients.items()
-    ]
+    figures: list[Figure] = [(name, lambda client=client: echo(client)) for name, client in stack.clients.items()]
     return await interleaved(figures, samples=samples, warmup=warmup)
 
 

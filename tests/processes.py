@@ -18,7 +18,7 @@ __all__ = ["ROOT", "SERVING", "Proc", "processes"]
 ROOT = Path(__file__).resolve().parents[1]
 """The repository root: children run there, so `tests.*` modules are importable by name."""
 
-SERVING = re.compile(r"asyncmcp: serving \S+ on \S+ \(pid (\d+)\)")
+SERVING = re.compile(r"asyncmcp: serving .+ on \S+ \(pid (\d+)\)")
 """The line `asyncmcp serve` prints once a worker receives."""
 
 T = TypeVar("T")

@@ -7,7 +7,7 @@ channel that raised it (`ChannelError.permanent`): only it knows its broker's er
 
 from __future__ import annotations
 
-__all__ = ["AddressNotFoundError", "AsyncMcpError", "ChannelError", "FrameTooLargeError"]
+__all__ = ["AddressNotFoundError", "AsyncMcpError", "ChannelError", "FrameTooLargeError", "root_cause"]
 
 
 class AsyncMcpError(Exception):
@@ -52,3 +52,12 @@ class FrameTooLargeError(ChannelError):
         )
         self.size = size
         self.limit = limit
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The first leaf of nested exception groups (or `exc` itself): what anyio task groups wrap."""
+    inner = getattr(exc, "exceptions", None)
+    while isinstance(inner, tuple) and inner and isinstance(inner[0], BaseException):
+        exc = inner[0]
+        inner = getattr(exc, "exceptions", None)
+    return exc

@@ -110,7 +110,14 @@ class Worker:
         """Serve in the background for the body of an `async with` block (tests, embedding)."""
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        await self._tg.start(self.run)
+        try:
+            await self._tg.start(self.run)
+        except BaseException:
+            # A worker that cannot start (a bridged upstream that dies at once) leaves the block
+            # with its own error, not with the task group's cancel scope left open.
+            self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(None, None, None)
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

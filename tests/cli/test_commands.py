@@ -139,23 +139,36 @@ def test_a_bad_environment_value_names_the_variable(monkeypatch, capsys, variabl
 @pytest.mark.parametrize(
     ("target", "said"),
     [
-        ("http://127.0.0.1:8000/mcp", "serving a Streamable HTTP server by URL is not supported yet"),
-        ("python server.py", "serving a stdio command is not supported yet"),
-        ("server.py", "serving a stdio command is not supported yet"),
+        ("http://127.0.0.1:8000/mcp", "is a URL; serve it with --upstream-url http://127.0.0.1:8000/mcp"),
+        ("python server.py", "is a stdio command; put a command after `--`"),
+        ("server.py", "is a stdio command; put a command after `--`"),
         ("factories:needs_a_name", "needs arguments (name)"),
         ("factories:built_later", "is an async function"),
         ("factories:not_a_server", "is a int, not an MCP Server"),
         ("no_such_module_here:server", "cannot import 'no_such_module_here'"),
     ],
 )
-def test_serve_refuses_what_it_cannot_serve_yet_and_says_what_to_do(
-    target, said, tmp_path, monkeypatch, capsys
-) -> None:
+def test_serve_refuses_what_it_cannot_serve_and_says_what_to_do(target, said, tmp_path, monkeypatch, capsys) -> None:
     (tmp_path / "factories.py").write_text(FACTORIES)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     err = _fails(capsys, _serve(REQUESTS, *target.split()), code=2)
     assert said in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["serve", "--request-queue-url", REQUESTS], "give what to serve: module:attribute, a command after --"),
+        (["serve", "--request-queue-url", REQUESTS, "--env", "NOVALUE", "--", "node", "s.js"], "give KEY=VALUE"),
+        (["serve", "--request-queue-url", REQUESTS, "--upstream-header", "x", "--upstream-url", "http://h/mcp"],
+         "--upstream-header 'x': give 'Name: value'"),
+        (["serve", "--request-queue-url", REQUESTS, "--upstream-url", "ftp://h/mcp"], "must start with http://"),
+        (["serve", "--request-queue-url", REQUESTS, "--pool", "0", "--", "node", "s.js"], "pool must be 1 or more"),
+    ],
+)  # fmt: skip
+def test_serve_refuses_a_bridge_it_cannot_build_in_one_line(capsys, argv, said) -> None:
+    assert said in _fails(capsys, argv, code=2)
 
 
 def test_serve_builds_the_server_from_a_function_that_takes_no_arguments(tmp_path, monkeypatch) -> None:

@@ -64,10 +64,16 @@ def _transport(chosen: tuple[str, bool], env: str, strict: bool) -> ChannelTrans
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "asyncmcp") -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    # Everything after `--` is a command line (`asyncmcp serve ... -- npx -y server`), never flags.
+    upstream_command: list[str] = []
+    if "--" in args_list:
+        split = args_list.index("--")
+        args_list, upstream_command = args_list[:split], args_list[split + 1 :]
     debug = "--debug" in args_list or bool(os.environ.get(DEBUG_ENV))
     try:
         parser = build_parser(args_list, prog)
         args = parser.parse_args(args_list)
+        args.upstream_command = upstream_command
         level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

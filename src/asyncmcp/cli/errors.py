@@ -8,21 +8,12 @@ credentials) is said plainly with what to do; anything else is named with a poin
 from __future__ import annotations
 
 from asyncmcp.cli.options import UsageError
-from asyncmcp.errors import AsyncMcpError
+from asyncmcp.errors import AsyncMcpError, root_cause
 
 __all__ = ["describe", "root_cause"]
 
 USAGE_EXIT = 2
 FAILURE_EXIT = 1
-
-
-def root_cause(exc: BaseException) -> BaseException:
-    """The first leaf of nested exception groups (or `exc` itself)."""
-    inner = getattr(exc, "exceptions", None)
-    while isinstance(inner, tuple) and inner and isinstance(inner[0], BaseException):
-        exc = inner[0]
-        inner = getattr(exc, "exceptions", None)
-    return exc
 
 
 def describe(exc: BaseException) -> tuple[str, int]:

@@ -36,9 +36,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from mcp.server import Server, ServerRequestContext
-from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult
-from mcp.shared.dispatcher import Outbound
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -46,6 +44,7 @@ from asyncmcp.codec import as_mapping, has_modern_envelope
 from asyncmcp.proxy.backend import Backend, BackendLink, BackendOpener
 from asyncmcp.proxy.param_headers import ToolSchemas, check_param_headers
 from asyncmcp.proxy.redaction import redacted_error
+from asyncmcp.relay import front_connection, front_request
 
 __all__ = ["build_proxy_server"]
 
@@ -56,17 +55,6 @@ _LINK_KEY = "asyncmcp.proxy.backend_link"
 
 _LOCAL_NOTIFICATIONS = frozenset({"notifications/cancelled", "notifications/progress"})
 """Handled by the SDK on the front side (the cancel reaches the backend as the link's own cancel)."""
-
-
-def _front_connection(ctx: ServerRequestContext[Any, Any]) -> Connection:
-    # The SDK exposes the per-connection state only through the session proxy; mcp is pinned to 2.3.x.
-    return ctx.session._connection  # pyright: ignore[reportPrivateUsage]
-
-
-def _front_request(ctx: ServerRequestContext[Any, Any]) -> Outbound:
-    # The front request's own stream: the session proxy sends only typed notifications there, and
-    # the backend's are relayed raw (methods the proxy has never heard of included); mcp is pinned to 2.3.x.
-    return ctx.session._request_outbound  # pyright: ignore[reportPrivateUsage]
 
 
 class ForwardingMiddleware:
@@ -95,7 +83,7 @@ class ForwardingMiddleware:
         async def relay_progress(progress: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(progress, total, message)
 
-        outbound = _front_request(ctx)
+        outbound = front_request(ctx)
 
         async def relay_notice(method: str, params: Mapping[str, Any] | None) -> None:
             await outbound.notify(method, params)
@@ -122,7 +110,7 @@ class ForwardingMiddleware:
     async def _link_for(self, ctx: ServerRequestContext[Any, Any], backend: Backend) -> BackendLink:
         if ctx.method != "initialize" and has_modern_envelope(ctx.params):
             return backend.shared
-        connection = _front_connection(ctx)
+        connection = front_connection(ctx)
         link = connection.state.get(_LINK_KEY)
         if isinstance(link, BackendLink):
             return link
@@ -143,7 +131,7 @@ class ForwardingMiddleware:
     async def _forward_notification(self, ctx: ServerRequestContext[Any, Any], backend: Backend) -> None:
         if ctx.method in _LOCAL_NOTIFICATIONS:
             return
-        link = _front_connection(ctx).state.get(_LINK_KEY)
+        link = front_connection(ctx).state.get(_LINK_KEY)
         if isinstance(link, BackendLink):
             await link.notify(ctx.method, ctx.params)
 
