@@ -57,6 +57,7 @@ __all__ = [
     "FrameDecodeError",
     "FrameEncodeError",
     "as_mapping",
+    "decode_frame",
     "decode_message",
     "encode_message",
     "has_modern_envelope",
@@ -160,6 +161,9 @@ class Frame:
     attributes: Mapping[str, str] = field(default_factory=dict[str, str])
     ordering_key: str | None = None
     dedupe_key: str | None = None
+    unreadable: str | None = None
+    """Why the channel could not read this frame's body (an offloaded payload it refused or could
+    not fetch); the receiver answers it with this reason as a JSON-RPC error (`decode_frame`)."""
 
 
 @dataclass(frozen=True)
@@ -326,6 +330,16 @@ def decode_message(body: str | bytes) -> JSONRPCMessage:
         # which would leave the sender waiting forever; it is an invalid request.
         raise FrameDecodeError(INVALID_REQUEST, "Invalid request: id must be a string or an integer", None)
     return message
+
+
+def decode_frame(frame: Frame) -> JSONRPCMessage:
+    """`decode_message` of a frame's body; a frame the channel marked `unreadable` raises
+    `FrameDecodeError` (invalid request) with the channel's reason."""
+    if frame.unreadable is not None:
+        raise FrameDecodeError(
+            INVALID_REQUEST, f"Invalid request: the message could not be read: {frame.unreadable}", None
+        )
+    return decode_message(frame.body)
 
 
 def _has_top_level_id(body: str | bytes) -> bool:

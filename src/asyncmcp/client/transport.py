@@ -69,7 +69,7 @@ from asyncmcp.codec import (
     Frame,
     FrameDecodeError,
     FrameEncodeError,
-    decode_message,
+    decode_frame,
     encode_message,
     jsonrpc_error,
     keepalive_request_id,
@@ -171,7 +171,7 @@ class _ClientSide:
                 self._extend(request_id)  # taken and still running: a sign of life
             return None
         try:
-            message = decode_message(delivery.frame.body)
+            message = decode_frame(delivery.frame)
         except FrameDecodeError as exc:
             logger.warning("undecodable reply on %s for client %s: %s", self.reply_address, self.client_id, exc)
             return exc
