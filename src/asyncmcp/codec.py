@@ -66,6 +66,7 @@ __all__ = [
     "keepalive_request_id",
     "request_id_of_raw",
     "seed_reply_address",
+    "utf8_length",
     "wake_frame",
 ]
 
@@ -207,6 +208,17 @@ class Envelope:
             if isinstance(value, str) and 0 < len(value) <= MAX_ATTRIBUTE_VALUE:
                 values[field_name] = value
         return cls(**values)
+
+
+UTF8_COUNT_CHARS = 1024 * 1024
+"""Characters encoded at a time to count a non-ASCII text's bytes, so counting never copies all of it."""
+
+
+def utf8_length(text: str) -> int:
+    """Bytes of `text` in UTF-8, without encoding a full copy (a frame may be tens of MiB)."""
+    if text.isascii():
+        return len(text)
+    return sum(len(text[start : start + UTF8_COUNT_CHARS].encode()) for start in range(0, len(text), UTF8_COUNT_CHARS))
 
 
 def as_mapping(value: object) -> Mapping[str, Any] | None:

@@ -8,6 +8,9 @@ resolved only from allowed buckets, within bounds, and one that cannot be resolv
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +29,7 @@ from asyncmcp.channels.sqs.api import SqsApi
 from asyncmcp.channels.sqs.channel import SqsChannel, SqsDelivery
 from asyncmcp.codec import ATTR_CLIENT_ID, Frame
 from tests.conftest import Queues
+from tests.processes import ROOT
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.anyio
@@ -159,3 +163,34 @@ async def test_an_object_larger_than_the_limit_is_refused_before_its_body_is_rea
         delivery = await receive_one(channel, queues.reply)
         assert delivery.frame.unreadable is not None
         assert "5000 bytes exceeds the 1000-byte limit" in delivery.frame.unreadable
+
+
+MEMORY_PAYLOAD_BYTES = 50 * 1024 * 1024
+"""The issue's figure: a 50 MiB frame, sent through S3 and received back in a child process."""
+
+
+def test_a_50_mib_frame_passes_with_at_most_two_copies_in_memory(queues: Queues) -> None:
+    """Traced in a child process (tests/channels/payload_memory.py), so the endpoint's and pytest's
+    own memory is not counted; sizes, never times, are asserted."""
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.channels.payload_memory",
+            queues.reply,
+            queues.payload_bucket,
+            str(MEMORY_PAYLOAD_BYTES),
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    measured = json.loads(child.stdout)
+    size = measured["size"]
+    assert measured["send_peak"] < size / 2  # beyond the frame: one part at a time, never a second copy
+    assert measured["receive_peak"] < 2.1 * size  # the read buffer and the text, briefly
+    assert measured["received"] < 1.1 * size  # then only the text

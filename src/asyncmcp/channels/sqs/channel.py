@@ -29,7 +29,7 @@ from asyncmcp.channels.claim_check import ClaimCheck, PayloadPointer, message_at
 from asyncmcp.channels.holding import Holds
 from asyncmcp.channels.sqs.api import NOT_FOUND_CODES, SqsApi, is_permanent
 from asyncmcp.channels.sqs.config import SqsPolling
-from asyncmcp.codec import Frame, as_mapping
+from asyncmcp.codec import Frame, as_mapping, utf8_length
 from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
 
 __all__ = [
@@ -109,7 +109,7 @@ def _due(seconds_from_now: float) -> float:
 
 def sqs_frame_size(frame: Frame) -> int:
     """Bytes a frame counts against a queue's size limit: SQS counts attributes too (name, type, value)."""
-    total = len(frame.body.encode())
+    total = utf8_length(frame.body)
     for name, value in frame.attributes.items():
         total += len(name.encode()) + len("String") + len(value.encode())
     return total
