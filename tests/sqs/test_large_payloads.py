@@ -2,8 +2,9 @@
 
 A tool returning 10 MiB and a request carrying 2 MiB work in both protocol eras over SQS and
 SNS+SQS with a payload bucket set (each far over a queue's 1 MiB and a topic's 256 KiB); a large
-progress notification travels too; a request whose pointer names a bucket outside the allowlist
-is answered with a JSON-RPC error naming the bucket, and the worker goes on serving.
+progress notification travels too, and a pointer inside an SNS envelope; a request whose pointer
+names a bucket outside the allowlist is answered with a JSON-RPC error naming the bucket, and
+the worker goes on serving.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from mcp.server.mcpserver import Context
 
 from asyncmcp.channels.claim_check import ATTR_PAYLOAD_SIZE, POINTER_CLASS
 from asyncmcp.channels.config import ClientSettings
+from asyncmcp.channels.sns_sqs.config import SnsSqsServerConfig
 from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO
 from asyncmcp.connecting import connect
+from asyncmcp.serving import Worker
 from tests.client_answers import text_of
 from tests.conftest import Queues
 from tests.deployments import SnsSqsDeployment, SqsDeployment, provision_topology
+from tests.servers import build_server
 
 pytestmark = pytest.mark.anyio
 
@@ -123,3 +127,27 @@ async def test_a_pointer_to_a_bucket_outside_the_allowlist_is_answered_with_an_e
             # The worker goes on serving.
             async with client_of("modern", deployment.client_config()) as client:
                 assert text_of(await client.call_tool("echo", {"text": "still here"})) == "still here"
+
+
+async def test_a_pointer_inside_an_sns_envelope_is_resolved(queues: Queues) -> None:
+    """A subscription without raw delivery wraps the pointer and its size attribute in the envelope."""
+    deployment = SnsSqsDeployment(await provision_topology())
+    sqs, sns = boto3.client("sqs"), boto3.client("sns")
+    enveloped = sqs.create_queue(QueueName="enveloped-payloads")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=enveloped, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=deployment.topology.request_topic_arn, Protocol="sqs", Endpoint=arn)  # no raw delivery
+    server_config = SnsSqsServerConfig(
+        sqs_queue_url=enveloped,
+        sns_topic_arn=deployment.topology.reply_topic_arn,
+        payload_bucket=queues.payload_bucket,
+        keep_payloads=True,  # the topology's raw-delivery server queue got the same pointer
+    )
+    carried = "w" * (2 * MIB)
+    with anyio.fail_after(HANG_GUARD):
+        async with (
+            Worker(build_server(), server_config) as worker,
+            client_of("modern", deployment.client_config(payload_bucket=queues.payload_bucket)) as client,
+        ):
+            assert text_of(await client.call_tool("echo", {"text": carried})) == carried
+            assert worker.binding is not None
+            assert worker.binding.channel.calls["GetObject"] == 1
