@@ -87,6 +87,7 @@ DELETE_TIMEOUT_SECONDS = 10.0
 """Bound on deleting a resolved payload object after its message was deleted (a lifecycle rule is the backstop)."""
 
 _KEY_PART_OK = re.compile(r"[^A-Za-z0-9_.-]")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 S3 = AwsService(
     name="s3",
@@ -113,7 +114,7 @@ def message_attribute(name: str, value: str) -> dict[str, str]:
 class PayloadSettings(BaseModel):
     """S3 claim-check settings of a channel config (SQS, SNS+SQS); off unless `payload_bucket` is set."""
 
-    payload_bucket: str | None = Field(default=None, min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+$")
+    payload_bucket: str | None = None
     """The S3 bucket large frames are written to. None: frames over the limit are refused."""
     allowed_payload_buckets: tuple[str, ...] | None = None
     """Buckets a received pointer may name (exact names). None: only `payload_bucket`."""
@@ -123,6 +124,15 @@ class PayloadSettings(BaseModel):
     """Keep payload objects after their message is handled (for audit); a lifecycle rule removes them."""
     max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, ge=1)
     """Largest payload object a received pointer may make this side read."""
+
+    @field_validator("payload_bucket")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is not None and not _BUCKET_NAME.match(value):
+            raise ValueError(
+                f"must be an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens (got {value!r})"
+            )
+        return value
 
     @field_validator("allowed_payload_buckets")
     @classmethod
