@@ -14,6 +14,8 @@ One run, in this order, on one moto endpoint in its own process:
 5. SNS+SQS (`sns`): its raw floor and tools/call in both eras, back to back, and its cost;
    webhooks (`webhook`): tools/call in both eras against a direct Streamable HTTP call to the same
    server, back to back, and 32 clients with one slow receiver among them;
+   large payloads (`payloads`): 1 MiB and 10 MiB results through the S3 claim-check against the
+   raw floor of the same bytes, and their billable SQS and S3 calls;
 6. throughput (`throughput`): 1 vs 2 worker processes, alternating rounds; and (`pipeline`) 8
    clients on one worker against the raw pipeline at the same concurrency;
 7. memory (`memory`): a worker process before/after many 2025 sessions, and a client process
@@ -39,6 +41,7 @@ from benchmarks.first_result import measure_first_results
 from benchmarks.harness import bench_endpoint, client_pool, create_queues, in_process_worker, worker_processes
 from benchmarks.latency import measure_idle, measure_round_trips, sqs_stack
 from benchmarks.memory import measure_client_memory, measure_server_memory
+from benchmarks.payloads import measure_payloads, payload_stack
 from benchmarks.pipeline import measure_pipeline
 from benchmarks.report import Report, render
 from benchmarks.server import server
@@ -74,6 +77,7 @@ class Plan:
     pipeline_rounds: int
     sns_samples: int
     webhook_samples: int
+    payload_samples: int
     fanout_rounds: int
     fanout_window: float
     limit_seconds: float
@@ -101,6 +105,7 @@ FULL = Plan(
     pipeline_rounds=3,
     sns_samples=200,
     webhook_samples=300,
+    payload_samples=20,
     fanout_rounds=3,
     fanout_window=4.0,
     limit_seconds=1200.0,
@@ -127,6 +132,7 @@ QUICK = Plan(
     pipeline_rounds=1,
     sns_samples=15,
     webhook_samples=20,
+    payload_samples=3,
     fanout_rounds=1,
     fanout_window=2.0,
     limit_seconds=240.0,
@@ -143,6 +149,7 @@ async def _measure(plan: Plan, report: Report) -> None:
     names = ["req", "rep", "raw-req", "raw-rep", "tp1", "tp2", "tp-rep", "mem", "mem-rep", "mem-rep2", "first-rep"]
     req, rep, raw_req, raw_rep, tp1, tp2, tp_rep, mem, mem_rep, mem_rep2, first_rep = await create_queues(*names)
     pipe_req, pipe_rep, pipe_raw_req, pipe_raw_rep = await create_queues("pipe", "pipe-rep", "pipe-raw", "pipe-raw-rep")
+    pay_req, pay_rep, *pay_floor = await create_queues("pay", "pay-rep", "pay-raw", "pay-raw-rep")
 
     async with in_process_worker(server, req) as worker, sqs_stack(worker, req, rep) as stack:
         report.back_to_back = await measure_round_trips(
@@ -173,6 +180,9 @@ async def _measure(plan: Plan, report: Report) -> None:
         report.fanout = await measure_fanout(
             hooks, clients=plan.high_clients, rounds=plan.fanout_rounds, window=plan.fanout_window
         )
+
+    async with payload_stack(server, pay_req, pay_rep, (pay_floor[0], pay_floor[1])) as payloads:
+        report.payloads = await measure_payloads(payloads, samples=plan.payload_samples, warmup=1)
 
     pool_size = max(plan.throughput_concurrency)
     one_config = SqsClientConfig(read_queue_url=tp1, response_queue_url=tp_rep)

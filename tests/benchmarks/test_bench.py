@@ -10,6 +10,7 @@ import pytest
 from benchmarks.first_result import measure_first_results
 from benchmarks.harness import in_process_worker
 from benchmarks.latency import measure_round_trips, sqs_stack
+from benchmarks.payloads import measure_payloads, payload_stack
 from benchmarks.report import Report, render
 from benchmarks.server import server
 from benchmarks.sns import measure_sns_round_trips, sns_stack
@@ -78,3 +79,16 @@ async def test_webhook_round_trips_and_fanout_render_their_targets():
     text = render(Report(machine={"cores": "2"}, quick=True, webhook=trips, fanout=fanout))
     assert "webhook tools/call p50 <= 2.0x a direct Streamable HTTP call (2025-11-25)" in text
     assert "webhook fan-out: 3 clients keep >= 0.9x their calls/s next to a 2 s receiver" in text
+
+
+async def test_large_payload_round_trips_and_their_calls_render(queues):
+    floor = (queues.create("bench-pay-raw"), queues.create("bench-pay-raw-rep"))
+    with anyio.fail_after(120):
+        async with payload_stack(server, queues.request, queues.reply, floor) as stack:
+            measured = await measure_payloads(stack, samples=1, warmup=0, sizes=(2 * 1024 * 1024,), settle_seconds=0)
+    assert set(measured.trips.series) == {"payload-raw-2097152", "payload-mcp-2097152"}
+    assert measured.calls[2097152]["PutObject"] >= 1
+    text = render(Report(machine={"cores": "2"}, quick=True, payloads=measured))
+    assert "tools/call returning 2 MiB over SQS through S3, 2026-07-28" in text
+    assert "S3 calls per round trip" in text
+    assert "2 MiB result through S3 p50 <= 1.5x the raw floor of the same bytes" in text
