@@ -20,6 +20,7 @@ import pytest
 from mcp import Client
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from mcp.shared.exceptions import MCPError
 
 from asyncmcp.channels.claim_check import ATTR_PAYLOAD_SIZE, POINTER_CLASS
 from asyncmcp.channels.config import ClientSettings
@@ -151,3 +152,18 @@ async def test_a_pointer_inside_an_sns_envelope_is_resolved(queues: Queues) -> N
             assert text_of(await client.call_tool("echo", {"text": carried})) == carried
             assert worker.binding is not None
             assert worker.binding.channel.calls["GetObject"] == 1
+
+
+async def test_a_client_whose_bucket_the_worker_does_not_read_is_told_why(
+    queues: Queues, caplog: pytest.LogCaptureFixture
+) -> None:
+    boto3.client("s3").create_bucket(Bucket="client-only")
+    deployment = SqsDeployment(queues.request, queues.reply)
+    config = deployment.client_config(payload_bucket="client-only", transport_timeout_seconds=3)
+    async with deployment.serving(payload_bucket=queues.payload_bucket):
+        with anyio.fail_after(HANG_GUARD):
+            async with client_of("modern", config) as client:
+                with pytest.raises(MCPError):
+                    await client.call_tool("echo", {"text": "q" * (2 * MIB)})
+    refusals = [r.getMessage() for r in caplog.records if "the server refused a message" in r.getMessage()]
+    assert refusals and "S3 bucket 'client-only', which this side does not read" in refusals[0]
