@@ -29,7 +29,7 @@ from asyncmcp.connecting import connect, shared_replies
 from asyncmcp.serving import Worker
 from asyncmcp.sqs import SqsClientConfig, SqsServerConfig
 from benchmarks.cost import SETTLE_SECONDS
-from benchmarks.latency import RoundTrips, timed
+from benchmarks.latency import RoundTrips, long_poll, timed
 
 __all__ = [
     "PAYLOAD_SIZES",
@@ -105,13 +105,7 @@ async def payload_stack(server: Any, request: str, reply: str, floor: tuple[str,
 
 async def _hop(sqs: Any, queue: str, body: str, attributes: dict[str, Any]) -> list[dict[str, Any]]:
     await sqs.send_message(QueueUrl=queue, MessageBody=body, MessageAttributes=attributes)
-    messages: list[dict[str, Any]] = []
-    while not messages:
-        response = await sqs.receive_message(
-            QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=20, MessageAttributeNames=["All"]
-        )
-        messages = response.get("Messages", [])
-    return messages
+    return await long_poll(sqs, queue)
 
 
 async def raw_payload_round_trip(sqs: Any, s3: Any, floor: tuple[str, str], bucket: str, data: bytes) -> None:
