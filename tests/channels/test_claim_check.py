@@ -194,3 +194,12 @@ def test_a_50_mib_frame_passes_with_at_most_two_copies_in_memory(queues: Queues)
     assert measured["send_peak"] < size / 2  # beyond the frame: one part at a time, never a second copy
     assert measured["receive_peak"] < 2.1 * size  # the read buffer and the text, briefly
     assert measured["received"] < 1.1 * size  # then only the text
+
+
+async def test_a_pointer_where_no_payload_bucket_is_set_says_what_to_set(queues: Queues) -> None:
+    send_pointer(queues.reply, queues.payload_bucket, "k")
+    async with SqsApi() as api, SqsChannel(api, wait_time_seconds=1) as channel:
+        delivery = await receive_one(channel, queues.reply)
+        assert delivery.frame.unreadable is not None
+        assert "--payload-bucket" in delivery.frame.unreadable
+        assert ATTR_PAYLOAD_SIZE not in delivery.frame.attributes

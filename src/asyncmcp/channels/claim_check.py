@@ -51,8 +51,10 @@ __all__ = [
     "PayloadSettings",
     "S3Api",
     "create_payload_bucket",
+    "is_pointer",
     "message_attribute",
     "open_claim_check",
+    "unresolvable",
 ]
 
 logger = logging.getLogger(__name__)
@@ -192,6 +194,25 @@ def _label(address: str) -> str:
     return _KEY_PART_OK.sub("-", name)[:80] or "address"
 
 
+def is_pointer(frame: Frame) -> bool:
+    """Whether `frame` is an offloaded message (by its size attribute, as the extended clients tell)."""
+    return any(name in frame.attributes for name in NUMBER_ATTRIBUTES)
+
+
+def _without_size(frame: Frame) -> dict[str, str]:
+    return {name: value for name, value in frame.attributes.items() if name not in NUMBER_ATTRIBUTES}
+
+
+def unresolvable(frame: Frame) -> Frame:
+    """A pointer received where no payload bucket is set: unreadable, saying what to set."""
+    return replace(
+        frame,
+        attributes=_without_size(frame),
+        unreadable="it is an S3 pointer (a large message offloaded by its sender), and this side has no payload "
+        "bucket set: set the same --payload-bucket (payload_bucket) on both sides",
+    )
+
+
 class PayloadRefusedError(Exception):
     """A pointer this side will not (or cannot) resolve; the message says why, for the JSON-RPC error."""
 
@@ -290,11 +311,6 @@ class ClaimCheck:
 
     # -- receiving -------------------------------------------------------------------------
 
-    @staticmethod
-    def is_pointer(frame: Frame) -> bool:
-        """Whether `frame` is an offloaded message (by its size attribute, as the extended clients tell)."""
-        return any(name in frame.attributes for name in NUMBER_ATTRIBUTES)
-
     async def resolve(self, frame: Frame) -> tuple[Frame, PayloadPointer | None]:
         """The frame a pointer stands for, and where its object is (to delete once handled).
 
@@ -302,9 +318,9 @@ class ClaimCheck:
         comes back `unreadable`, saying why; it is never raised, so one bad message cannot stop a
         receive loop.
         """
-        if not self.is_pointer(frame):
+        if not is_pointer(frame):
             return frame, None
-        attributes = {name: value for name, value in frame.attributes.items() if name not in NUMBER_ATTRIBUTES}
+        attributes = _without_size(frame)
         try:
             pointer = self._check(frame)
             body = await self._read(pointer)

@@ -25,7 +25,7 @@ import anyio.abc
 
 from asyncmcp.channels.base import Capabilities
 from asyncmcp.channels.batching import Batcher, BatchOutcome
-from asyncmcp.channels.claim_check import ClaimCheck, PayloadPointer, message_attribute
+from asyncmcp.channels.claim_check import ClaimCheck, PayloadPointer, is_pointer, message_attribute, unresolvable
 from asyncmcp.channels.holding import Holds
 from asyncmcp.channels.sqs.api import NOT_FOUND_CODES, SqsApi, is_permanent
 from asyncmcp.channels.sqs.config import SqsPolling
@@ -377,6 +377,9 @@ class SqsChannel:
         """
         payloads = self.payloads
         if payloads is None:
+            for delivery in deliveries:
+                if is_pointer(delivery.frame):
+                    delivery.frame = unresolvable(delivery.frame)
             return
 
         async def resolve(delivery: SqsDelivery) -> None:
@@ -386,7 +389,7 @@ class SqsChannel:
 
         async with anyio.create_task_group() as group:
             for delivery in deliveries:
-                if payloads.is_pointer(delivery.frame):
+                if is_pointer(delivery.frame):
                     group.start_soon(resolve, delivery)
 
     def settle(self, delivery: SqsDelivery, *, delete: bool, delay_seconds: float | None = 0.0) -> None:
