@@ -11,9 +11,10 @@ import json
 from typing import Any
 
 import anyio
+import boto3
+import boto3.session
 import pytest
 from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
-from sqs_extended_client import SQSExtendedClientSession  # pyright: ignore[reportMissingTypeStubs]
 
 from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO
 from tests.conftest import Queues
@@ -28,8 +29,20 @@ TEXT_BYTES = 1_500_000
 """Over SQS's 1 MiB, so each direction must go through S3 (the extended client offloads above 256 KiB)."""
 
 
+def _extended_client_session() -> Any:
+    """The extended client's session class, without the patch its import applies to boto3 as a whole
+    (it replaces `boto3.Session` and the default session, which would turn every other test's boto3
+    client into an extended client)."""
+    saved = (boto3.session.Session, boto3.Session, boto3.DEFAULT_SESSION)
+    try:
+        from sqs_extended_client import SQSExtendedClientSession  # pyright: ignore[reportMissingTypeStubs]
+    finally:
+        boto3.session.Session, boto3.Session, boto3.DEFAULT_SESSION = saved
+    return SQSExtendedClientSession
+
+
 def extended_client(bucket: str) -> Any:
-    client: Any = SQSExtendedClientSession().client("sqs")  # pyright: ignore[reportUnknownMemberType]
+    client: Any = _extended_client_session()().client("sqs")
     client.large_payload_support = bucket
     client.delete_payload_from_s3 = True
     return client
