@@ -14,7 +14,8 @@ import tracemalloc
 
 import anyio
 
-from asyncmcp.channels.claim_check import ClaimCheck, PayloadSettings, S3Api
+from asyncmcp.channels.claim_check import ClaimCheck, S3Api
+from asyncmcp.channels.payload_settings import PayloadSettings
 from asyncmcp.channels.sqs.api import SqsApi
 from asyncmcp.channels.sqs.channel import SqsChannel
 from asyncmcp.codec import Frame

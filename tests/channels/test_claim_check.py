@@ -22,9 +22,9 @@ from asyncmcp.channels.claim_check import (
     ATTR_PAYLOAD_SIZE,
     POINTER_CLASS,
     ClaimCheck,
-    PayloadSettings,
     S3Api,
 )
+from asyncmcp.channels.payload_settings import PayloadSettings
 from asyncmcp.channels.sqs.api import SqsApi
 from asyncmcp.channels.sqs.channel import SqsChannel, SqsDelivery
 from asyncmcp.codec import ATTR_CLIENT_ID, Frame

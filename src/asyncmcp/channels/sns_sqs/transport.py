@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 
 from asyncmcp.channels.base import ChannelTransport, ClientBinding, Option, ServerBinding
-from asyncmcp.channels.claim_check import PAYLOAD_OPTIONS, open_claim_check
+from asyncmcp.channels.payload_settings import PAYLOAD_OPTIONS
 from asyncmcp.channels.sns_sqs.config import SnsSqsClientConfig, SnsSqsServerConfig
 from asyncmcp.errors import ChannelError
 
@@ -175,6 +175,7 @@ class SnsSqsTransport(ChannelTransport):
 
     @asynccontextmanager
     async def _channel(self, config: Any, clients: Mapping[str, Any]) -> AsyncIterator[tuple[Any, Any, Any]]:
+        from asyncmcp.channels.claim_check import open_claim_check
         from asyncmcp.channels.sns_sqs.api import SnsApi
         from asyncmcp.channels.sns_sqs.channel import SnsSqsChannel
         from asyncmcp.channels.sqs.api import SqsApi

@@ -12,8 +12,8 @@ from typing import Any, ClassVar, cast
 
 from pydantic import Field, field_validator
 
-from asyncmcp.channels.claim_check import PayloadSettings
 from asyncmcp.channels.config import FROZEN, ClientSettings, ServerSettings
+from asyncmcp.channels.payload_settings import PayloadSettings
 from asyncmcp.codec import MAX_FRAME_ATTRIBUTES, MAX_ROUTING_ATTRIBUTES, MAX_USER_ATTRIBUTES
 
 __all__ = ["SqsClientConfig", "SqsPolling", "SqsServerConfig", "check_queue_url", "custom_attribute_value"]

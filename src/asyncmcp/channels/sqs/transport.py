@@ -24,7 +24,7 @@ from asyncmcp.channels.base import (
     Option,
     ServerBinding,
 )
-from asyncmcp.channels.claim_check import PAYLOAD_OPTIONS, open_claim_check
+from asyncmcp.channels.payload_settings import PAYLOAD_OPTIONS
 from asyncmcp.channels.sqs.config import SqsClientConfig, SqsServerConfig
 from asyncmcp.channels.sqs.policy import SqsReplyPolicy
 from asyncmcp.errors import ChannelError
@@ -100,6 +100,7 @@ class SqsTransport(ChannelTransport):
 
     @asynccontextmanager
     async def open_server(self, config: SqsServerConfig, clients: Mapping[str, Any]) -> AsyncIterator[ServerBinding]:
+        from asyncmcp.channels.claim_check import open_claim_check
         from asyncmcp.channels.sqs.api import SqsApi
         from asyncmcp.channels.sqs.channel import SqsChannel
 
@@ -118,6 +119,7 @@ class SqsTransport(ChannelTransport):
     async def open_client(
         self, config: SqsClientConfig, clients: Mapping[str, Any], *, purpose: str = "reply"
     ) -> AsyncIterator[ClientBinding]:
+        from asyncmcp.channels.claim_check import open_claim_check
         from asyncmcp.channels.sqs.api import SqsApi
         from asyncmcp.channels.sqs.channel import SqsChannel
 
