@@ -29,7 +29,7 @@ from asyncmcp.channels.claim_check import ClaimCheck, PayloadPointer, is_pointer
 from asyncmcp.channels.holding import Holds
 from asyncmcp.channels.sqs.api import NOT_FOUND_CODES, SqsApi, is_permanent
 from asyncmcp.channels.sqs.config import SqsPolling
-from asyncmcp.codec import Frame, as_mapping, utf8_length
+from asyncmcp.codec import MAX_FRAME_ATTRIBUTES, Frame, as_mapping, utf8_length
 from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
 
 __all__ = [
@@ -77,8 +77,9 @@ SECRET_SETTLE_SECONDS = 1.0
 """After creating a queue's secret, how long to wait before reading back the one that stuck, so two
 workers starting together settle on one (a pause paid once, by the first start of a queue)."""
 
-MAX_ATTRIBUTES = 10
-"""Attributes one message may carry: SQS's limit, and above it SNS raw delivery drops the message."""
+MAX_ATTRIBUTES = MAX_FRAME_ATTRIBUTES
+"""Attributes one message may carry (`codec.MAX_FRAME_ATTRIBUTES`: SQS's limit, above which SNS raw
+delivery drops the message); an S3 pointer's size attribute counts too."""
 
 _TOO_LARGE_HINT = (
     "send smaller payloads (for example page large results), set a payload bucket (--payload-bucket) to carry "
