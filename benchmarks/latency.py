@@ -51,6 +51,7 @@ __all__ = [
     "SqsStack",
     "echo",
     "http_server",
+    "long_poll",
     "measure_idle",
     "measure_round_trips",
     "sqs_stack",
@@ -114,17 +115,22 @@ async def echo(client: Client) -> None:
         raise RuntimeError(f"echo failed: {result.content}")
 
 
+async def long_poll(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Long-poll `url` with a plain client until something arrives (the floors' receive)."""
+    messages: list[dict[str, Any]] = []
+    while not messages:
+        response = await sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=20, MessageAttributeNames=["All"]
+        )
+        messages = response.get("Messages", [])
+    return messages
+
+
 async def raw_round_trip(sqs: Any, request_url: str, reply_url: str) -> None:
     """The floor: send, long-poll receive, delete, on the request queue and then on the reply queue."""
     for url in (request_url, reply_url):
         await sqs.send_message(QueueUrl=url, MessageBody=_RAW_BODY, MessageAttributes=_RAW_ATTRIBUTES)
-        messages: list[dict[str, Any]] = []
-        while not messages:
-            response = await sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=20, MessageAttributeNames=["All"]
-            )
-            messages = response.get("Messages", [])
-        for message in messages:
+        for message in await long_poll(sqs, url):
             await sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 

@@ -17,6 +17,7 @@ from benchmarks.first_result import FirstResults
 from benchmarks.hybrid import HeldOpen
 from benchmarks.latency import QUIET_SECONDS, IdleResult, RoundTrips
 from benchmarks.memory import ClientMemory, ServerMemory
+from benchmarks.payloads import PayloadTrips, is_s3_call, s3_dollars
 from benchmarks.pipeline import Pipeline
 from benchmarks.server import WORK_SECONDS
 from benchmarks.stats import median, percentile, ratio
@@ -46,6 +47,7 @@ class Report:
     hybrid: RoundTrips | None = None
     held_open: HeldOpen | None = None
     bridge: RoundTrips | None = None
+    payloads: PayloadTrips | None = None
     throughput: Throughput | None = None
     pipeline: Pipeline | None = None
     server_memory: ServerMemory | None = None
@@ -382,6 +384,49 @@ def _pipeline(pipe: Pipeline, targets: list[list[str]]) -> list[str]:
     return out
 
 
+def _payloads(measured: PayloadTrips, targets: list[list[str]]) -> list[str]:
+    out = ["## Large results through S3 (the claim-check, `--payload-bucket`)", ""]
+    series = measured.trips.series
+    rows: list[list[str]] = []
+    for size in measured.calls:
+        mib = f"{size // 1_048_576} MiB"
+        rows += _trip_table(
+            series,
+            [(f"raw floor, {mib}: small request; S3 put + SQS send, receive + S3 get, deletes (no MCP)",
+              f"payload-raw-{size}"),
+             (f"tools/call returning {mib} over SQS through S3, 2026-07-28", f"payload-mcp-{size}")],
+            f"payload-raw-{size}",
+        )  # fmt: skip
+        floor, mcp = median(series.get(f"payload-raw-{size}", [])), median(series.get(f"payload-mcp-{size}", []))
+        if not math.isnan(floor) and not math.isnan(mcp):
+            value = ratio(mcp, floor)
+            targets.append([f"{mib} result through S3 p50 <= 1.5x the raw floor of the same bytes", _x(value),
+                            _met(value <= 1.5)])  # fmt: skip
+    out += _table(_TRIP_HEADER, rows)
+    costs: list[list[str]] = []
+    for size, calls in measured.calls.items():
+        per = max(1, measured.samples)
+        sqs = {name: count for name, count in calls.items() if not is_s3_call(name)}
+        s3 = {name: count for name, count in calls.items() if is_s3_call(name)}
+        dollars = (sum(sqs.values()) * PRICE_PER_MILLION_REQUESTS / 1_000_000 + s3_dollars(calls)) / per
+        costs.append([f"{size // 1_048_576} MiB", str(measured.samples),
+                      ", ".join(f"{name} {count / per:.2f}" for name, count in sorted(sqs.items())),
+                      ", ".join(f"{name} {count / per:.2f}" for name, count in sorted(s3.items())),
+                      f"${dollars * 1_000_000:.2f}"])  # fmt: skip
+    if costs:
+        out += _table(["result", "tool calls", "SQS calls per round trip", "S3 calls per round trip",
+                       "$ per million tools/call"], costs)  # fmt: skip
+    out += [
+        "Back to back, interleaved call by call, one worker and one client in one process, both with the payload "
+        "bucket set; the request is small, the result goes through S3. The floor awaits its calls one after "
+        "another with the same client library. Results up to 16 MiB take one PutObject; larger ones a "
+        "multipart upload (8 MiB parts). S3 PUTs are priced at $5.00 per million, GETs at $0.40, DELETEs are "
+        f"free; SQS calls at ${PRICE_PER_MILLION_REQUESTS:.2f}.",
+        "",
+    ]
+    return out
+
+
 def render(report: Report) -> str:
     out: list[str] = ["# Benchmarks", ""]
     mode = (
@@ -498,6 +543,8 @@ def render(report: Report) -> str:
         out += _hybrid(report.hybrid, report.held_open, targets)
     if report.bridge is not None:
         out += _bridge(report.bridge)
+    if report.payloads is not None:
+        out += _payloads(report.payloads, targets)
 
     if report.throughput is not None:
         tp = report.throughput

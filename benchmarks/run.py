@@ -18,6 +18,8 @@ One run, in this order, on one moto endpoint in its own process:
    server, and what the server holds open while 100 webhook tools run; bridging (`bridge`): a
    stdio server through `serve -- <command>` against the SDK's stdio client calling it directly and
    against the Python-object server, back to back;
+   large payloads (`payloads`): 1 MiB and 10 MiB results through the S3 claim-check against the
+   raw floor of the same bytes, and their billable SQS and S3 calls;
 6. throughput (`throughput`): 1 vs 2 worker processes, alternating rounds; and (`pipeline`) 8
    clients on one worker against the raw pipeline at the same concurrency;
 7. memory (`memory`): a worker process before/after many 2025 sessions, and a client process
@@ -45,6 +47,7 @@ from benchmarks.harness import bench_endpoint, client_pool, create_queues, in_pr
 from benchmarks.hybrid import hybrid_stack, measure_held_open, measure_hybrid_round_trips
 from benchmarks.latency import measure_idle, measure_round_trips, sqs_stack
 from benchmarks.memory import measure_client_memory, measure_server_memory
+from benchmarks.payloads import measure_payloads, payload_stack
 from benchmarks.pipeline import measure_pipeline
 from benchmarks.report import Report, render
 from benchmarks.server import server
@@ -80,6 +83,7 @@ class Plan:
     pipeline_rounds: int
     sns_samples: int
     webhook_samples: int
+    payload_samples: int
     fanout_rounds: int
     fanout_window: float
     hybrid_samples: int
@@ -111,6 +115,7 @@ FULL = Plan(
     pipeline_rounds=3,
     sns_samples=200,
     webhook_samples=300,
+    payload_samples=20,
     fanout_rounds=3,
     fanout_window=4.0,
     hybrid_samples=300,
@@ -141,6 +146,7 @@ QUICK = Plan(
     pipeline_rounds=1,
     sns_samples=15,
     webhook_samples=20,
+    payload_samples=3,
     fanout_rounds=1,
     fanout_window=2.0,
     hybrid_samples=20,
@@ -161,6 +167,7 @@ async def _measure(plan: Plan, report: Report) -> None:
     names = ["req", "rep", "raw-req", "raw-rep", "tp1", "tp2", "tp-rep", "mem", "mem-rep", "mem-rep2", "first-rep"]
     req, rep, raw_req, raw_rep, tp1, tp2, tp_rep, mem, mem_rep, mem_rep2, first_rep = await create_queues(*names)
     pipe_req, pipe_rep, pipe_raw_req, pipe_raw_rep = await create_queues("pipe", "pipe-rep", "pipe-raw", "pipe-raw-rep")
+    pay_req, pay_rep, *pay_floor = await create_queues("pay", "pay-rep", "pay-raw", "pay-raw-rep")
 
     async with in_process_worker(server, req) as worker, sqs_stack(worker, req, rep) as stack:
         report.back_to_back = await measure_round_trips(
@@ -198,6 +205,8 @@ async def _measure(plan: Plan, report: Report) -> None:
     bridge_req, bridge_obj, bridge_rep = await create_queues("bridge", "bridge-obj", "bridge-rep")
     async with bridge_clients(bridge_req, bridge_obj, bridge_rep) as clients:
         report.bridge = await measure_bridge_round_trips(clients, samples=plan.bridge_samples, warmup=plan.warmup)
+    async with payload_stack(server, pay_req, pay_rep, (pay_floor[0], pay_floor[1])) as payloads:
+        report.payloads = await measure_payloads(payloads, samples=plan.payload_samples, warmup=1)
 
     pool_size = max(plan.throughput_concurrency)
     one_config = SqsClientConfig(read_queue_url=tp1, response_queue_url=tp_rep)

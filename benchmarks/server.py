@@ -24,6 +24,13 @@ async def echo(text: str) -> str:
     return text
 
 
+@server.tool(structured_output=False)
+async def blob(size: int) -> str:
+    """Return `size` characters (the large-payload figures, carried through S3). Unstructured, so the
+    result carries the text once (a structured `str` result carries it twice: content and structuredContent)."""
+    return "x" * size
+
+
 @server.tool()
 async def work(seconds: float = WORK_SECONDS) -> str:
     """Sleep for `seconds`, holding one of the worker's in-flight slots (the throughput figure)."""

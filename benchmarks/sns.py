@@ -26,7 +26,7 @@ from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO
 from asyncmcp.connecting import connect, shared_replies
 from asyncmcp.serving import Worker
 from asyncmcp.sns_sqs import SnsSqsClientConfig, SnsSqsServerConfig
-from benchmarks.latency import Figure, RoundTrips, echo, interleaved
+from benchmarks.latency import Figure, RoundTrips, echo, interleaved, long_poll
 
 __all__ = ["SNS_CLIENT_ID", "SnsStack", "measure_sns_round_trips", "sns_stack"]
 
@@ -91,13 +91,7 @@ async def raw_sns_round_trip(sns: Any, sqs: Any, floor: tuple[str, str, str, str
     }
     for topic, queue in ((request_topic, request_queue), (reply_topic, reply_queue)):
         await sns.publish(TopicArn=topic, Message=_BODY, MessageAttributes=attributes)
-        messages: list[dict[str, Any]] = []
-        while not messages:
-            response = await sqs.receive_message(
-                QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=20, MessageAttributeNames=["All"]
-            )
-            messages = response.get("Messages", [])
-        for message in messages:
+        for message in await long_poll(sqs, queue):
             await sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
 
 

@@ -1,4 +1,4 @@
-"""Fixtures: a real SQS endpoint (moto server over HTTP on 127.0.0.1) and queues on it.
+"""Fixtures: a real SQS/SNS/S3 endpoint (moto server over HTTP on 127.0.0.1) and queues on it.
 
 Transport tests talk to this endpoint through real aiobotocore/boto3 clients; nothing here mocks
 AWS. State is reset before each test so tests never see each other's queues.
@@ -37,6 +37,8 @@ class Queues:
     endpoint: str
     request: str
     reply: str
+    payload_bucket: str
+    """An S3 bucket on the same endpoint, for the claim-check of frames over a queue's limit."""
 
     def create(self, name: str, **attributes: str) -> str:
         return boto3.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
@@ -49,7 +51,9 @@ def queues(endpoint: LocalEndpoint) -> Queues:
     suffix = uuid.uuid4().hex[:8]
     request = sqs.create_queue(QueueName=f"requests-{suffix}", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
     reply = sqs.create_queue(QueueName=f"replies-{suffix}")["QueueUrl"]
-    return Queues(endpoint.url, request, reply)
+    bucket = f"payloads-{suffix}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    return Queues(endpoint.url, request, reply, bucket)
 
 
 TRANSPORTS = ["sqs", "sns_sqs", "webhook", "hybrid"]

@@ -57,6 +57,7 @@ __all__ = [
     "FrameDecodeError",
     "FrameEncodeError",
     "as_mapping",
+    "decode_frame",
     "decode_message",
     "encode_message",
     "has_modern_envelope",
@@ -65,6 +66,7 @@ __all__ = [
     "keepalive_request_id",
     "request_id_of_raw",
     "seed_reply_address",
+    "utf8_length",
     "wake_frame",
 ]
 
@@ -160,6 +162,9 @@ class Frame:
     attributes: Mapping[str, str] = field(default_factory=dict[str, str])
     ordering_key: str | None = None
     dedupe_key: str | None = None
+    unreadable: str | None = None
+    """Why the channel could not read this frame's body (an offloaded payload it refused or could
+    not fetch); the receiver answers it with this reason as a JSON-RPC error (`decode_frame`)."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +208,17 @@ class Envelope:
             if isinstance(value, str) and 0 < len(value) <= MAX_ATTRIBUTE_VALUE:
                 values[field_name] = value
         return cls(**values)
+
+
+UTF8_COUNT_CHARS = 1024 * 1024
+"""Characters encoded at a time to count a non-ASCII text's bytes, so counting never copies all of it."""
+
+
+def utf8_length(text: str) -> int:
+    """Bytes of `text` in UTF-8, without encoding a full copy (a frame may be tens of MiB)."""
+    if text.isascii():
+        return len(text)
+    return sum(len(text[start : start + UTF8_COUNT_CHARS].encode()) for start in range(0, len(text), UTF8_COUNT_CHARS))
 
 
 def as_mapping(value: object) -> Mapping[str, Any] | None:
@@ -326,6 +342,16 @@ def decode_message(body: str | bytes) -> JSONRPCMessage:
         # which would leave the sender waiting forever; it is an invalid request.
         raise FrameDecodeError(INVALID_REQUEST, "Invalid request: id must be a string or an integer", None)
     return message
+
+
+def decode_frame(frame: Frame) -> JSONRPCMessage:
+    """`decode_message` of a frame's body; a frame the channel marked `unreadable` raises
+    `FrameDecodeError` (invalid request) with the channel's reason."""
+    if frame.unreadable is not None:
+        raise FrameDecodeError(
+            INVALID_REQUEST, f"Invalid request: the message could not be read: {frame.unreadable}", None
+        )
+    return decode_message(frame.body)
 
 
 def _has_top_level_id(body: str | bytes) -> bool:

@@ -23,7 +23,7 @@ import anyio
 from mcp_types import JSONRPCError, JSONRPCMessage
 
 from asyncmcp.channels.base import Channel, Delivery
-from asyncmcp.codec import CONTROL_WAKE, Envelope, FrameDecodeError, decode_message, jsonrpc_error, wake_frame
+from asyncmcp.codec import CONTROL_WAKE, Envelope, FrameDecodeError, decode_frame, jsonrpc_error, wake_frame
 from asyncmcp.errors import AddressNotFoundError, ChannelError
 
 __all__ = [
@@ -224,7 +224,7 @@ def open_delivery(delivery: Delivery, wake_token: str) -> Opened | None:
         settle_wake(delivery, envelope, wake_token)
         return None
     try:
-        return Opened(envelope, decode_message(delivery.frame.body), None)
+        return Opened(envelope, decode_frame(delivery.frame), None)
     except FrameDecodeError as exc:
         logger.warning("undecodable message from client %s: %s", envelope.client_id or "?", exc)
         return Opened(envelope, None, jsonrpc_error(exc.request_id, exc.code, str(exc)))

@@ -11,6 +11,7 @@ from benchmarks.first_result import measure_first_results
 from benchmarks.harness import in_process_worker
 from benchmarks.hybrid import hybrid_stack, measure_held_open, measure_hybrid_round_trips
 from benchmarks.latency import measure_round_trips, sqs_stack
+from benchmarks.payloads import measure_payloads, payload_stack
 from benchmarks.report import Report, render
 from benchmarks.server import server
 from benchmarks.sns import measure_sns_round_trips, sns_stack
@@ -94,3 +95,16 @@ async def test_hybrid_round_trips_and_held_open_render_their_targets():
     assert "hybrid inline tool p50 <= 1.1x the SDK's Streamable HTTP server (2026-07-28)" in text
     assert "hybrid webhook tool p50 <= 2.0x the SDK's Streamable HTTP server (2025-11-25)" in text
     assert "hybrid: no HTTP request held while 5 webhook tools run" in text
+
+
+async def test_large_payload_round_trips_and_their_calls_render(queues):
+    floor = (queues.create("bench-pay-raw"), queues.create("bench-pay-raw-rep"))
+    with anyio.fail_after(120):
+        async with payload_stack(server, queues.request, queues.reply, floor) as stack:
+            measured = await measure_payloads(stack, samples=1, warmup=0, sizes=(2 * 1024 * 1024,), settle_seconds=0)
+    assert set(measured.trips.series) == {"payload-raw-2097152", "payload-mcp-2097152"}
+    assert measured.calls[2097152]["PutObject"] >= 1
+    text = render(Report(machine={"cores": "2"}, quick=True, payloads=measured))
+    assert "tools/call returning 2 MiB over SQS through S3, 2026-07-28" in text
+    assert "S3 calls per round trip" in text
+    assert "2 MiB result through S3 p50 <= 1.5x the raw floor of the same bytes" in text

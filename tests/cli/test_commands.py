@@ -17,6 +17,7 @@ from asyncmcp.channels.sqs.api import region_of_queue_url
 from asyncmcp.channels.sqs.transport import SqsTransport
 from asyncmcp.cli import build_parser, main
 from asyncmcp.cli import proxy as proxy_cli
+from asyncmcp.cli import serve as serve_cli
 from asyncmcp.cli.options import UsageError
 from asyncmcp.cli.serve import load_server
 
@@ -251,3 +252,28 @@ def test_proxy_sweep_runs_before_it_starts(queues, capsys) -> None:
         argv = ["proxy", "--sweep", "--port", str(taken.getsockname()[1]), "--request-queue-url", queues.request]
         _fails(capsys, argv)
     assert "asyncmcp-proxy-crashed" not in _queue_names()
+
+
+# -- the S3 claim-check ------------------------------------------------------------------------
+
+
+def test_serve_and_proxy_take_a_payload_bucket_from_the_flag_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    args = ["serve", "--request-queue-url", REQUESTS, "--payload-bucket", "mcp-payloads", "--keep-payloads", "t:s"]
+    served = serve_cli.build_config(registry.get("sqs"), build_parser(args).parse_args(args))
+    assert (served.payload_bucket, served.keep_payloads) == ("mcp-payloads", True)
+    monkeypatch.setenv("ASYNCMCP_PAYLOAD_BUCKET", "env-payloads")
+    monkeypatch.setenv("ASYNCMCP_REQUEST_QUEUE_URL", REQUESTS)
+    proxied = proxy_cli.build_config(registry.get("sqs"), _proxy_args("--allow-payload-bucket", "theirs"))
+    assert (proxied.payload_bucket, proxied.allowed_payload_buckets) == ("env-payloads", ("theirs",))
+    sns = ["serve", "--transport", "sns_sqs", "--queue-url", REQUESTS, "--payload-threshold", "65536", "t:s"]
+    assert (
+        serve_cli.build_config(registry.get("sns_sqs"), build_parser(sns).parse_args(sns)).payload_threshold_bytes
+        == 65536
+    )
+
+
+def test_a_bad_payload_bucket_name_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    err = _fails(capsys, [*_serve(REQUESTS), "--payload-bucket", "Not_A_Bucket"], code=2)
+    assert "--payload-bucket" in err

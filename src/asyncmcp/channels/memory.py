@@ -42,7 +42,7 @@ from pydantic import ConfigDict, Field, field_validator
 from asyncmcp.channels.base import Capabilities, ChannelTransport, ClientBinding, ServerBinding
 from asyncmcp.channels.config import ClientSettings, ServerSettings
 from asyncmcp.channels.holding import Holds
-from asyncmcp.codec import Frame
+from asyncmcp.codec import Frame, utf8_length
 from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
 
 __all__ = [
@@ -362,7 +362,7 @@ class MemoryChannel:
         return self._calls
 
     def frame_size(self, frame: Frame) -> int:
-        return len(frame.body.encode()) + sum(len(k.encode()) + len(v.encode()) for k, v in frame.attributes.items())
+        return utf8_length(frame.body) + sum(len(k.encode()) + len(v.encode()) for k, v in frame.attributes.items())
 
     def max_frame_size(self, address: str) -> int:
         queue = self.broker._queues.get(memory_address(address))  # pyright: ignore[reportPrivateUsage]

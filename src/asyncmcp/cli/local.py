@@ -1,9 +1,10 @@
-"""`asyncmcp local`: run the embedded SQS/SNS endpoint with an SQS and an SNS+SQS topology until interrupted.
+"""`asyncmcp local`: run the embedded SQS/SNS/S3 endpoint with an SQS and an SNS+SQS topology until interrupted.
 
 It provisions, with the channels' own provisioning (`asyncmcp provision`), an SQS deployment
 (`<name>-requests`, its dead-letter queue, `<name>-replies`) and an SNS+SQS one (`<name>-sns-*`
-topics and queues, with a filtered reply queue for the client id `demo`), and prints the `export`
-lines that point the AWS SDKs and asyncmcp at them.
+topics and queues, with a filtered reply queue for the client id `demo`), creates the S3 payload
+bucket `<name>-payloads` for frames over a queue's limit, and prints the `export` lines that point
+the AWS SDKs and asyncmcp at them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ DEMO_CLIENT_ID = "demo"
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("local", help="run an embedded SQS/SNS endpoint on 127.0.0.1")
+    parser = commands.add_parser("local", help="run an embedded SQS/SNS/S3 endpoint on 127.0.0.1")
     parser.add_argument("--port", type=int, default=None, help="port to listen on (default: a free one)")
     parser.add_argument("--name", default="mcp", help="prefix of the queues and topics created (default mcp)")
     parser.set_defaults(run=run)
@@ -35,9 +36,12 @@ def provision_local(endpoint: LocalEndpoint, name: str) -> list[tuple[str, str]]
     from asyncmcp.channels import registry
 
     async def provision() -> list[tuple[str, str]]:
+        from asyncmcp.channels.claim_check import create_payload_bucket
+
         with endpoint.exported():
             exports = await registry.get("sqs").provision(name, {}, {})
             exports += await registry.get("sns_sqs").provision(f"{name}-sns", {"client_ids": (DEMO_CLIENT_ID,)}, {})
+            exports.append(("ASYNCMCP_PAYLOAD_BUCKET", await create_payload_bucket(f"{name}-payloads", {})))
         return exports
 
     return anyio.run(provision)
@@ -52,7 +56,7 @@ def create_demo_queues(endpoint: LocalEndpoint, name: str) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     with LocalEndpoint.subprocess(port=args.port) as endpoint:
         exports = provision_local(endpoint, args.name)
-        print("Embedded SQS/SNS endpoint is running. In another shell:\n")
+        print("Embedded SQS/SNS/S3 endpoint is running. In another shell:\n")
         for key, value in endpoint.environment().items():
             print(f"export {key}={value}")
         for key, value in exports:

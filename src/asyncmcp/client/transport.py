@@ -69,7 +69,7 @@ from asyncmcp.codec import (
     Frame,
     FrameDecodeError,
     FrameEncodeError,
-    decode_message,
+    decode_frame,
     encode_message,
     jsonrpc_error,
     keepalive_request_id,
@@ -171,10 +171,14 @@ class _ClientSide:
                 self._extend(request_id)  # taken and still running: a sign of life
             return None
         try:
-            message = decode_message(delivery.frame.body)
+            message = decode_frame(delivery.frame)
         except FrameDecodeError as exc:
             logger.warning("undecodable reply on %s for client %s: %s", self.reply_address, self.client_id, exc)
             return exc
+        if isinstance(message, JSONRPCError) and message.id is None:
+            # The server could not read which request this was (an undecodable body, or one whose S3
+            # payload it refused): the SDK drops it silently, so say it here, where the operator looks.
+            logger.warning("the server refused a message of client %s: %s", self.client_id, message.error.message)
         if isinstance(message, JSONRPCResponse | JSONRPCError):
             request_id = message.id
             pending = self.pending.get(request_id) if request_id is not None else None

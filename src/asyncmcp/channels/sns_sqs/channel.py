@@ -10,7 +10,10 @@ SQS queue), so this channel wraps one and adds what SNS changes:
   `Message` is the frame and its `MessageAttributes` the attributes, so both delivery styles work;
 - SNS with raw delivery silently discards a message with more than 10 attributes, so a frame that
   would carry more is refused before publishing, with an error naming the count;
-- a topic takes 256 KiB per message (body and attributes), unless raised on the topic.
+- a topic takes 256 KiB per message (body and attributes), unless raised on the topic;
+- with a payload bucket, a frame over that is published as an S3 pointer (`channels/claim_check.py`,
+  the SQS channel's claim-check), and pointers are resolved after unwrapping, so both delivery
+  styles carry them.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from typing import Any
 
 from asyncmcp.channels.base import Capabilities
 from asyncmcp.channels.batching import Batcher, BatchOutcome
+from asyncmcp.channels.claim_check import message_attribute
 from asyncmcp.channels.sns_sqs.api import SNS, SnsApi
-from asyncmcp.channels.sqs.channel import SQS_CAPABILITIES, SqsChannel, SqsDelivery
+from asyncmcp.channels.sqs.channel import MAX_ATTRIBUTES, SQS_CAPABILITIES, SqsChannel, SqsDelivery
 from asyncmcp.codec import Frame, as_mapping
 from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
 
@@ -37,10 +41,10 @@ logger = logging.getLogger(__name__)
 SNS_MAX_MESSAGE_BYTES = 262_144
 """SNS's default limit for one message, body and attributes together (and for one PublishBatch)."""
 
-MAX_ATTRIBUTES = 10
-"""Attributes one message may carry: SQS's limit, and above it SNS raw delivery drops the message."""
-
-_TOO_LARGE_HINT = "send smaller payloads (for example page large results) or raise the topic's MaximumMessageSize"
+_TOO_LARGE_HINT = (
+    "send smaller payloads (for example page large results), set a payload bucket (--payload-bucket) to carry "
+    "large ones through S3, or raise the topic's MaximumMessageSize"
+)
 
 
 def is_topic(address: str) -> bool:
@@ -49,7 +53,7 @@ def is_topic(address: str) -> bool:
 
 
 def _to_sns_attributes(attributes: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    return {name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()}
+    return {name: message_attribute(name, value) for name, value in attributes.items()}
 
 
 def unwrap_envelope(frame: Frame) -> Frame:
@@ -120,7 +124,9 @@ class SnsSqsChannel:
                 code="TooManyAttributes",
                 permanent=True,
             )
-        size, limit = self.frame_size(frame), self.max_frame_size(address)
+        limit = self.max_frame_size(address)
+        frame = await self.queues.offload_if_large(address, frame, limit)
+        size = self.frame_size(frame)
         if size > limit:
             raise FrameTooLargeError(size=size, limit=limit, address=address, hint=_TOO_LARGE_HINT)
         if urgent:
@@ -175,6 +181,7 @@ class SnsSqsChannel:
         deliveries = await self.queues.receive(address, max_frames)
         for delivery in deliveries:
             delivery.frame = unwrap_envelope(delivery.frame)
+        await self.queues.resolve_payloads(deliveries)  # pointers that arrived inside an SNS envelope
         return deliveries
 
     async def learn_topic_limit(self, address: str) -> None:

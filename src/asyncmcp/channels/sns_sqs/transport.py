@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 
 from asyncmcp.channels.base import ChannelTransport, ClientBinding, Option, ServerBinding
+from asyncmcp.channels.payload_settings import PAYLOAD_OPTIONS
 from asyncmcp.channels.sns_sqs.config import SnsSqsClientConfig, SnsSqsServerConfig
 from asyncmcp.errors import ChannelError
 
@@ -59,6 +60,7 @@ _SERVER_OPTIONS = (
         parse=int,
         metavar="SECONDS",
     ),
+    *PAYLOAD_OPTIONS,
 )
 
 _CLIENT_OPTIONS = (
@@ -82,6 +84,7 @@ _CLIENT_OPTIONS = (
         "the topic --reply-queue-url is subscribed to; default: the server's reply topic",
         metavar="ARN",
     ),
+    *PAYLOAD_OPTIONS,
 )
 
 _PROVISION_OPTIONS = (
@@ -98,7 +101,7 @@ class SnsSqsTransport(ChannelTransport):
     summary = "AWS SNS+SQS: topics for requests and replies, each subscriber reading its own queue"
     server_config = SnsSqsServerConfig
     client_config = SnsSqsClientConfig
-    client_names = ("sqs_client", "sns_client")
+    client_names = ("sqs_client", "sns_client", "s3_client")
     server_options = _SERVER_OPTIONS
     client_options = _CLIENT_OPTIONS
     provision_options = _PROVISION_OPTIONS
@@ -172,6 +175,7 @@ class SnsSqsTransport(ChannelTransport):
 
     @asynccontextmanager
     async def _channel(self, config: Any, clients: Mapping[str, Any]) -> AsyncIterator[tuple[Any, Any, Any]]:
+        from asyncmcp.channels.claim_check import open_claim_check
         from asyncmcp.channels.sns_sqs.api import SnsApi
         from asyncmcp.channels.sns_sqs.channel import SnsSqsChannel
         from asyncmcp.channels.sqs.api import SqsApi
@@ -180,7 +184,8 @@ class SnsSqsTransport(ChannelTransport):
         async with (
             SqsApi(clients.get("sqs_client")) as sqs,
             SnsApi(clients.get("sns_client")) as sns,
-            SqsChannel.from_config(sqs, config) as queues,
+            open_claim_check(config, clients, region=sqs.region) as payloads,
+            SqsChannel.from_config(sqs, config, payloads) as queues,
             SnsSqsChannel(queues, sns) as channel,
         ):
             yield channel, sqs, sns

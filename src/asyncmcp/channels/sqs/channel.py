@@ -25,14 +25,16 @@ import anyio.abc
 
 from asyncmcp.channels.base import Capabilities
 from asyncmcp.channels.batching import Batcher, BatchOutcome
+from asyncmcp.channels.claim_check import ClaimCheck, PayloadPointer, is_pointer, message_attribute, unresolvable
 from asyncmcp.channels.holding import Holds
 from asyncmcp.channels.sqs.api import NOT_FOUND_CODES, SqsApi, is_permanent
 from asyncmcp.channels.sqs.config import SqsPolling
-from asyncmcp.codec import Frame, as_mapping
+from asyncmcp.codec import MAX_FRAME_ATTRIBUTES, Frame, as_mapping, utf8_length
 from asyncmcp.errors import AddressNotFoundError, ChannelError, FrameTooLargeError
 
 __all__ = [
     "DELETE_LINGER_SECONDS",
+    "MAX_ATTRIBUTES",
     "SQS_CAPABILITIES",
     "SQS_MAX_MESSAGE_BYTES",
     "TEMPORARY_TAG",
@@ -75,7 +77,14 @@ SECRET_SETTLE_SECONDS = 1.0
 """After creating a queue's secret, how long to wait before reading back the one that stuck, so two
 workers starting together settle on one (a pause paid once, by the first start of a queue)."""
 
-_TOO_LARGE_HINT = "send smaller payloads (for example page large results) or raise the queue's MaximumMessageSize"
+MAX_ATTRIBUTES = MAX_FRAME_ATTRIBUTES
+"""Attributes one message may carry (`codec.MAX_FRAME_ATTRIBUTES`: SQS's limit, above which SNS raw
+delivery drops the message); an S3 pointer's size attribute counts too."""
+
+_TOO_LARGE_HINT = (
+    "send smaller payloads (for example page large results), set a payload bucket (--payload-bucket) to carry "
+    "large ones through S3, or raise the queue's MaximumMessageSize"
+)
 
 
 DELETE_LINGER_SECONDS = 2.0
@@ -101,7 +110,7 @@ def _due(seconds_from_now: float) -> float:
 
 def sqs_frame_size(frame: Frame) -> int:
     """Bytes a frame counts against a queue's size limit: SQS counts attributes too (name, type, value)."""
-    total = len(frame.body.encode())
+    total = utf8_length(frame.body)
     for name, value in frame.attributes.items():
         total += len(name.encode()) + len("String") + len(value.encode())
     return total
@@ -113,7 +122,7 @@ def is_fifo(queue_url: str) -> bool:
 
 
 def _to_sqs_attributes(attributes: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    return {name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()}
+    return {name: message_attribute(name, value) for name, value in attributes.items()}
 
 
 def _from_sqs_attributes(raw: Mapping[str, Any] | None) -> dict[str, str]:
@@ -137,6 +146,8 @@ class SqsDelivery:
     receipt_handle: str
     message_id: str
     _channel: SqsChannel = field(repr=False)
+    payload: PayloadPointer | None = None
+    """Where the frame's body was fetched from (an offloaded message); deleted after the message."""
 
     def ack(self) -> None:
         self._channel.settle(self, delete=True)
@@ -156,13 +167,18 @@ class SqsChannel:
         visibility_timeout_seconds: int = 30,
         poll_interval_seconds: float = 5.0,
         message_attributes: Mapping[str, str] | None = None,
+        payloads: ClaimCheck | None = None,
     ) -> None:
         self.api = api
+        self.payloads = payloads
+        """Carries frames over the limit through S3 and resolves received pointers; None: off."""
         self._wait = wait_time_seconds
         self._visibility = visibility_timeout_seconds
         self._poll_interval = poll_interval_seconds
         self._custom = dict(message_attributes or {})
         self._limits: dict[str, int] = {}
+        self._payload_objects: dict[str, PayloadPointer] = {}
+        """Payload objects of held offloaded messages, by receipt handle, deleted after the message."""
         self._held: Holds[SqsDelivery] = Holds(visibility_timeout_seconds)
         self._tg: anyio.abc.TaskGroup | None = None
         self._sender: Batcher[str, Frame] = Batcher(
@@ -174,7 +190,7 @@ class SqsChannel:
         )
 
     @classmethod
-    def from_config(cls, api: SqsApi, config: SqsPolling) -> SqsChannel:
+    def from_config(cls, api: SqsApi, config: SqsPolling, payloads: ClaimCheck | None = None) -> SqsChannel:
         """A channel with the polling settings of an `SqsServerConfig` or `SqsClientConfig`."""
         return cls(
             api,
@@ -182,6 +198,7 @@ class SqsChannel:
             visibility_timeout_seconds=config.visibility_timeout_seconds,
             poll_interval_seconds=config.poll_interval_seconds,
             message_attributes=config.message_attributes,
+            payloads=payloads,
         )
 
     async def __aenter__(self) -> SqsChannel:
@@ -212,7 +229,9 @@ class SqsChannel:
 
     @property
     def calls(self) -> Counter[str]:
-        return self.api.calls
+        if self.payloads is None:
+            return self.api.calls
+        return self.api.calls + self.payloads.api.calls
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -233,9 +252,29 @@ class SqsChannel:
             entry["MessageDeduplicationId"] = hashlib.sha256(dedupe.encode()).hexdigest()
         return entry
 
+    async def offload_if_large(self, address: str, frame: Frame, limit: int) -> Frame:
+        """`frame`, or the pointer to it in S3 when it is over the claim-check's threshold.
+
+        Refused (naming the count) when the pointer's size attribute would take the message past
+        `MAX_ATTRIBUTES`, which SQS refuses and SNS raw delivery silently drops.
+        """
+        if self.payloads is None or not self.payloads.needed(self.frame_size(frame), limit):
+            return frame
+        count = len({**self._custom, **frame.attributes}) + 1
+        if count > MAX_ATTRIBUTES:
+            raise ChannelError(
+                f"a large message to {address} would carry {count} attributes with its S3 pointer's size; "
+                f"at most {MAX_ATTRIBUTES} are allowed: use fewer message_attributes",
+                address=address,
+                code="TooManyAttributes",
+                permanent=True,
+            )
+        return await self.payloads.offload(address, frame)
+
     async def send(self, address: str, frame: Frame, *, urgent: bool = False) -> None:
-        size = self.frame_size(frame)
         limit = self.max_frame_size(address)
+        frame = await self.offload_if_large(address, frame, limit)
+        size = self.frame_size(frame)
         if size > limit:
             raise FrameTooLargeError(size=size, limit=limit, address=address, hint=_TOO_LARGE_HINT)
         if urgent:
@@ -328,7 +367,31 @@ class SqsChannel:
             deliveries.append(delivery)
         if not deliveries and self._wait == 0 and self._poll_interval:
             await anyio.sleep(self._poll_interval)  # short polling: the documented pause between polls
+        await self.resolve_payloads(deliveries)
         return deliveries
+
+    async def resolve_payloads(self, deliveries: Sequence[SqsDelivery]) -> None:
+        """Replace each offloaded frame by the one its pointer names (concurrently; see `ClaimCheck.resolve`).
+
+        Frames that are no pointers are left alone, so a wrapping channel (SNS+SQS) calls this
+        again after unwrapping what it received.
+        """
+        payloads = self.payloads
+        if payloads is None:
+            for delivery in deliveries:
+                if is_pointer(delivery.frame):
+                    delivery.frame = unresolvable(delivery.frame)
+            return
+
+        async def resolve(delivery: SqsDelivery) -> None:
+            delivery.frame, delivery.payload = await payloads.resolve(delivery.frame)
+            if delivery.payload is not None:
+                self._payload_objects[delivery.receipt_handle] = delivery.payload
+
+        async with anyio.create_task_group() as group:
+            for delivery in deliveries:
+                if is_pointer(delivery.frame):
+                    group.start_soon(resolve, delivery)
 
     def settle(self, delivery: SqsDelivery, *, delete: bool, delay_seconds: float | None = 0.0) -> None:
         """Stop holding `delivery`: delete it, or make it visible again after `delay_seconds` (None: let it lapse).
@@ -337,6 +400,8 @@ class SqsChannel:
         the next ones, within the margin the message's visibility leaves.
         """
         held = self._held.pop(delivery.receipt_handle)
+        if not delete:
+            self._payload_objects.pop(delivery.receipt_handle, None)  # it comes back: its object is needed
         if held is None or (not delete and delay_seconds is None):
             return
         _, lapses = held
@@ -353,6 +418,20 @@ class SqsChannel:
             logger.debug("channel closed before settling %s; SQS will redeliver it", delivery.message_id)
 
     async def _delete_batch(self, address: str, handles: Sequence[str]) -> Sequence[BatchOutcome]:
+        try:
+            outcomes = await self._delete_messages(address, handles)
+        except ChannelError:
+            for handle in handles:
+                self._payload_objects.pop(handle, None)  # the message comes back, and needs its object
+            raise
+        if self.payloads is not None:
+            for handle, outcome in zip(handles, outcomes, strict=True):
+                pointer = self._payload_objects.pop(handle, None)
+                if pointer is not None and outcome is None:
+                    await self.payloads.discard(pointer)  # only once nothing can deliver its message again
+        return outcomes
+
+    async def _delete_messages(self, address: str, handles: Sequence[str]) -> Sequence[BatchOutcome]:
         if len(handles) == 1:
             await self.api.call("DeleteMessage", "delete_message", address, QueueUrl=address, ReceiptHandle=handles[0])
             return [None]

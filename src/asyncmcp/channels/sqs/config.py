@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from asyncmcp.channels.config import FROZEN, ClientSettings, ServerSettings
+from asyncmcp.channels.payload_settings import PayloadSettings
 from asyncmcp.codec import MAX_FRAME_ATTRIBUTES, MAX_ROUTING_ATTRIBUTES, MAX_USER_ATTRIBUTES
 
 __all__ = ["SqsClientConfig", "SqsPolling", "SqsServerConfig", "check_queue_url", "custom_attribute_value"]
@@ -54,8 +55,8 @@ def custom_attribute_value(name: str, value: Any) -> str:
     )
 
 
-class SqsPolling(BaseModel):
-    """Polling settings shared by the server and client configs."""
+class SqsPolling(PayloadSettings):
+    """Polling settings shared by the server and client configs, and the S3 claim-check's (`PayloadSettings`)."""
 
     model_config = FROZEN
 

@@ -24,6 +24,7 @@ from asyncmcp.channels.base import (
     Option,
     ServerBinding,
 )
+from asyncmcp.channels.payload_settings import PAYLOAD_OPTIONS
 from asyncmcp.channels.sqs.config import SqsClientConfig, SqsServerConfig
 from asyncmcp.channels.sqs.policy import SqsReplyPolicy
 from asyncmcp.errors import ChannelError
@@ -63,6 +64,7 @@ _SERVER_OPTIONS = (
         parse=int,
         metavar="SECONDS",
     ),
+    *PAYLOAD_OPTIONS,
 )
 
 _CLIENT_OPTIONS = (
@@ -80,6 +82,7 @@ _CLIENT_OPTIONS = (
         env=("RESPONSE_QUEUE_URL",),
         metavar="URL",
     ),
+    *PAYLOAD_OPTIONS,
 )
 
 
@@ -90,18 +93,23 @@ class SqsTransport(ChannelTransport):
     summary = "AWS SQS: a request queue per server, reply queues for clients"
     server_config = SqsServerConfig
     client_config = SqsClientConfig
-    client_names = ("sqs_client",)
+    client_names = ("sqs_client", "s3_client")
     server_options = _SERVER_OPTIONS
     client_options = _CLIENT_OPTIONS
     provision_options = (Option("--fifo", "fifo", "FIFO queues", switch=True),)
 
     @asynccontextmanager
     async def open_server(self, config: SqsServerConfig, clients: Mapping[str, Any]) -> AsyncIterator[ServerBinding]:
+        from asyncmcp.channels.claim_check import open_claim_check
         from asyncmcp.channels.sqs.api import SqsApi
         from asyncmcp.channels.sqs.channel import SqsChannel
 
         api = SqsApi(clients.get("sqs_client"), queue_url=config.read_queue_url)
-        async with api, SqsChannel.from_config(api, config) as channel:
+        async with (
+            api,
+            open_claim_check(config, clients, region=api.region) as payloads,
+            SqsChannel.from_config(api, config, payloads) as channel,
+        ):
             attributes = await channel.learn_limits(config.read_queue_url)
             warn_without_redrive(config.on_bad_message, attributes, config.read_queue_url)
             policy = SqsReplyPolicy(config.read_queue_url, config.allowed_reply_queues)
@@ -111,12 +119,14 @@ class SqsTransport(ChannelTransport):
     async def open_client(
         self, config: SqsClientConfig, clients: Mapping[str, Any], *, purpose: str = "reply"
     ) -> AsyncIterator[ClientBinding]:
+        from asyncmcp.channels.claim_check import open_claim_check
         from asyncmcp.channels.sqs.api import SqsApi
         from asyncmcp.channels.sqs.channel import SqsChannel
 
         async with AsyncExitStack() as stack:
             api = await stack.enter_async_context(SqsApi(clients.get("sqs_client"), queue_url=config.read_queue_url))
-            channel = await stack.enter_async_context(SqsChannel.from_config(api, config))
+            payloads = await stack.enter_async_context(open_claim_check(config, clients, region=api.region))
+            channel = await stack.enter_async_context(SqsChannel.from_config(api, config, payloads))
             reply_queue = config.response_queue_url
             private = reply_queue is None
             if reply_queue is None:

@@ -26,7 +26,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from asyncmcp.channels.base import Capabilities, Channel, Delivery
 from asyncmcp.channels.webhook.delivery import WebhookSender
 from asyncmcp.channels.webhook.ingress import Backpressure
-from asyncmcp.codec import Frame
+from asyncmcp.codec import Frame, utf8_length
 from asyncmcp.errors import AddressNotFoundError
 
 __all__ = ["WEBHOOK_CAPABILITIES", "QueuedWebhookChannel", "WebhookChannel", "WebhookDelivery"]
@@ -85,7 +85,7 @@ class WebhookChannel:
         return self.sender.calls + Counter({"received": self._received})
 
     def frame_size(self, frame: Frame) -> int:
-        return len(frame.body.encode())  # attributes travel as headers, outside the body limit
+        return utf8_length(frame.body)  # attributes travel as headers, outside the body limit
 
     def max_frame_size(self, address: str) -> int:
         return self.sender.max_frame_bytes
