@@ -45,7 +45,9 @@ def task_server(store: TaskStore | None = None, *, key: str = "test-fleet-key", 
             return f"hello {answer.content['name']}"
         schema = {"type": "object", "properties": {"name": {"type": "string"}}}
         return InputRequiredResult(
-            input_requests={"name": ElicitRequest(params=ElicitRequestFormParams(message="name?", requested_schema=schema))}
+            input_requests={
+                "name": ElicitRequest(params=ElicitRequestFormParams(message="name?", requested_schema=schema))
+            }
         )
 
     @server.tool()

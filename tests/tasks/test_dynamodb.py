@@ -22,7 +22,9 @@ from tests.tasks.servers import task_server
 pytestmark = pytest.mark.anyio
 
 
-def record(task_id: str, sealer: TaskSealer, *, ttl_ms: int | None = 60_000, created: float | None = None) -> TaskRecord:
+def record(
+    task_id: str, sealer: TaskSealer, *, ttl_ms: int | None = 60_000, created: float | None = None
+) -> TaskRecord:
     now = time.time() if created is None else created
     return TaskRecord(
         task_id=task_id,
@@ -70,7 +72,10 @@ async def test_a_task_over_sqs_keeps_only_ciphertext_in_dynamodb(queues: Queues,
             Worker(task_server(store), server_config),
             Client(connect(client_config), mode="2026-07-28", extensions=[TasksClient()]) as app,
         ):
-            assert text_of(await app.call_tool("slow", {"seconds": 0.1, "label": "plaintext-marker"})) == "slow plaintext-marker"
+            assert (
+                text_of(await app.call_tool("slow", {"seconds": 0.1, "label": "plaintext-marker"}))
+                == "slow plaintext-marker"
+            )
             created = await start_task(app, "slow", {"seconds": 0, "label": "second"})
             assert isinstance(created, CreateTaskResult)
             assert text_of(await wait_for_task(app, created.task_id)) == "slow second"

@@ -103,7 +103,10 @@ async def test_input_is_asked_for_on_the_task_and_answered_with_update() -> None
                 await anyio.sleep(0.02)
                 detailed = await get_task(app, created.task_id)
             assert detailed.status == "input_required"
-            assert detailed.input_requests is not None and detailed.input_requests["name"]["method"] == "elicitation/create"
+            assert (
+                detailed.input_requests is not None
+                and detailed.input_requests["name"]["method"] == "elicitation/create"
+            )
             await update_task(app, created.task_id, {"name": {"action": "accept", "content": {"name": "Ada"}}})
             assert text_of(await wait_for_task(app, created.task_id)) == "hello Ada"
 
