@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import anyio
 from mcp import Client
@@ -35,8 +34,8 @@ server = MCPServer("task-fleet", extensions=[tasks])
 @server.tool()
 async def long(seconds: float, runs: str) -> str:
     """Stands in for a two-hour tool: notes this process in `runs`, then takes `seconds`."""
-    with Path(runs).open("a") as log:
-        log.write(f"{os.getpid()}\n")
+    async with await anyio.open_file(runs, "a") as log:
+        await log.write(f"{os.getpid()}\n")
     await anyio.sleep(seconds)
     return f"finished by {os.getpid()}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import anyio
 import boto3
@@ -10,7 +11,9 @@ import pytest
 from mcp import Client
 
 from asyncmcp import SqsClientConfig, SqsServerConfig
+from asyncmcp.cli.local import provision_local
 from asyncmcp.connecting import connect
+from asyncmcp.local.endpoint import LocalEndpoint
 from asyncmcp.serving import Worker
 from asyncmcp.tasks import CreateTaskResult, TaskRecord, TasksClient, get_task, start_task, wait_for_task
 from asyncmcp.tasks.dynamodb import DynamoTaskStore, create_task_table
@@ -83,3 +86,10 @@ async def test_a_task_over_sqs_keeps_only_ciphertext_in_dynamodb(queues: Queues,
     items = boto3.client("dynamodb").scan(TableName=task_table)["Items"]
     assert len([item for item in items if not item["pk"]["S"].startswith("request#")]) == 2
     assert "plaintext-marker" not in repr(items)
+
+
+def test_asyncmcp_local_creates_the_task_table(endpoint: LocalEndpoint) -> None:
+    exports = dict(provision_local(endpoint, f"local-{uuid.uuid4().hex[:6]}"))
+    table = exports["ASYNCMCP_TASK_TABLE"]
+    described = boto3.client("dynamodb").describe_table(TableName=table)["Table"]
+    assert described["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]

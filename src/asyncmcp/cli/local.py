@@ -2,8 +2,9 @@
 
 It provisions, with the channels' own provisioning (`asyncmcp provision`), an SQS deployment
 (`<name>-requests`, its dead-letter queue, `<name>-replies`) and an SNS+SQS one (`<name>-sns-*`
-topics and queues, with a filtered reply queue for the client id `demo`), and prints the `export`
-lines that point the AWS SDKs and asyncmcp at them.
+topics and queues, with a filtered reply queue for the client id `demo`), plus a DynamoDB table for
+the tasks extension (`<name>-tasks`, TTL on), and prints the `export` lines that point the AWS SDKs
+and asyncmcp at them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any
 from asyncmcp.local.endpoint import LocalEndpoint
 
 __all__ = ["DEMO_CLIENT_ID", "add_parser", "create_demo_queues", "provision_local"]
+
+TASK_TABLE_ENV = "ASYNCMCP_TASK_TABLE"
+"""Names the tasks table for servers that read it (`DynamoTaskStore(os.environ[...])`; docs/tasks.md)."""
 
 DEMO_CLIENT_ID = "demo"
 """The client id the local SNS+SQS topology makes a filtered reply queue for."""
@@ -33,12 +37,14 @@ def provision_local(endpoint: LocalEndpoint, name: str) -> list[tuple[str, str]]
     import anyio
 
     from asyncmcp.channels import registry
+    from asyncmcp.tasks.dynamodb import create_task_table
 
     async def provision() -> list[tuple[str, str]]:
         with endpoint.exported():
             exports = await registry.get("sqs").provision(name, {}, {})
             exports += await registry.get("sns_sqs").provision(f"{name}-sns", {"client_ids": (DEMO_CLIENT_ID,)}, {})
-        return exports
+            await create_task_table(f"{name}-tasks")
+        return [*exports, (TASK_TABLE_ENV, f"{name}-tasks")]
 
     return anyio.run(provision)
 
@@ -52,7 +58,7 @@ def create_demo_queues(endpoint: LocalEndpoint, name: str) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     with LocalEndpoint.subprocess(port=args.port) as endpoint:
         exports = provision_local(endpoint, args.name)
-        print("Embedded SQS/SNS endpoint is running. In another shell:\n")
+        print("Embedded SQS/SNS/DynamoDB endpoint is running. In another shell:\n")
         for key, value in endpoint.environment().items():
             print(f"export {key}={value}")
         for key, value in exports:

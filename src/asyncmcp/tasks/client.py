@@ -114,7 +114,9 @@ class TasksClient(ClientExtension):
         return await _wait(ctx.session, created.task_id, _seconds(created.poll_interval_ms), self.on_input)
 
 
-async def start_task(client: Client, name: str, arguments: dict[str, Any] | None = None) -> CreateTaskResult | CallToolResult:
+async def start_task(
+    client: Client, name: str, arguments: dict[str, Any] | None = None
+) -> CreateTaskResult | CallToolResult:
     """Call a tool and return its task handle, without waiting (the plain result if it is not a task).
 
     `client` must carry `TasksClient()` in its extensions, or the server makes no task.
@@ -164,7 +166,7 @@ async def _wait(
             if on_input is None:
                 raise MCPError(
                     code=INTERNAL_ERROR,
-                    message=f"task {task_id} asks for input; give TasksClient(on_input=...) or answer it with update_task",
+                    message=f"task {task_id} asks for input: give TasksClient(on_input=...) or call update_task",
                 )
             await update_task(session, task_id, await on_input(task.input_requests))
         await anyio.sleep(pause if pause is not None else DEFAULT_POLL_SECONDS)

@@ -108,7 +108,13 @@ class DynamoTaskStore:
                 "transact_write_items",
                 self.table,
                 TransactItems=[
-                    {"Put": {"TableName": self.table, "Item": pointer, "ConditionExpression": "attribute_not_exists(pk)"}},
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": pointer,
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
                     {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
                 ],
             )
@@ -208,13 +214,17 @@ def _item(record: TaskRecord) -> dict[str, AttributeValueTypeDef]:
 
 
 def _record(item: dict[str, Any]) -> TaskRecord:
+    def field(name: str, kind: str) -> Any:
+        value: Any = item.get(name)
+        return cast("dict[str, Any]", value).get(kind) if isinstance(value, dict) else None
+
     def text(name: str) -> str | None:
-        value = item.get(name)
-        return str(value["S"]) if isinstance(value, dict) and "S" in value else None
+        value = field(name, "S")
+        return None if value is None else str(value)
 
     def number(name: str) -> float | None:
-        value = item.get(name)
-        return float(value["N"]) if isinstance(value, dict) and "N" in value else None
+        value = field(name, "N")
+        return None if value is None else float(value)
 
     ttl = number("ttl_ms")
     sealed = item["sealed"]["B"]

@@ -35,7 +35,7 @@ import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding, compose_tool_call_handler
@@ -46,6 +46,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from asyncmcp.server.engine import RequestFacts, lowlevel_server
 from asyncmcp.server.state_key import StateKey
+from asyncmcp.tasks.routing import check_task_name_header
 from asyncmcp.tasks.running import TaskRunner
 from asyncmcp.tasks.sealing import TaskSealer
 from asyncmcp.tasks.store import MemoryTaskStore, TaskRecord, TaskStore, mutate
@@ -241,6 +242,9 @@ class TasksExtension(Extension):
 
     async def _owned(self, ctx: ServerRequestContext[Any, Any], task_id: str) -> TaskRecord:
         require_client_extension(ctx, EXTENSION_ID)
+        headers: object = getattr(ctx.request, "headers", None)
+        if isinstance(headers, Mapping):  # served over HTTP directly (behind a queue, the proxy checked)
+            check_task_name_header(ctx.method, ctx.params, cast("Mapping[str, str]", headers))
         record = await self.store.get(task_id)
         if record is None or not hmac.compare_digest(record.principal, self._principal(ctx)):
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown task {task_id!r}", data={"taskId": task_id})
@@ -272,7 +276,7 @@ class TasksExtension(Extension):
             taken = {key: value for key, value in answers.items() if key in pending}
             if not taken:
                 return None  # unknown or already answered keys: nothing to record
-            responses = {**(payload.get("inputResponses") or {}), **taken}
+            responses: dict[str, Any] = {**(payload.get("inputResponses") or {}), **taken}
             remaining = {key: value for key, value in pending.items() if key not in taken}
             payload.update(inputRequests=remaining, inputResponses=responses)
             status = "input_required" if remaining else "working"

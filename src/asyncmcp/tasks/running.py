@@ -128,7 +128,9 @@ class TaskRunner:
             try:
                 result = await call()
             except MCPError as exc:
-                await self._finish(record.task_id, "failed", error=exc.error.model_dump(by_alias=True, mode="json", exclude_none=True))
+                await self._finish(
+                    record.task_id, "failed", error=exc.error.model_dump(by_alias=True, mode="json", exclude_none=True)
+                )
                 return
             except Exception as exc:  # a tool that failed outside the SDK's own error handling
                 logger.exception("task %s: the tool raised", record.task_id)
@@ -155,7 +157,7 @@ class TaskRunner:
 
     async def _ask(self, task_id: str, asked: InputRequiredResult) -> tuple[dict[str, Any], str | None] | None:
         """Publish the tool's input requests and wait until all are answered (None: the task ended)."""
-        requests = _dumped(asked).get("inputRequests") or {}
+        requests: dict[str, Any] = _dumped(asked).get("inputRequests") or {}
 
         def park(record: TaskRecord) -> TaskRecord | None:
             if record.terminal:

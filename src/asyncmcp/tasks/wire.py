@@ -9,7 +9,7 @@ milliseconds, ISO 8601 UTC timestamps, no `requestState` on any task shape.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any, Final, Literal
 
 from mcp_types import RequestParams
@@ -47,5 +47,5 @@ class TaskUpdateParams(TaskIdParams):
 
 def iso_time(epoch_seconds: float) -> str:
     """An ISO 8601 UTC timestamp with milliseconds, as the SEP's examples write them."""
-    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    moment = datetime.fromtimestamp(epoch_seconds, timezone.utc)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
