@@ -13,7 +13,9 @@ One run, in this order, on one moto endpoint in its own process:
 4. cost (`cost`): billable calls per tools/call at 1 and at 32 concurrent clients;
 5. SNS+SQS (`sns`): its raw floor and tools/call in both eras, back to back, and its cost;
    webhooks (`webhook`): tools/call in both eras against a direct Streamable HTTP call to the same
-   server, back to back, and 32 clients with one slow receiver among them;
+   server, back to back, and 32 clients with one slow receiver among them; tasks (`tasks`): time to
+   `CreateTaskResult` and from the tool's end to `completed` seen, against a plain call, and
+   DynamoDB calls and cost per task;
 6. throughput (`throughput`): 1 vs 2 worker processes, alternating rounds; and (`pipeline`) 8
    clients on one worker against the raw pipeline at the same concurrency;
 7. memory (`memory`): a worker process before/after many 2025 sessions, and a client process
@@ -44,6 +46,7 @@ from benchmarks.report import Report, render
 from benchmarks.server import server
 from benchmarks.sns import measure_sns_round_trips, sns_stack
 from benchmarks.stats import machine
+from benchmarks.tasks import measure_tasks
 from benchmarks.throughput import measure_throughput
 from benchmarks.webhook import measure_fanout, measure_webhook_round_trips, webhook_stack
 
@@ -74,6 +77,7 @@ class Plan:
     pipeline_rounds: int
     sns_samples: int
     webhook_samples: int
+    task_samples: int
     fanout_rounds: int
     fanout_window: float
     limit_seconds: float
@@ -101,6 +105,7 @@ FULL = Plan(
     pipeline_rounds=3,
     sns_samples=200,
     webhook_samples=300,
+    task_samples=100,
     fanout_rounds=3,
     fanout_window=4.0,
     limit_seconds=1200.0,
@@ -127,6 +132,7 @@ QUICK = Plan(
     pipeline_rounds=1,
     sns_samples=15,
     webhook_samples=20,
+    task_samples=10,
     fanout_rounds=1,
     fanout_window=2.0,
     limit_seconds=240.0,
@@ -173,6 +179,9 @@ async def _measure(plan: Plan, report: Report) -> None:
         report.fanout = await measure_fanout(
             hooks, clients=plan.high_clients, rounds=plan.fanout_rounds, window=plan.fanout_window
         )
+
+    task_req, task_rep = await create_queues("tasks", "tasks-rep")
+    report.tasks = await measure_tasks(task_req, task_rep, samples=plan.task_samples, warmup=plan.warmup)
 
     pool_size = max(plan.throughput_concurrency)
     one_config = SqsClientConfig(read_queue_url=tp1, response_queue_url=tp_rep)

@@ -13,6 +13,7 @@ from benchmarks.latency import measure_round_trips, sqs_stack
 from benchmarks.report import Report, render
 from benchmarks.server import server
 from benchmarks.sns import measure_sns_round_trips, sns_stack
+from benchmarks.tasks import measure_tasks
 from benchmarks.webhook import measure_fanout, measure_webhook_round_trips, webhook_stack
 
 pytestmark = pytest.mark.anyio
@@ -78,3 +79,13 @@ async def test_webhook_round_trips_and_fanout_render_their_targets():
     text = render(Report(machine={"cores": "2"}, quick=True, webhook=trips, fanout=fanout))
     assert "webhook tools/call p50 <= 2.0x a direct Streamable HTTP call (2025-11-25)" in text
     assert "webhook fan-out: 3 clients keep >= 0.9x their calls/s next to a 2 s receiver" in text
+
+
+async def test_task_figures_render_with_store_calls_and_cost(queues):
+    with anyio.fail_after(60):
+        figures = await measure_tasks(queues.request, queues.reply, samples=2, warmup=1)
+    assert {name: len(samples) for name, samples in figures.series.items()} == {"plain": 2, "create": 2, "seen": 2}
+    assert figures.calls_per_task()["TransactWriteItems"] == 1.0
+    text = render(Report(machine={"cores": "2"}, quick=True, tasks=figures))
+    assert "## Tasks (SEP-2663) over SQS, tasks in DynamoDB" in text
+    assert "tools/call to `CreateTaskResult`" in text and "per million tasks" in text
