@@ -170,3 +170,23 @@ async def test_a_later_client_with_the_same_client_id_fetches_the_result() -> No
                 assert isinstance(created, CreateTaskResult)
             async with client(broker) as later:
                 assert text_of(await wait_for_task(later, created.task_id)) == "slow later"
+
+
+async def test_a_task_whose_worker_stops_is_finished_by_the_next_worker() -> None:
+    broker, store = MemoryBroker(), MemoryTaskStore()
+    config = MemoryServerConfig(queue="requests", broker=broker)
+    with anyio.fail_after(WITHIN):
+        async with client(broker) as app:
+            async with Worker(task_server(store), config):
+                created = await start_task(app, "slow", {"seconds": 1, "label": "handed on"})
+                assert isinstance(created, CreateTaskResult)
+            # The first worker stopped mid-run: the request went back to the queue, the lease to the store.
+            assert (await get_task_record(store, created.task_id)).lease_owner is None
+            async with Worker(task_server(store), config):
+                assert text_of(await wait_for_task(app, created.task_id)) == "slow handed on"
+
+
+async def get_task_record(store: MemoryTaskStore, task_id: str) -> Any:
+    record = await store.get(task_id)
+    assert record is not None and record.status == "working"
+    return record

@@ -47,30 +47,28 @@ InputAnswerer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 """Answers a task's `inputRequests` (key -> request) with `inputResponses` (key -> response)."""
 
 
-class CreateTaskResult(Result):
+class _Task(Result):
+    """The fields every task shape carries (SEP-2663 `Task`)."""
+
+    task_id: str
+    status: str
+    status_message: str | None = None
+    created_at: str
+    last_updated_at: str
+    ttl_ms: int | None = None
+    poll_interval_ms: int | None = None
+
+
+class CreateTaskResult(_Task):
     """A `tools/call` answered with a task handle (`resultType: "task"`)."""
 
     result_type: Literal["task"] = "task"
-    task_id: str
-    status: str
-    status_message: str | None = None
-    created_at: str
-    last_updated_at: str
-    ttl_ms: int | None = None
-    poll_interval_ms: int | None = None
 
 
-class DetailedTask(Result):
+class DetailedTask(_Task):
     """A task as `tasks/get` reports it: status, and the result, error or input requests it has."""
 
     result_type: str | None = None
-    task_id: str
-    status: str
-    status_message: str | None = None
-    created_at: str
-    last_updated_at: str
-    ttl_ms: int | None = None
-    poll_interval_ms: int | None = None
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     input_requests: dict[str, Any] | None = Field(default=None)
