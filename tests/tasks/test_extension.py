@@ -8,14 +8,16 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.client.extension import advertise
+from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult
+from mcp_types import CallToolRequestParams, CallToolResult, ListToolsResult, TextContent, Tool
 
 from asyncmcp.tasks import (
     EXTENSION_ID,
     CreateTaskResult,
     MemoryTaskStore,
     TasksClient,
+    TasksExtension,
     cancel_task,
     get_task,
     start_task,
@@ -190,3 +192,20 @@ async def get_task_record(store: MemoryTaskStore, task_id: str) -> Any:
     record = await store.get(task_id)
     assert record is not None and record.status == "working"
     return record
+
+
+async def test_a_lowlevel_server_enables_tasks_with_install() -> None:
+    async def call_tool(ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams) -> CallToolResult:
+        return CallToolResult(content=[TextContent(type="text", text=f"lowlevel {params.name}")])
+
+    async def list_tools(ctx: ServerRequestContext[Any, Any], params: Any) -> ListToolsResult:
+        return ListToolsResult(tools=[Tool(name="render", input_schema={"type": "object"})])
+
+    lowlevel: Server[Any] = Server("lowlevel-tasks", on_call_tool=call_tool, on_list_tools=list_tools)
+    TasksExtension({"render": "required"}, key="k", poll_interval_ms=50).install(lowlevel)
+    broker = MemoryBroker()
+    with anyio.fail_after(WITHIN):
+        async with Worker(lowlevel, MemoryServerConfig(queue="requests", broker=broker)), client(broker) as app:
+            created = await start_task(app, "render")
+            assert isinstance(created, CreateTaskResult)
+            assert text_of(await wait_for_task(app, created.task_id)) == "lowlevel render"
