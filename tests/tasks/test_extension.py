@@ -8,14 +8,16 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.client.extension import advertise
-from mcp.server import Server, ServerRequestContext
+from mcp.server import MCPServer, Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolRequestParams, CallToolResult, ListToolsResult, TextContent, Tool
 
+from asyncmcp.errors import ChannelError
 from asyncmcp.tasks import (
     EXTENSION_ID,
     CreateTaskResult,
     MemoryTaskStore,
+    TaskRecord,
     TasksClient,
     TasksExtension,
     cancel_task,
@@ -209,3 +211,35 @@ async def test_a_lowlevel_server_enables_tasks_with_install() -> None:
             created = await start_task(app, "render")
             assert isinstance(created, CreateTaskResult)
             assert text_of(await wait_for_task(app, created.task_id)) == "lowlevel render"
+
+
+class FlakyStore(MemoryTaskStore):
+    """A memory store whose next `fail_next` writes fail as a throttled database's would."""
+
+    fail_next = 0
+
+    async def replace(self, record: TaskRecord) -> bool:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise ChannelError("throttled", code="ProvisionedThroughputExceededException")
+        return await super().replace(record)
+
+
+async def test_a_store_failing_for_a_moment_costs_a_heartbeat_not_the_run() -> None:
+    store, runs = FlakyStore(), []
+    server = MCPServer(
+        "flaky", extensions=[TasksExtension({"work": "optional"}, store=store, key="k", heartbeat_seconds=0.1)]
+    )
+
+    @server.tool()
+    async def work() -> str:
+        runs.append(1)
+        store.fail_next = 2  # the next two lease renewals fail
+        await anyio.sleep(0.6)
+        return "worked"
+
+    broker = MemoryBroker()
+    with anyio.fail_after(WITHIN):
+        async with Worker(server, MemoryServerConfig(queue="requests", broker=broker)), client(broker) as app:
+            assert text_of(await app.call_tool("work")) == "worked"
+    assert runs == [1]

@@ -26,6 +26,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, CallToolRequestParams, InputRequiredResult
 from pydantic import BaseModel
 
+from asyncmcp.errors import ChannelError
 from asyncmcp.tasks.sealing import TaskSealer
 from asyncmcp.tasks.store import TaskRecord, TaskStore, mutate
 
@@ -106,10 +107,20 @@ class TaskRunner:
         return record.changed(lease_owner=None, lease_until=0.0)
 
     async def _heartbeat(self, task_id: str, tool_scope: anyio.CancelScope) -> None:
-        """Renew the lease; stop the tool when the task was cancelled or the lease was lost."""
+        """Renew the lease; stop the tool when the task was cancelled or the lease was lost.
+
+        A store that fails for a moment (throttling, a dropped connection) costs one renewal, not
+        the run: the lease lasts three heartbeats, so the next renewal still finds it ours.
+        """
         while True:
             await anyio.sleep(self.heartbeat_seconds)
-            renewed = await mutate(self.store, task_id, self._renew)
+            try:
+                renewed = await mutate(self.store, task_id, self._renew)
+            except ChannelError as exc:
+                if exc.permanent:
+                    raise
+                logger.warning("task %s: could not renew its lease (%s); trying again next heartbeat", task_id, exc)
+                continue
             if renewed is None or renewed.lease_owner != self.worker or renewed.terminal:
                 tool_scope.cancel()
                 return
