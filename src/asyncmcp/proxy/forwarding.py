@@ -46,7 +46,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from asyncmcp.codec import as_mapping, has_modern_envelope
 from asyncmcp.proxy.backend import Backend, BackendLink, BackendOpener
 from asyncmcp.proxy.param_headers import ToolSchemas, check_param_headers
-from asyncmcp.proxy.redaction import redacted_error
+from asyncmcp.proxy.redaction import redacted_error, strings_of
 from asyncmcp.tasks.routing import check_task_name_header
 
 __all__ = ["build_proxy_server"]
@@ -114,7 +114,7 @@ class ForwardingMiddleware:
                 close_stream=ctx.close_sse_stream,
             )
         except MCPError as exc:
-            safe = redacted_error(exc)
+            safe = redacted_error(exc, strings_of(ctx.params))
             if safe is None:
                 raise
             logger.warning("%s failed at the backend (told the client less): %s", ctx.method, exc.error.message)
