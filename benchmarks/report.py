@@ -21,6 +21,7 @@ from benchmarks.payloads import PayloadTrips, is_s3_call, s3_dollars
 from benchmarks.pipeline import Pipeline
 from benchmarks.server import WORK_SECONDS
 from benchmarks.stats import median, percentile, ratio
+from benchmarks.tasks import POLL_INTERVAL_MS, TaskFigures, cost_per_task
 from benchmarks.throughput import Throughput
 from benchmarks.webhook import SLOW_RECEIVER_SECONDS, Fanout
 
@@ -52,6 +53,7 @@ class Report:
     pipeline: Pipeline | None = None
     server_memory: ServerMemory | None = None
     client_memory: ClientMemory | None = None
+    tasks: TaskFigures | None = None
 
 
 def _ms(seconds: float) -> str:
@@ -365,6 +367,40 @@ def _bridge(trips: RoundTrips) -> list[str]:
     return out
 
 
+def _tasks(figures: TaskFigures) -> list[str]:
+    series = figures.series
+    floor = median(series.get("plain", []))
+    out = ["## Tasks (SEP-2663) over SQS, tasks in DynamoDB", ""]
+    rows: list[list[str]] = []
+    for name, what in (
+        ("plain", "plain tools/call of the same tool, no task (the floor)"),
+        ("create", "tools/call to `CreateTaskResult` (the task durably created first)"),
+        (
+            "seen",
+            f"tool completion to the client's `tasks/get` seeing `completed` (polling every {POLL_INTERVAL_MS} ms)",
+        ),
+    ):
+        samples = series.get(name, [])
+        if samples:
+            p50, p90, p99 = (percentile(samples, q) for q in (50, 90, 99))
+            rows.append([what, str(len(samples)), _ms(p50), _ms(p90), _ms(p99), "plain call",
+                         _x(ratio(median(samples), floor))])  # fmt: skip
+    out += _table(_TRIP_HEADER, rows)
+    calls = ", ".join(f"{name} {count:.1f}" for name, count in figures.calls_per_task().items())
+    out += _table(
+        ["figure", "value"],
+        [
+            ["DynamoDB calls per task (create, lease, result, lease back, the client's polls)", calls or "none"],
+            ["DynamoDB on-demand cost per task (us-east-1 prices)",
+             f"${cost_per_task(figures) * 1e6:.2f} per million tasks"],
+        ],
+    )  # fmt: skip
+    out += ["One client of each kind, one in-process worker, a tool that returns at once, interleaved call by "
+            "call: a plain call, then a task started and polled until completed. docs/tasks.md explains the "
+            "store calls.", ""]  # fmt: skip
+    return out
+
+
 def _pipeline(pipe: Pipeline, targets: list[list[str]]) -> list[str]:
     raw, mcp = median(pipe.raw), median(pipe.mcp)
     value = ratio(mcp, raw)
@@ -538,6 +574,8 @@ def render(report: Report) -> str:
 
     if report.webhook is not None or report.fanout is not None:
         out += _webhook(report.webhook, report.fanout, targets)
+    if report.tasks is not None:
+        out += _tasks(report.tasks)
 
     if report.hybrid is not None or report.held_open is not None:
         out += _hybrid(report.hybrid, report.held_open, targets)

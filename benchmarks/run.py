@@ -19,7 +19,9 @@ One run, in this order, on one moto endpoint in its own process:
    stdio server through `serve -- <command>` against the SDK's stdio client calling it directly and
    against the Python-object server, back to back;
    large payloads (`payloads`): 1 MiB and 10 MiB results through the S3 claim-check against the
-   raw floor of the same bytes, and their billable SQS and S3 calls;
+   raw floor of the same bytes, and their billable SQS and S3 calls; tasks (`tasks`): time to
+   `CreateTaskResult` and from the tool's end to `completed` seen, against a plain call, and
+   DynamoDB calls and cost per task;
 6. throughput (`throughput`): 1 vs 2 worker processes, alternating rounds; and (`pipeline`) 8
    clients on one worker against the raw pipeline at the same concurrency;
 7. memory (`memory`): a worker process before/after many 2025 sessions, and a client process
@@ -53,6 +55,7 @@ from benchmarks.report import Report, render
 from benchmarks.server import server
 from benchmarks.sns import measure_sns_round_trips, sns_stack
 from benchmarks.stats import machine
+from benchmarks.tasks import measure_tasks
 from benchmarks.throughput import measure_throughput
 from benchmarks.webhook import measure_fanout, measure_webhook_round_trips, webhook_stack
 
@@ -84,6 +87,7 @@ class Plan:
     sns_samples: int
     webhook_samples: int
     payload_samples: int
+    task_samples: int
     fanout_rounds: int
     fanout_window: float
     hybrid_samples: int
@@ -116,13 +120,14 @@ FULL = Plan(
     sns_samples=200,
     webhook_samples=300,
     payload_samples=20,
+    task_samples=100,
     fanout_rounds=3,
     fanout_window=4.0,
     hybrid_samples=300,
     held_calls=100,
     held_tool_seconds=5.0,
     bridge_samples=150,
-    limit_seconds=1200.0,
+    limit_seconds=1500.0,
 )
 
 QUICK = Plan(
@@ -147,6 +152,7 @@ QUICK = Plan(
     sns_samples=15,
     webhook_samples=20,
     payload_samples=3,
+    task_samples=10,
     fanout_rounds=1,
     fanout_window=2.0,
     hybrid_samples=20,
@@ -207,6 +213,8 @@ async def _measure(plan: Plan, report: Report) -> None:
         report.bridge = await measure_bridge_round_trips(clients, samples=plan.bridge_samples, warmup=plan.warmup)
     async with payload_stack(server, pay_req, pay_rep, (pay_floor[0], pay_floor[1])) as payloads:
         report.payloads = await measure_payloads(payloads, samples=plan.payload_samples, warmup=1)
+    task_req, task_rep = await create_queues("tasks", "tasks-rep")
+    report.tasks = await measure_tasks(task_req, task_rep, samples=plan.task_samples, warmup=plan.warmup)
 
     pool_size = max(plan.throughput_concurrency)
     one_config = SqsClientConfig(read_queue_url=tp1, response_queue_url=tp_rep)

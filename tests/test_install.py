@@ -29,6 +29,9 @@ from asyncmcp import SqsClientConfig, SqsServerConfig
 from asyncmcp.sqs import serve_sqs, sqs_client, sqs_server
 from asyncmcp.sqs.utils import SqsClientConfig as SeedClientConfig, SqsServerConfig as SeedServerConfig
 from asyncmcp.proxy import create_proxy_server
+from asyncmcp.tasks import TasksClient, TasksExtension
+from asyncmcp.tasks.dynamodb import DynamoTaskStore
+TasksExtension({"t": "optional"}, key="k").sealer().seal({}, "id", "owner")  # cryptography is installed
 import importlib.util
 assert SeedClientConfig is SqsClientConfig and SeedServerConfig is SqsServerConfig
 missing_extras = [name for name in ("boto3", "moto") if importlib.util.find_spec(name) is not None]

@@ -32,8 +32,10 @@ from mcp.types import (
 
 from asyncmcp.channels.config import ClientSettings
 from asyncmcp.connecting import connect as connect_transport
+from asyncmcp.tasks import CreateTaskResult, TasksClient, start_task, wait_for_task
 from tests.client_answers import elicit_blue, sample_hello, text_of
 from tests.servers import CALLS, ProgressProbe, build_server
+from tests.tasks.servers import task_server
 
 pytestmark = [
     pytest.mark.anyio,
@@ -339,3 +341,17 @@ async def test_listen_receives_tools_list_changed_when_another_client_adds_a_too
                 # The listen stream closed cleanly; the listener sees the new tool and can call it.
                 assert "fresh" in {tool.name for tool in (await listener.list_tools()).tools}
                 assert text_of(await listener.call_tool("fresh", {})) == "I am fresh"
+
+
+# -- tasks (SEP-2663) ------------------------------------------------------------------------
+
+
+async def test_a_task_tool_returns_its_final_result_through_call_tool(deployment):
+    async with deployment.serving(task_server()):
+        with anyio.fail_after(HANG_GUARD):
+            transport = connect_transport(deployment.client_config())
+            async with Client(transport, mode="2026-07-28", extensions=[TasksClient()]) as client:
+                assert text_of(await client.call_tool("slow", {"seconds": 0.1, "label": "queued"})) == "slow queued"
+                created = await start_task(client, "slow", {"seconds": 0})
+                assert isinstance(created, CreateTaskResult)
+                assert text_of(await wait_for_task(client, created.task_id)) == "slow done"

@@ -26,6 +26,7 @@ from asyncmcp.channels.config import ServerSettings
 from asyncmcp.server.engine import EngineOptions, ServerEngine
 from asyncmcp.server.state_key import StateKey, share_request_state
 from asyncmcp.server.stream_pair import serve_stream_pair
+from asyncmcp.tasks.extension import adopt_fleet_key
 
 __all__ = ["Worker", "serve", "stream_pair"]
 
@@ -76,6 +77,7 @@ class Worker:
         async with self.transport.open_server(config, self._clients) as binding:
             key = await StateKey.for_fleet(config.state_key, self.transport, binding)
             share_request_state(self.server, key)
+            adopt_fleet_key(self.server, key.secret)
             self.binding = binding
             self.engine = ServerEngine(
                 self.server,

@@ -15,6 +15,7 @@ from benchmarks.payloads import measure_payloads, payload_stack
 from benchmarks.report import Report, render
 from benchmarks.server import server
 from benchmarks.sns import measure_sns_round_trips, sns_stack
+from benchmarks.tasks import measure_tasks
 from benchmarks.webhook import measure_fanout, measure_webhook_round_trips, webhook_stack
 
 pytestmark = pytest.mark.anyio
@@ -108,3 +109,13 @@ async def test_large_payload_round_trips_and_their_calls_render(queues):
     assert "tools/call returning 2 MiB over SQS through S3, 2026-07-28" in text
     assert "S3 calls per round trip" in text
     assert "2 MiB result through S3 p50 <= 1.5x the raw floor of the same bytes" in text
+
+
+async def test_task_figures_render_with_store_calls_and_cost(queues):
+    with anyio.fail_after(60):
+        figures = await measure_tasks(queues.request, queues.reply, samples=2, warmup=1)
+    assert {name: len(samples) for name, samples in figures.series.items()} == {"plain": 2, "create": 2, "seen": 2}
+    assert figures.calls_per_task()["TransactWriteItems"] == 1.0
+    text = render(Report(machine={"cores": "2"}, quick=True, tasks=figures))
+    assert "## Tasks (SEP-2663) over SQS, tasks in DynamoDB" in text
+    assert "tools/call to `CreateTaskResult`" in text and "per million tasks" in text

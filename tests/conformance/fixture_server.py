@@ -22,6 +22,7 @@ import argparse
 import base64
 import io
 import json
+import os
 import struct
 import wave
 import zlib
@@ -35,6 +36,7 @@ from mcp.server.mcpserver.prompts.base import Message, Prompt, UserMessage
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
+    INTERNAL_ERROR,
     MISSING_REQUIRED_CLIENT_CAPABILITY,
     AudioContent,
     Completion,
@@ -66,8 +68,16 @@ from pydantic import Field
 
 from asyncmcp.proxy.events import SSE_RETRY_MILLISECONDS, MemoryEventStore
 from asyncmcp.server.engine import lowlevel_server
+from asyncmcp.tasks import TasksExtension, TaskStore, TaskTool
+from asyncmcp.tasks.dynamodb import DynamoTaskStore
 
 __all__ = ["server"]
+
+TASK_TABLE_ENV = "ASYNCMCP_TASK_TABLE"
+"""Names the DynamoDB table the tasks live in (the proxied run sets it; the plain run keeps them in memory)."""
+
+FAILING_JOB_SECONDS = 1.0
+"""The suite describes failing_job as failing after about a second."""
 
 STEP_PAUSE = 0.05
 """Seconds between a tool's notifications: the suite asks for ~50 ms so they arrive one by one."""
@@ -132,9 +142,30 @@ def _schema_keywords_tool() -> str:
     return "schema preserved"
 
 
+def _task_store() -> TaskStore | None:
+    """DynamoDB when the run names a table (behind the queue: the store a fleet shares), else memory."""
+    table = os.environ.get(TASK_TABLE_ENV)
+    return DynamoTaskStore(table) if table else None
+
+
+tasks = TasksExtension(
+    {
+        "slow_compute": "optional",
+        "failing_job": "required",
+        "protocol_error_job": "optional",
+        "confirm_delete": "optional",
+        "multi_input": "optional",
+        # tasks-mrtr-composition: input is gathered by input_required rounds first; the call that
+        # brings the answers becomes the task.
+        "test_tool_with_task": TaskTool("required", when=lambda params: bool(params.input_responses)),
+    },
+    store=_task_store(),
+)
+
 server = MCPServer(
     "asyncmcp-conformance-fixture",
     version="1.0.0",
+    extensions=[tasks],
     tools=[
         Tool.from_function(_schema_keywords_tool, name="json_schema_2020_12_tool").model_copy(
             update={"parameters": JSON_SCHEMA_2020_12}
@@ -572,6 +603,66 @@ async def complete(
 ) -> Completion:
     """completion-complete: any answer of the right shape will do."""
     return Completion(values=[f"{argument.value}-completed"], total=1, has_more=False)
+
+
+# -- the tasks extension's fixtures (tasks-* scenarios, SEP-2663) --------------------------------
+
+
+@server.tool()
+def greet(name: str) -> str:
+    """tasks-*: a tool that never becomes a task."""
+    return f"Hello, {name}!"
+
+
+@server.tool()
+async def slow_compute(seconds: float, label: str = "") -> str:
+    """tasks-*: a task that takes `seconds`; cancelling it stops the sleep."""
+    await anyio.sleep(seconds)
+    return f"Computed {label or 'result'} after {seconds:g} s"
+
+
+@server.tool()
+async def failing_job() -> str:
+    """tasks-lifecycle, tasks-required-task-error: a task whose tool reports an error (completed, isError)."""
+    await anyio.sleep(FAILING_JOB_SECONDS)
+    raise ToolError("failing_job failed, as it always does")
+
+
+@server.tool()
+async def protocol_error_job() -> str:
+    """tasks-lifecycle: a task that ends in a JSON-RPC error (failed)."""
+    raise MCPError(code=INTERNAL_ERROR, message="protocol_error_job hit an internal error")
+
+
+@server.tool()
+async def confirm_delete(filename: str, ctx: Context) -> str | InputRequiredResult:
+    """tasks-mrtr-input: asks for a confirmation, then completes."""
+    answers = _answered(ctx, "confirm")
+    if answers is None:
+        schema = {"type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"]}
+        return InputRequiredResult(input_requests={"confirm": _ask(f"Delete {filename}?", schema)})
+    return f"Deleted {filename}" if _elicited(answers["confirm"], "confirm", "") == "True" else f"Kept {filename}"
+
+
+@server.tool()
+async def multi_input(ctx: Context) -> str | InputRequiredResult:
+    """tasks-mrtr-input: asks two questions at once, then completes once both are answered."""
+    answers = _answered(ctx, "name", "confirm")
+    if answers is None:
+        confirm = {"type": "object", "properties": {"confirm": {"type": "boolean"}}}
+        return InputRequiredResult(
+            input_requests={"name": _ask("What is your name?", NAME_SCHEMA), "confirm": _ask("Go ahead?", confirm)}
+        )
+    return f"Both answered: {_elicited(answers['name'], 'name')}"
+
+
+@server.tool()
+async def test_tool_with_task(ctx: Context) -> str | InputRequiredResult:
+    """tasks-mrtr-composition: asks for a name by input_required, then runs as a task with it."""
+    answers = _answered(ctx, "user_name")
+    if answers is None:
+        return InputRequiredResult(input_requests={"user_name": _ask("What is your name?", NAME_SCHEMA)})
+    return f"Hello, {_elicited(answers['user_name'], 'name', 'stranger')}, from a task!"
 
 
 # -- 2025 methods MCPServer does not register (logging-set-level, resources-(un)subscribe) ---------

@@ -6,10 +6,11 @@ Both runs serve the same fixture server (`fixture_server.py`):
 - proxied: `asyncmcp proxy` -> SQS (the moto endpoint of the `endpoint` fixture) -> `asyncmcp serve`,
   every part a separate process bound to 127.0.0.1.
 
-The proxied run must pass exactly what the plain run passes. The plain run comes first, so a suite
-release that the SDK itself fails is reported as such, not as a proxy regression. Scenarios both
-fail (the tasks extension, which mcp 2.3 lacks) are listed in `expected-failures.yml`; the suite
-reports an entry that no longer fails as stale, and the test fails then too.
+Both runs must pass everything, the tasks scenarios included (the fixture enables asyncmcp's
+tasks extension: in memory on the plain run, in DynamoDB on the moto endpoint behind the queue),
+and the proxied run must pass every check the plain run passes. The plain run comes first, so a
+suite release that the SDK itself fails is reported as such, not as a proxy regression. There is
+no expected-failures file: nothing is allowed to fail.
 
 The suite and a Node.js it can run on (it needs 22 or later; npm serves one as the `node` package)
 are installed into `CACHE` on first use; set `ASYNCMCP_CONFORMANCE_CACHE` to keep them elsewhere.
@@ -23,6 +24,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,8 @@ import anyio
 import pytest
 
 from asyncmcp.local.endpoint import LocalEndpoint
+from asyncmcp.tasks.dynamodb import create_task_table
+from tests.conformance.fixture_server import TASK_TABLE_ENV
 from tests.npm import npm_install
 from tests.processes import Proc, processes
 
@@ -42,8 +46,6 @@ NODE = "node@22"
 """The suite's engines field asks for Node.js 22 or later; machines often have an older one."""
 
 CACHE = Path(os.environ.get("ASYNCMCP_CONFORMANCE_CACHE", "/tmp/asyncmcp-conformance"))
-HERE = Path(__file__).resolve().parent
-EXPECTED_FAILURES = HERE / "expected-failures.yml"
 
 SUITE_TIMEOUT = 600
 """Seconds one `--suite all` run may take: about 10 s plain and 25 s through the proxy on 2 idle
@@ -77,8 +79,8 @@ class SuiteRun:
     checks: tuple[Check, ...]
     results: Path
 
-    def failing(self, expected: frozenset[str]) -> list[Check]:
-        return [c for c in self.checks if c.status in FAILING and c.scenario not in expected]
+    def failing(self) -> list[Check]:
+        return [c for c in self.checks if c.status in FAILING]
 
     def passed(self) -> set[tuple[str, str]]:
         return {(c.scenario, c.id) for c in self.checks if c.status == "SUCCESS"}
@@ -90,11 +92,6 @@ class SuiteRun:
         return "\n".join(lines)
 
 
-def expected_failures() -> frozenset[str]:
-    """The scenario names `expected-failures.yml` lists under `server:`."""
-    return frozenset(re.findall(r"^\s+-\s+(\S+)\s*$", EXPECTED_FAILURES.read_text(), flags=re.MULTILINE))
-
-
 @dataclass(frozen=True)
 class Suite:
     node: Path
@@ -102,7 +99,7 @@ class Suite:
 
     async def run(self, url: str, results: Path) -> SuiteRun:
         command = [str(self.node), str(self.entry), "server", "--url", url, "--suite", "all"]
-        command += ["-o", str(results), "--expected-failures", str(EXPECTED_FAILURES)]
+        command += ["-o", str(results)]
         with anyio.fail_after(SUITE_TIMEOUT):
             done = await anyio.run_process(command, check=False, stderr=subprocess.STDOUT)
         return SuiteRun(done.returncode, done.stdout.decode(errors="replace"), _checks(results), results)
@@ -144,6 +141,9 @@ async def _plain_run(suite: Suite, env: dict[str, str], results: Path) -> SuiteR
 
 
 async def _proxied_run(suite: Suite, env: dict[str, str], request_queue: str, results: Path) -> SuiteRun:
+    table = f"conformance-tasks-{uuid.uuid4().hex[:8]}"
+    await create_task_table(table)
+    env = {**env, TASK_TABLE_ENV: table}
     asyncmcp = [sys.executable, "-m", "asyncmcp"]
     with processes() as started:
         worker = Proc([*asyncmcp, "serve", "--transport", "sqs", "--request-queue-url", request_queue,
@@ -159,17 +159,16 @@ async def _proxied_run(suite: Suite, env: dict[str, str], request_queue: str, re
 async def test_the_conformance_suite_passes_through_the_proxy_as_against_the_sdk_server(
     suite, endpoint, queues, tmp_path
 ):
-    expected = expected_failures()
     env = _environment(endpoint)
 
     plain = await _plain_run(suite, env, tmp_path / "plain")
-    sdk_fails = plain.failing(expected)
+    sdk_fails = plain.failing()
     if plain.exit_code != 0 or sdk_fails:
         title = "The SDK's own server fails these (so the suite or the fixture changed, not the proxy)"
         pytest.fail(plain.report(title, sdk_fails), pytrace=False)
 
     proxied = await _proxied_run(suite, env, queues.request, tmp_path / "proxied")
-    proxy_fails = proxied.failing(expected)
+    proxy_fails = proxied.failing()
     if proxied.exit_code != 0 or proxy_fails:
         title = "Through the proxy these fail, and the SDK's own server passes them"
         pytest.fail(proxied.report(title, proxy_fails), pytrace=False)

@@ -3,8 +3,9 @@
 It provisions, with the channels' own provisioning (`asyncmcp provision`), an SQS deployment
 (`<name>-requests`, its dead-letter queue, `<name>-replies`) and an SNS+SQS one (`<name>-sns-*`
 topics and queues, with a filtered reply queue for the client id `demo`), creates the S3 payload
-bucket `<name>-payloads` for frames over a queue's limit, and prints the `export` lines that point
-the AWS SDKs and asyncmcp at them.
+bucket `<name>-payloads` for frames over a queue's limit and a DynamoDB table for the tasks
+extension (`<name>-tasks`, TTL on), and prints the `export` lines that point the AWS SDKs and
+asyncmcp at them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import Any
 from asyncmcp.local.endpoint import LocalEndpoint
 
 __all__ = ["DEMO_CLIENT_ID", "add_parser", "create_demo_queues", "provision_local"]
+
+TASK_TABLE_ENV = "ASYNCMCP_TASK_TABLE"
+"""Names the tasks table for servers that read it (`DynamoTaskStore(os.environ[...])`; docs/tasks.md)."""
 
 DEMO_CLIENT_ID = "demo"
 """The client id the local SNS+SQS topology makes a filtered reply queue for."""
@@ -34,6 +38,7 @@ def provision_local(endpoint: LocalEndpoint, name: str) -> list[tuple[str, str]]
     import anyio
 
     from asyncmcp.channels import registry
+    from asyncmcp.tasks.dynamodb import create_task_table
 
     async def provision() -> list[tuple[str, str]]:
         from asyncmcp.channels.claim_check import create_payload_bucket
@@ -42,7 +47,8 @@ def provision_local(endpoint: LocalEndpoint, name: str) -> list[tuple[str, str]]
             exports = await registry.get("sqs").provision(name, {}, {})
             exports += await registry.get("sns_sqs").provision(f"{name}-sns", {"client_ids": (DEMO_CLIENT_ID,)}, {})
             exports.append(("ASYNCMCP_PAYLOAD_BUCKET", await create_payload_bucket(f"{name}-payloads", {})))
-        return exports
+            await create_task_table(f"{name}-tasks")
+        return [*exports, (TASK_TABLE_ENV, f"{name}-tasks")]
 
     return anyio.run(provision)
 
@@ -56,7 +62,7 @@ def create_demo_queues(endpoint: LocalEndpoint, name: str) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     with LocalEndpoint.subprocess(port=args.port) as endpoint:
         exports = provision_local(endpoint, args.name)
-        print("Embedded SQS/SNS/S3 endpoint is running. In another shell:\n")
+        print("Embedded SQS/SNS/S3/DynamoDB endpoint is running. In another shell:\n")
         for key, value in endpoint.environment().items():
             print(f"export {key}={value}")
         for key, value in exports:

@@ -18,7 +18,8 @@ Era handling:
 - 2026-07-28 requests go over the backend's shared link; a client that disconnects or cancels
   cancels the handler, and the link then sends `notifications/cancelled` downstream. What the SDK's
   own HTTP front checks before dispatch but cannot check here without the server's tools is
-  checked here: `Mcp-Param-*` headers against the backend's tool schemas (`param_headers.py`); an
+  checked here: `Mcp-Param-*` headers against the backend's tool schemas (`param_headers.py`), the
+  `Mcp-Name` of `tasks/*` requests against their task id (`tasks/routing.py`); an
   `initialize` is refused by the SDK itself (404, `-32601`: the 2026 protocol has no handshake).
 - 2025-11-25: `initialize` opens a dedicated backend link for the front session (kept in the
   front connection's state and closed with it); requests of that session use it; the backend's
@@ -43,8 +44,9 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from asyncmcp.codec import as_mapping, has_modern_envelope
 from asyncmcp.proxy.backend import Backend, BackendLink, BackendOpener
 from asyncmcp.proxy.param_headers import ToolSchemas, check_param_headers
-from asyncmcp.proxy.redaction import redacted_error
+from asyncmcp.proxy.redaction import redacted_error, strings_of
 from asyncmcp.relay import front_connection, front_request
+from asyncmcp.tasks.routing import check_task_name_header
 
 __all__ = ["build_proxy_server"]
 
@@ -79,6 +81,8 @@ class ForwardingMiddleware:
                 return await link.request("tools/list", params)
 
             await check_param_headers(ctx.params, headers, self.tool_schemas, list_tools)
+        if modern and headers is not None:
+            check_task_name_header(ctx.method, ctx.params, headers)
 
         async def relay_progress(progress: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(progress, total, message)
@@ -98,7 +102,7 @@ class ForwardingMiddleware:
                 close_stream=ctx.close_sse_stream,
             )
         except MCPError as exc:
-            safe = redacted_error(exc)
+            safe = redacted_error(exc, strings_of(ctx.params))
             if safe is None:
                 raise
             logger.warning("%s failed at the backend (told the client less): %s", ctx.method, exc.error.message)

@@ -40,7 +40,7 @@ import re
 import secrets
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -86,6 +86,7 @@ from asyncmcp.server.sessions import InvalidSessionError, LegacySession, Session
 
 __all__ = [
     "UNKNOWN_SESSION_REASON",
+    "AfterAnswer",
     "EngineOptions",
     "RequestFacts",
     "RequestKey",
@@ -163,6 +164,10 @@ class EngineOptions:
         )
 
 
+AfterAnswer = Callable[[Callable[[], Awaitable[None]]], None]
+"""Hands the engine work to run after a request's answer is sent, with its message still held."""
+
+
 @dataclass(frozen=True)
 class RequestFacts:
     """What the transport knows about a request; handlers read it as `ctx.request`.
@@ -176,9 +181,21 @@ class RequestFacts:
     session_id: str | None
     attributes: Mapping[str, str]
     receive_count: int
+    after_answer: AfterAnswer | None = None
+    """Work to run once the answer is out, before the request's message is acknowledged (a task's
+    run, `asyncmcp.tasks`): the message stays held meanwhile, so if this worker dies it reappears
+    and another worker's redelivery resumes the work; if the work fails or the worker stops, the
+    message is handed back rather than acknowledged."""
 
     @classmethod
-    def of(cls, address: str, delivery: Delivery, envelope: Envelope, reply_to: str) -> RequestFacts:
+    def of(
+        cls,
+        address: str,
+        delivery: Delivery,
+        envelope: Envelope,
+        reply_to: str,
+        after_answer: AfterAnswer | None = None,
+    ) -> RequestFacts:
         return cls(
             address=address,
             client_id=envelope.client_id,
@@ -186,6 +203,7 @@ class RequestFacts:
             session_id=envelope.session_id,
             attributes=dict(delivery.frame.attributes),
             receive_count=delivery.receive_count,
+            after_answer=after_answer,
         )
 
 
@@ -439,16 +457,18 @@ class ServerEngine:
         self._runs[key] = run
         try:
             await run.serve()
+            await run.finish_after_answer()
         finally:
             # Also reached when the worker shuts down mid-request: an unsettled request is handed
             # straight back to the queue so another worker answers it without waiting out visibility.
             del self._runs[key]
             for route in run.back_route_ids:
                 self._back_routes.pop(route, None)
-            if run.settled:
+            done = run.settled and run.after_answer_done
+            if done:
                 self._answered.add(key)
             for each in run.deliveries:
-                if run.settled:
+                if done:
                     each.ack()
                 else:
                     each.release(UNSENT_RETRY_DELAY if self.answers.kept(key) else 0)
@@ -562,6 +582,9 @@ class _RequestRun:
         self._tg: anyio.abc.TaskGroup | None = None
         self._finished = anyio.Event()
         """The run is over: timers of its questions to the client stop waiting."""
+        self.after_answer: list[Callable[[], Awaitable[None]]] = []
+        self.after_answer_done = True
+        """False while work handed over with `RequestFacts.after_answer` is unfinished or failed."""
         self._inbound: anyio.abc.ObjectSendStream[SessionMessage | Exception] | None = None
         if message.method == "initialize":
             self.era: Literal["modern", "initialize", "legacy"] = "initialize"
@@ -574,7 +597,9 @@ class _RequestRun:
         inbound_send, inbound_receive = anyio.create_memory_object_stream[SessionMessage | Exception](16)
         outbound_send, outbound_receive = anyio.create_memory_object_stream[SessionMessage](16)
         self._inbound = inbound_send
-        facts = RequestFacts.of(self.engine.address, self.deliveries[0], self.envelope, self.reply_to)
+        facts = RequestFacts.of(
+            self.engine.address, self.deliveries[0], self.envelope, self.reply_to, self._defer_after_answer
+        )
         metadata = ServerMessageMetadata(
             request_context=facts,
             on_request_unanswered=self._unanswered,
@@ -624,6 +649,31 @@ class _RequestRun:
         client that made the request: its client id and, when the request carried one, its token."""
         token = self.envelope.request_token
         return envelope.client_id == self.envelope.client_id and (token is None or envelope.request_token == token)
+
+    def _defer_after_answer(self, work: Callable[[], Awaitable[None]]) -> None:
+        self.after_answer.append(work)
+        self.after_answer_done = False
+
+    async def finish_after_answer(self) -> None:
+        """Run the work handed over for after the answer (only once the answer went out).
+
+        A failure is logged and leaves the message unacknowledged, so it is handed back and the
+        work is tried again on a redelivery (at-least-once, as for the request itself).
+        """
+        if not self.settled or not self.after_answer:
+            return
+        self.engine.stats["after_answer"] += 1
+        try:
+            for work in self.after_answer:
+                await work()
+        except Exception:
+            logger.exception(
+                "work after answering %r for client %s failed; handing the request back",
+                self.message.id,
+                self.envelope.client_id,
+            )
+            return
+        self.after_answer_done = True
 
     async def deliver(self, item: SessionMessage) -> None:
         """Feed a client frame (cancel, or an answer to a server request) into this run's loop."""
