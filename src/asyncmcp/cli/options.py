@@ -13,6 +13,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from asyncmcp.channels.base import Option
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "chosen_transport_name",
     "env_value",
     "peek",
+    "validated",
 ]
 
 
@@ -129,3 +132,21 @@ def channel_values(args: argparse.Namespace, options: Sequence[Option]) -> dict[
             else:
                 values[option.field] = _parse(option, raw, name)
     return values
+
+
+def validated(config_type: type[Any], values: dict[str, Any], options: Sequence[Any], command: str) -> Any:
+    """Build a config; a validation error becomes a one-line `UsageError` naming the flag."""
+    try:
+        return config_type(**values)
+    except ValidationError as exc:
+        flags = {option.field: option for option in options}
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first.get("loc") else "?"
+        option = flags.get(field)
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        if option is None:
+            raise UsageError(f"{command}: {field}: {reason}") from None
+        where = option.flag + (f" (or set {option.env[0]})" if option.env else "")
+        if first.get("type") == "missing":
+            raise UsageError(f"{command}: give {where}") from None
+        raise UsageError(f"{command}: {option.flag}: {reason}") from None

@@ -16,9 +16,15 @@ from typing import Any
 from asyncmcp.channels import registry
 from asyncmcp.channels.base import ChannelTransport
 from asyncmcp.channels.config import DEFAULT_CLIENT_TIMEOUT_SECONDS
-from asyncmcp.cli.options import UsageError, add_channel_options, channel_values, chosen_transport_name, env_value
+from asyncmcp.cli.options import (
+    UsageError,
+    add_channel_options,
+    channel_values,
+    chosen_transport_name,
+    env_value,
+    validated,
+)
 from asyncmcp.cli.running import run_service
-from asyncmcp.cli.serve import validated
 from asyncmcp.cli.sweep import add_sweep_option, sweep_at_start
 
 __all__ = ["add_arguments", "add_parser", "build_config", "chosen_backend", "run"]

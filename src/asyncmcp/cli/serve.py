@@ -28,8 +28,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
-
 from asyncmcp.channels import registry
 from asyncmcp.channels.base import ChannelTransport
 from asyncmcp.cli.options import (
@@ -38,6 +36,7 @@ from asyncmcp.cli.options import (
     add_transport_options,
     channel_values,
     chosen_transport_name,
+    validated,
 )
 from asyncmcp.cli.running import run_service
 from asyncmcp.cli.sweep import add_sweep_option, sweep_at_start
@@ -175,24 +174,6 @@ def build_config(transport: ChannelTransport, args: argparse.Namespace) -> Any:
     values = channel_values(args, transport.server_options)
     values.update(max_in_flight=args.max_in_flight, on_bad_message=args.on_bad_message)
     return validated(transport.server_config, values, transport.server_options, "asyncmcp serve")
-
-
-def validated(config_type: type[Any], values: dict[str, Any], options: Sequence[Any], command: str) -> Any:
-    """Build a config; a validation error becomes a one-line `UsageError` naming the flag."""
-    try:
-        return config_type(**values)
-    except ValidationError as exc:
-        flags = {option.field: option for option in options}
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first.get("loc") else "?"
-        option = flags.get(field)
-        reason = str(first["msg"]).removeprefix("Value error, ")
-        if option is None:
-            raise UsageError(f"{command}: {field}: {reason}") from None
-        where = option.flag + (f" (or set {option.env[0]})" if option.env else "")
-        if first.get("type") == "missing":
-            raise UsageError(f"{command}: give {where}") from None
-        raise UsageError(f"{command}: {option.flag}: {reason}") from None
 
 
 def chosen_server(args: argparse.Namespace) -> tuple[Any, str]:

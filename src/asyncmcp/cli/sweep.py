@@ -17,7 +17,7 @@ from typing import Any
 
 from asyncmcp.channels import registry
 from asyncmcp.channels.base import TEMPORARY_ALIVE_SECONDS, ChannelTransport
-from asyncmcp.cli.options import TRANSPORT_ENV, UsageError, add_transport_options, channel_values
+from asyncmcp.cli.options import TRANSPORT_ENV, UsageError, add_transport_options, channel_values, validated
 from asyncmcp.errors import ChannelError
 
 __all__ = ["DEFAULT_IDLE_SECONDS", "add_parser", "add_sweep_option", "sweep_at_start"]
@@ -57,8 +57,6 @@ def add_sweep_option(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import anyio
-
-    from asyncmcp.cli.serve import validated
 
     if args.idle < TEMPORARY_ALIVE_SECONDS:
         raise UsageError(
