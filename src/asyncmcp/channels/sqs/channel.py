@@ -74,8 +74,11 @@ SECRET_BYTES = 32
 """Random bytes of a secret kept with a queue (64 hex characters; a tag value takes 256)."""
 
 SECRET_SETTLE_SECONDS = 1.0
-"""After creating a queue's secret, how long to wait before reading back the one that stuck, so two
-workers starting together settle on one (a pause paid once, by the first start of a queue)."""
+"""After creating a queue's secret, the pause between reads of the one that stuck, so workers
+starting together settle on one (paid once, by the first start of a queue)."""
+
+SECRET_SETTLE_ROUNDS = 5
+"""Reads after creating a queue's secret before the last one is taken even if it still changes."""
 
 MAX_ATTRIBUTES = MAX_FRAME_ATTRIBUTES
 """Attributes one message may carry (`codec.MAX_FRAME_ATTRIBUTES`: SQS's limit, above which SNS raw
@@ -472,9 +475,11 @@ class SqsChannel:
     async def stored_secret(self, address: str, tag: str) -> str:
         """The secret kept as tag `tag` of queue `address`, created when absent.
 
-        SQS has no conditional TagQueue, so two workers starting at once may both write: after
-        writing, each waits `SECRET_SETTLE_SECONDS` and uses what is stored then (the last write),
-        so both end up with the same secret unless one wrote more than that pause after reading.
+        SQS has no conditional TagQueue, so workers starting at once may all write, and a write can
+        land well after its worker read nothing (a slow answer to that read): after writing, each
+        reads the tag again every `SECRET_SETTLE_SECONDS` until two reads in a row agree (at most
+        `SECRET_SETTLE_ROUNDS` times) and uses that, the last write; so they end up with one secret
+        unless a write lands a whole quiet pause after the others.
         """
         found = await self._tag(address, tag)
         if found:
@@ -482,8 +487,13 @@ class SqsChannel:
         await self.api.call(
             "TagQueue", "tag_queue", address, QueueUrl=address, Tags={tag: secrets.token_hex(SECRET_BYTES)}
         )
-        await anyio.sleep(SECRET_SETTLE_SECONDS)
         stored = await self._tag(address, tag)
+        for _ in range(SECRET_SETTLE_ROUNDS):
+            await anyio.sleep(SECRET_SETTLE_SECONDS)
+            again = await self._tag(address, tag)
+            if again == stored:
+                break
+            stored = again
         if not stored:
             raise ChannelError(f"the {tag} tag of {address} did not stick", address=address, permanent=True)
         return stored
