@@ -18,6 +18,7 @@ from asyncmcp.proxy import create_proxy_server
 from tests.proxy.test_proxy import (
     HANG_GUARD,
     RAW_HEADERS,
+    TS_CLIENT_DIR,
     backend,
     free_port,
     initialize_body,
@@ -26,9 +27,25 @@ from tests.proxy.test_proxy import (
     stack,
     temporary_proxy_queues,
     text_of,
+    ts_client_script,  # noqa: F401 (a fixture: it installs the TypeScript SDK)
 )
 
 pytestmark = pytest.mark.anyio
+
+TS_STOP_SCRIPT = """
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+const client = new Client({ name: "ts-stop", version: "1.0.0" });
+await client.connect(new StreamableHTTPClientTransport(new URL(process.argv[2])));
+let told = false;
+const result = await client.callTool({ name: "slow", arguments: { steps: 4, delay: 0.25 } }, undefined, {
+  timeout: 30000,
+  onprogress: () => { if (!told) { told = true; console.log("started"); } },
+});
+console.log(JSON.stringify(result));
+await client.close();
+"""
+"""A TypeScript SDK client whose slow call is under way when the proxy is told to stop."""
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
@@ -180,3 +197,34 @@ async def test_sigterm_to_the_proxy_process_lets_a_2025_call_finish(queues, endp
                     proc.send_signal(signal.SIGTERM)
                 assert outcome == ["done 4"]
             assert await proc.wait() == 0
+
+
+async def test_sigterm_to_the_proxy_lets_a_typescript_sdk_call_finish(queues, endpoint, ts_client_script):  # noqa: F811
+    """The TypeScript SDK 1.x client once hung when the proxy stopped under its call (issue 9, item 4)."""
+    script = TS_CLIENT_DIR / f"stop.{os.getpid()}.mjs"
+    script.write_text(TS_STOP_SCRIPT)
+    port = free_port()
+    args = [sys.executable, "-m", "asyncmcp", "proxy", "--port", str(port), "--request-queue-url", queues.request]
+    env = {**os.environ, **endpoint.environment(), "PYTHONUNBUFFERED": "1"}
+    try:
+        with anyio.fail_after(HANG_GUARD):
+            async with backend(queues), await anyio.open_process(args, env=env) as proc:
+                assert proc.stdout is not None
+                assert b"asyncmcp proxy:" in await proc.stdout.receive()
+                node = ["node", str(script), f"http://127.0.0.1:{port}/mcp"]
+                async with await anyio.open_process(node, cwd=TS_CLIENT_DIR) as client:
+                    assert client.stdout is not None
+                    lines = b""
+                    async for chunk in client.stdout:
+                        lines += chunk
+                        if b"started" in lines and proc.returncode is None:
+                            proc.send_signal(signal.SIGTERM)
+                            break
+                    async for chunk in client.stdout:
+                        lines += chunk
+                    assert await client.wait() == 0
+                result = json.loads(lines.decode().strip().splitlines()[-1])
+                assert result["content"] == [{"type": "text", "text": "done 4"}]
+                assert await proc.wait() == 0
+    finally:
+        script.unlink(missing_ok=True)
