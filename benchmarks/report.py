@@ -35,6 +35,8 @@ TOO_SHORT = "not judged (idle window too short: --quick)"
 class Report:
     machine: dict[str, str] = field(default_factory=dict[str, str])
     quick: bool = False
+    failed_sections: list[tuple[str, str]] = field(default_factory=list[tuple[str, str]])
+    """Sections that failed or hung (name, reason): reported, and the run went on without them."""
     seconds: float = math.nan
     back_to_back: RoundTrips | None = None
     round_trips: RoundTrips | None = None
@@ -698,6 +700,9 @@ def render(report: Report) -> str:
         out += ["## Proxy", "", f"Proxy overhead (tools/call through the proxy vs direct): {NOT_YET}.", ""]
         targets.append(["proxy adds <= 3 ms p50 (Streamable HTTP front)", NOT_YET, _met(None)])
 
+    if report.failed_sections:
+        out += ["## Sections that failed in this run", ""]
+        out += _table(["section", "what went wrong"], [[name, reason] for name, reason in report.failed_sections])
     out += ["## Targets", ""]
     out += _table(["target", "measured", "verdict"], targets)
     return "\n".join(out).rstrip() + "\n"

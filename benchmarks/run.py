@@ -36,6 +36,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +170,32 @@ async def run(plan: Plan, report: Report) -> None:
         await _measure(plan, report)
 
 
+SECTION_LIMIT_SECONDS = 240.0
+"""Bound on a section that may fail on its own (the hybrid's once hung a whole run for 5 minutes):
+past it, or on an error, the section is reported as failed and the rest of the run goes on."""
+
+
+async def _section(report: Report, name: str, measure: Callable[[], Awaitable[None]], limit: float) -> None:
+    """Run one section; a failure or a hang becomes a line of the report, not the end of the run."""
+    try:
+        with anyio.fail_after(limit):
+            await measure()
+    except Exception as exc:  # reported, never hidden: the report says the section failed and why
+        leaf = _first_leaf(exc)
+        reason = f"{type(leaf).__name__}: {leaf}" if str(leaf) else type(leaf).__name__
+        print(f"benchmark section {name!r} failed: {reason}", file=sys.stderr)
+        report.failed_sections.append((name, reason[:300]))
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    """The first exception inside (nested) exception groups: what actually went wrong."""
+    inner: Sequence[BaseException] | None = getattr(exc, "exceptions", None)
+    while inner:
+        exc = inner[0]
+        inner = getattr(exc, "exceptions", None)
+    return exc
+
+
 async def _measure(plan: Plan, report: Report) -> None:
     names = ["req", "rep", "raw-req", "raw-rep", "tp1", "tp2", "tp-rep", "mem", "mem-rep", "mem-rep2", "first-rep"]
     req, rep, raw_req, raw_rep, tp1, tp2, tp_rep, mem, mem_rep, mem_rep2, first_rep = await create_queues(*names)
@@ -205,9 +232,14 @@ async def _measure(plan: Plan, report: Report) -> None:
             hooks, clients=plan.high_clients, rounds=plan.fanout_rounds, window=plan.fanout_window
         )
 
-    async with hybrid_stack() as hybrid:
-        report.hybrid = await measure_hybrid_round_trips(hybrid, samples=plan.hybrid_samples, warmup=plan.warmup)
-        report.held_open = await measure_held_open(hybrid, calls=plan.held_calls, tool_seconds=plan.held_tool_seconds)
+    async def hybrid_figures() -> None:
+        async with hybrid_stack() as hybrid:
+            report.hybrid = await measure_hybrid_round_trips(hybrid, samples=plan.hybrid_samples, warmup=plan.warmup)
+            report.held_open = await measure_held_open(
+                hybrid, calls=plan.held_calls, tool_seconds=plan.held_tool_seconds
+            )
+
+    await _section(report, "Streamable HTTP + webhook (hybrid)", hybrid_figures, SECTION_LIMIT_SECONDS)
     bridge_req, bridge_obj, bridge_rep = await create_queues("bridge", "bridge-obj", "bridge-rep")
     async with bridge_clients(bridge_req, bridge_obj, bridge_rep) as clients:
         report.bridge = await measure_bridge_round_trips(clients, samples=plan.bridge_samples, warmup=plan.warmup)
