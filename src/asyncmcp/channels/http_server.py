@@ -49,13 +49,26 @@ async def serve_asgi(app: ASGIApp, host: str, port: int, *, lifespan: bool = Fal
     sock = listening_socket(host, port)
     bound = int(sock.getsockname()[1])
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="on" if lifespan else "off", access_log=False)
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="on" if lifespan else "off",
+            access_log=False,
+            timeout_graceful_shutdown=STOP_TIMEOUT,
+        )
     )
     done = anyio.Event()
+    # uvicorn is never cancelled mid-flight: a cancelled `serve` skips its shutdown, which leaves
+    # the listener registered with the event loop after the socket is closed; the next socket that
+    # reuses the file descriptor then has its reads taken by the dead listener and hangs. So the
+    # server runs shielded and is stopped by its own `should_exit`, and only a stop that overruns
+    # its bound cancels it (the listeners are then closed here).
+    shield = anyio.CancelScope(shield=True)
 
     async def serve() -> None:
         try:
-            await server.serve([sock])
+            with shield:
+                await server.serve([sock])
         finally:
             done.set()
 
@@ -69,8 +82,14 @@ async def serve_asgi(app: ASGIApp, host: str, port: int, *, lifespan: bool = Fal
                 yield bound
             finally:
                 server.should_exit = True
-                with anyio.move_on_after(STOP_TIMEOUT, shield=True):
-                    await done.wait()
-                tg.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    with anyio.move_on_after(STOP_TIMEOUT + 1.0):
+                        await done.wait()
+                    if not done.is_set():
+                        server.force_exit = True
+                        shield.cancel()
+                        await done.wait()
     finally:
+        for listener in getattr(server, "servers", []):
+            listener.close()
         sock.close()
