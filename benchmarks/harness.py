@@ -85,13 +85,18 @@ async def in_process_worker(server: Any, request_url: str, *, max_in_flight: int
 
 @asynccontextmanager
 async def worker_processes(
-    count: int, request_url: str, *, max_in_flight: int
+    count: int, request_url: str, *, max_in_flight: int, reply_topic_arn: str | None = None
 ) -> AsyncIterator[list[anyio.abc.Process]]:
-    """Start `count` single-worker `asyncmcp serve` processes on `request_url` and wait until each serves."""
+    """Start `count` single-worker `asyncmcp serve` processes on `request_url` and wait until each
+    serves; with `reply_topic_arn` they serve SNS+SQS (the queue subscribed to the request topic,
+    answers published to that topic), otherwise SQS."""
+    if reply_topic_arn is None:
+        channel = ["--transport", "sqs", "--request-queue-url", request_url]
+    else:
+        channel = ["--transport", "sns_sqs", "--queue-url", request_url, "--reply-topic-arn", reply_topic_arn]
     command = [
-        sys.executable, "-m", "asyncmcp", "serve", "--transport", "sqs",
-        "--request-queue-url", request_url, "--max-in-flight", str(max_in_flight), "--grace", "1",
-        BENCH_SERVER,
+        sys.executable, "-m", "asyncmcp", "serve", *channel,
+        "--max-in-flight", str(max_in_flight), "--grace", "1", BENCH_SERVER,
     ]  # fmt: skip
     processes: list[anyio.abc.Process] = []
     try:

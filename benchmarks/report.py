@@ -52,6 +52,7 @@ class Report:
     bridge: RoundTrips | None = None
     payloads: PayloadTrips | None = None
     throughput: Throughput | None = None
+    sns_throughput: Throughput | None = None
     pipeline: Pipeline | None = None
     server_memory: ServerMemory | None = None
     client_memory: ClientMemory | None = None
@@ -465,6 +466,49 @@ def _payloads(measured: PayloadTrips, targets: list[list[str]]) -> list[str]:
     return out
 
 
+def _throughput(tp: Throughput, label: str, targets: list[list[str]]) -> list[str]:
+    """1 against 2 worker processes, per client count; `label` names the channel when it is not SQS."""
+    over = f" over {label.strip()}" if label else ""
+    out = [
+        f"## Throughput{over}: concurrent clients calling a {1000 * WORK_SECONDS:.0f} ms tool, workers in separate "
+        f"processes (`--max-in-flight {tp.max_in_flight}`)",
+        "",
+    ]
+    rows: list[list[str]] = []
+    worst = math.inf
+    for clients in sorted({c for c, _ in tp.rounds}):
+        one, two = median(tp.rounds.get((clients, 1), [])), median(tp.rounds.get((clients, 2), []))
+        scale = ratio(two, one)
+        worst = min(worst, scale)
+        rows.append([
+            str(clients), f"{one:.1f}/s", f"{two:.1f}/s", _x(scale),
+            f"{ratio(one, tp.ceiling(1)):.0%} / {ratio(two, tp.ceiling(2)):.0%}",
+            " · ".join(f"{r:.1f}" for r in tp.rounds.get((clients, 1), [])) + " vs "
+            + " · ".join(f"{r:.1f}" for r in tp.rounds.get((clients, 2), [])),
+        ])  # fmt: skip
+    out += _table(
+        ["clients", "1 worker (floor)", "2 workers", "2 workers / 1 worker", "of ceiling K/50 ms (1 w / 2 w)",
+         "rounds (calls/s, alternating)"],
+        rows,
+    )  # fmt: skip
+    out += [
+        f"Each round runs every client back to back for {tp.window_seconds:.0f} s after 1 s of warm-up; the "
+        "1-worker and 2-worker set-ups alternate round by round and the table shows the median round. "
+        f"K={tp.max_in_flight} so the per-worker limit binds: with K=2 or more on this 2-core machine the "
+        "embedded endpoint itself becomes the bottleneck (in development runs K=2 scaled only about 1.3x "
+        "and K=4 about 1.4x, both far below the K/50 ms ceiling).",
+        "",
+    ]
+    if label:
+        out[-2] += (
+            " Over SNS+SQS each set-up has its own topology (request topic, the workers' queue, reply topic, "
+            "one filtered client queue shared by the clients) and the workers compete on their queue as on SQS."
+        )
+    targets.append([f"{label}2 workers >= 1.8x the throughput of 1 worker (per-worker limit binding)",
+                    _x(worst), _met(worst >= 1.8)])  # fmt: skip
+    return out
+
+
 def render(report: Report) -> str:
     out: list[str] = ["# Benchmarks", ""]
     mode = (
@@ -587,39 +631,9 @@ def render(report: Report) -> str:
         out += _payloads(report.payloads, targets)
 
     if report.throughput is not None:
-        tp = report.throughput
-        out += [
-            f"## Throughput: concurrent clients calling a {1000 * WORK_SECONDS:.0f} ms tool, workers in separate "
-            f"processes (`--max-in-flight {tp.max_in_flight}`)",
-            "",
-        ]
-        rows: list[list[str]] = []
-        worst = math.inf
-        for clients in sorted({c for c, _ in tp.rounds}):
-            one, two = median(tp.rounds.get((clients, 1), [])), median(tp.rounds.get((clients, 2), []))
-            scale = ratio(two, one)
-            worst = min(worst, scale)
-            rows.append([
-                str(clients), f"{one:.1f}/s", f"{two:.1f}/s", _x(scale),
-                f"{ratio(one, tp.ceiling(1)):.0%} / {ratio(two, tp.ceiling(2)):.0%}",
-                " · ".join(f"{r:.1f}" for r in tp.rounds.get((clients, 1), [])) + " vs "
-                + " · ".join(f"{r:.1f}" for r in tp.rounds.get((clients, 2), [])),
-            ])  # fmt: skip
-        out += _table(
-            ["clients", "1 worker (floor)", "2 workers", "2 workers / 1 worker", "of ceiling K/50 ms (1 w / 2 w)",
-             "rounds (calls/s, alternating)"],
-            rows,
-        )  # fmt: skip
-        out += [
-            f"Each round runs every client back to back for {tp.window_seconds:.0f} s after 1 s of warm-up; the "
-            "1-worker and 2-worker set-ups alternate round by round and the table shows the median round. "
-            f"K={tp.max_in_flight} so the per-worker limit binds: with K=2 or more on this 2-core machine the "
-            "embedded endpoint itself becomes the bottleneck (in development runs K=2 scaled only about 1.3x "
-            "and K=4 about 1.4x, both far below the K/50 ms ceiling).",
-            "",
-        ]
-        targets.append(["2 workers >= 1.8x the throughput of 1 worker (per-worker limit binding)",
-                        _x(worst), _met(worst >= 1.8)])  # fmt: skip
+        out += _throughput(report.throughput, "", targets)
+    if report.sns_throughput is not None:
+        out += _throughput(report.sns_throughput, "SNS+SQS ", targets)
 
     if report.pipeline is not None:
         out += _pipeline(report.pipeline, targets)

@@ -22,7 +22,8 @@ One run, in this order, on one moto endpoint in its own process:
    raw floor of the same bytes, and their billable SQS and S3 calls; tasks (`tasks`): time to
    `CreateTaskResult` and from the tool's end to `completed` seen, against a plain call, and
    DynamoDB calls and cost per task;
-6. throughput (`throughput`): 1 vs 2 worker processes, alternating rounds; and (`pipeline`) 8
+6. throughput (`throughput`): 1 vs 2 worker processes, alternating rounds, on SQS and on SNS+SQS
+   (`sns`); and (`pipeline`) 8
    clients on one worker against the raw pipeline at the same concurrency;
 7. memory (`memory`): a worker process before/after many 2025 sessions, and a client process
    with many calls in flight.
@@ -54,7 +55,7 @@ from benchmarks.payloads import measure_payloads, payload_stack
 from benchmarks.pipeline import measure_pipeline
 from benchmarks.report import Report, render
 from benchmarks.server import server
-from benchmarks.sns import measure_sns_round_trips, sns_stack
+from benchmarks.sns import measure_sns_round_trips, measure_sns_throughput, sns_stack
 from benchmarks.stats import machine
 from benchmarks.tasks import measure_tasks
 from benchmarks.throughput import measure_throughput
@@ -262,6 +263,10 @@ async def _measure(plan: Plan, report: Report) -> None:
             one_pool, two_pool, concurrency=plan.throughput_concurrency, rounds=plan.throughput_rounds,
             window=plan.throughput_window, max_in_flight=plan.max_in_flight,
         )  # fmt: skip
+    report.sns_throughput = await measure_sns_throughput(
+        clients=min(plan.throughput_concurrency), rounds=plan.throughput_rounds, window=plan.throughput_window,
+        max_in_flight=plan.max_in_flight,
+    )  # fmt: skip
 
     pipe_config = SqsClientConfig(read_queue_url=pipe_req, response_queue_url=pipe_rep)
     async with (

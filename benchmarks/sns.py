@@ -26,9 +26,11 @@ from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO
 from asyncmcp.connecting import connect, shared_replies
 from asyncmcp.serving import Worker
 from asyncmcp.sns_sqs import SnsSqsClientConfig, SnsSqsServerConfig
+from benchmarks.harness import client_pool, worker_processes
 from benchmarks.latency import Figure, RoundTrips, echo, interleaved, long_poll
+from benchmarks.throughput import Throughput, measure_throughput
 
-__all__ = ["SNS_CLIENT_ID", "SnsStack", "measure_sns_round_trips", "sns_stack"]
+__all__ = ["SNS_CLIENT_ID", "SnsStack", "measure_sns_round_trips", "measure_sns_throughput", "sns_stack"]
 
 SNS_CLIENT_ID = "bench"
 """The client id whose filtered reply queue the benchmark topology provisions."""
@@ -104,3 +106,31 @@ async def measure_sns_round_trips(stack: SnsStack, *, samples: int, warmup: int)
             ("sns-legacy", lambda: echo(stack.legacy)),
         ]
         return await interleaved(figures, samples=samples, warmup=warmup)
+
+
+async def measure_sns_throughput(*, clients: int, rounds: int, window: float, max_in_flight: int) -> Throughput:
+    """1 against 2 `asyncmcp serve --transport sns_sqs` processes competing on one queue, each set-up
+    on a topology of its own and `clients` clients on one shared reply queue; rounds alternate as
+    in `throughput.py`."""
+    async with AsyncExitStack() as stack:
+        sqs = await stack.enter_async_context(SqsApi())
+        sns = await stack.enter_async_context(SnsApi())
+        pools: list[list[Client]] = []
+        for workers in (1, 2):
+            topology = await provision_sns_sqs(f"bench-sns-tp{workers}", client_ids=(SNS_CLIENT_ID,), sqs=sqs, sns=sns)
+            await stack.enter_async_context(
+                worker_processes(
+                    workers, topology.server_queue_url, max_in_flight=max_in_flight,
+                    reply_topic_arn=topology.reply_topic_arn,
+                )
+            )  # fmt: skip
+            config = SnsSqsClientConfig(
+                sns_topic_arn=topology.request_topic_arn,
+                sqs_queue_url=topology.client_queue_urls[SNS_CLIENT_ID],
+                client_id=SNS_CLIENT_ID,
+            )
+            router = await stack.enter_async_context(shared_replies(config))
+            pools.append(await stack.enter_async_context(client_pool(config, router, clients)))
+        return await measure_throughput(
+            pools[0], pools[1], concurrency=(clients,), rounds=rounds, window=window, max_in_flight=max_in_flight
+        )

@@ -14,7 +14,7 @@ from benchmarks.latency import measure_round_trips, sqs_stack
 from benchmarks.payloads import measure_payloads, payload_stack
 from benchmarks.report import Report, render
 from benchmarks.server import server
-from benchmarks.sns import measure_sns_round_trips, sns_stack
+from benchmarks.sns import measure_sns_round_trips, measure_sns_throughput, sns_stack
 from benchmarks.tasks import measure_tasks
 from benchmarks.webhook import measure_fanout, measure_webhook_round_trips, webhook_stack
 
@@ -69,6 +69,16 @@ async def test_back_to_back_first_results_and_sns_render_their_targets(queues):
     assert "back-to-back tools/call p50 <= 0.8x raw SQS floor (2026-07-28)" in text
     assert "first result, warm process, temporary reply queue <= 3.0x a warm round trip" in text
     assert "SNS+SQS tools/call p50 <= 1.0x its raw floor (2025-11-25)" in text
+
+
+async def test_sns_throughput_of_one_and_two_worker_processes_renders_its_target(queues):
+    with anyio.fail_after(180):
+        throughput = await measure_sns_throughput(clients=4, rounds=1, window=0.5, max_in_flight=1)
+    assert set(throughput.rounds) == {(4, 1), (4, 2)}
+    assert all(rate > 0 for rates in throughput.rounds.values() for rate in rates)
+    text = render(Report(machine={"cores": "2"}, quick=True, sns_throughput=throughput))
+    assert "## Throughput over SNS+SQS" in text
+    assert "SNS+SQS 2 workers >= 1.8x the throughput of 1 worker" in text
 
 
 async def test_webhook_round_trips_and_fanout_render_their_targets():
