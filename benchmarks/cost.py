@@ -5,6 +5,9 @@ worker runs in this process so its channel's counters can be read next to the cl
 they are read before and after a batch of calls, so idle long polls made meanwhile are charged to
 the calls, as they would be on a bill. The calls run back to back (as an agent makes them), and
 the count waits for the deletes that linger to share a batch (`DELETE_LINGER_SECONDS`) to be sent.
+Every client has made one call before counting starts: the `tools/list` that mcp's client sends
+after a session's first call of a tool is a cost of opening a client (time to first result
+measures it), not of each call.
 At high concurrency one receive returns up to ten messages and sends, publishes and deletes share
 batch calls, which is what brings the per-call count down.
 """
@@ -88,6 +91,12 @@ async def measure_cost(
         CallCost(f"{label}1 client, 2025-11-25", 1, low_calls, await _calls_of(stack, [stack.legacy], low_calls)),
     ]
     async with client_pool(stack.config, stack.router, high_clients) as many:
+        # Each client's first call is made before counting: after it, the SDK lists the tools once per
+        # session (to check results against output schemas), a cost of opening a client, not of a call.
+        # The 1-client rows use clients that have called before, so both count calls in steady state.
+        async with anyio.create_task_group() as tg:
+            for client in many:
+                tg.start_soon(client.call_tool, "echo", {"text": "first"})
         calls = await _calls_of(stack, many, high_calls_per_client)
     out.append(
         CallCost(
