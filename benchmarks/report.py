@@ -601,7 +601,8 @@ def render(report: Report) -> str:
             "first million a month is free). Every call counts, empty long polls included, and each 64 KiB chunk "
             "of a payload is billed as one request (these echo messages are well under one chunk). A batch call "
             "of up to 10 messages is one request. The counts include the long polls both sides made while the "
-            "calls ran.",
+            "calls ran. Every client has made one call before counting: a new SDK client lists the tools after "
+            "its first call of a tool, once per session (time to first result includes it).",
             "",
         ]
         for c in report.cost:
