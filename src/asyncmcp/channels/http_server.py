@@ -54,7 +54,7 @@ async def serve_asgi(app: ASGIApp, host: str, port: int, *, lifespan: bool = Fal
             log_level="warning",
             lifespan="on" if lifespan else "off",
             access_log=False,
-            timeout_graceful_shutdown=STOP_TIMEOUT,
+            timeout_graceful_shutdown=round(STOP_TIMEOUT),
         )
     )
     done = anyio.Event()
