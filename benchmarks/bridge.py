@@ -21,7 +21,7 @@ from pathlib import Path
 from mcp import Client, StdioServerParameters
 
 from asyncmcp.bridge import StdioUpstream, bridge_server
-from asyncmcp.sqs import SqsClientConfig, sqs_client
+from asyncmcp.sqs import SqsClientConfig, sqs_client, sqs_reply_queue
 from benchmarks.harness import in_process_worker
 from benchmarks.latency import Figure, RoundTrips, echo, interleaved
 from benchmarks.server import server
@@ -44,10 +44,15 @@ async def bridge_clients(bridge_req: str, object_req: str, reply: str) -> AsyncI
         await stack.enter_async_context(in_process_worker(bridge_server(upstream), bridge_req))
         await stack.enter_async_context(in_process_worker(server, object_req))
         direct = StdioServerParameters(command=STDIO_COMMAND[0], args=STDIO_COMMAND[1:], cwd=str(ROOT))
+        bridged = SqsClientConfig(read_queue_url=bridge_req, response_queue_url=reply)
+        # One receiver on the shared reply queue: two would take each other's answers and hand them back.
+        router = await stack.enter_async_context(sqs_reply_queue(bridged))
         clients = {
             "stdio-direct": Client(direct),
-            "bridge-stdio": Client(sqs_client(SqsClientConfig(read_queue_url=bridge_req, response_queue_url=reply))),
-            "object": Client(sqs_client(SqsClientConfig(read_queue_url=object_req, response_queue_url=reply))),
+            "bridge-stdio": Client(sqs_client(bridged, replies=router)),
+            "object": Client(
+                sqs_client(SqsClientConfig(read_queue_url=object_req, response_queue_url=reply), replies=router)
+            ),
         }
         for client in clients.values():
             await stack.enter_async_context(client)

@@ -27,7 +27,7 @@ import anyio
 from mcp import Client
 from mcp.server import MCPServer
 
-from asyncmcp.sqs import SqsClientConfig, SqsServerConfig, SqsWorker, sqs_client
+from asyncmcp.sqs import SqsClientConfig, SqsServerConfig, SqsWorker, sqs_client, sqs_reply_queue
 from asyncmcp.tasks import CreateTaskResult, TasksClient, TasksExtension, get_task, start_task
 from asyncmcp.tasks.dynamodb import DynamoTaskStore, create_task_table
 
@@ -98,8 +98,10 @@ async def measure_tasks(request_url: str, reply_url: str, *, samples: int, warmu
     async with (
         DynamoTaskStore(table) as store,
         SqsWorker(_task_server(store, finished), SqsServerConfig(read_queue_url=request_url)),
-        Client(sqs_client(config), mode="2026-07-28") as plain,
-        Client(sqs_client(config), mode="2026-07-28", extensions=[TasksClient()]) as tasks,
+        # One receiver on the shared reply queue: two would take each other's answers and hand them back.
+        sqs_reply_queue(config) as router,
+        Client(sqs_client(config, replies=router), mode="2026-07-28") as plain,
+        Client(sqs_client(config, replies=router), mode="2026-07-28", extensions=[TasksClient()]) as tasks,
     ):
         for index in range(warmup + samples):
             measured = index >= warmup
