@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,7 +29,7 @@ from asyncmcp.connecting import connect, shared_replies
 from asyncmcp.serving import Worker
 from asyncmcp.sqs import SqsClientConfig, SqsServerConfig
 from benchmarks.cost import SETTLE_SECONDS
-from benchmarks.latency import RoundTrips, long_poll, timed
+from benchmarks.latency import Figure, RoundTrips, interleaved, long_poll
 
 __all__ = [
     "PAYLOAD_SIZES",
@@ -149,15 +149,11 @@ async def measure_payloads(
     async with create_client("sqs") as sqs, create_client("s3") as s3:
         for size in sizes:
             data = b"x" * size
-            figures: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            figures: list[Figure] = [
                 (f"payload-raw-{size}", partial(raw_payload_round_trip, sqs, s3, stack.floor, stack.bucket, data)),
                 (f"payload-mcp-{size}", partial(_blob, stack.client, size)),
             ]
-            for iteration in range(warmup + samples):
-                for name, action in figures:
-                    seconds = await timed(action)
-                    if iteration >= warmup:
-                        out.trips.add(name, seconds)
+            await interleaved(figures, samples=samples, warmup=warmup, into=out.trips)
             del data
             await anyio.sleep(settle_seconds)  # earlier deletes flush before counting starts
             before = stack.calls()
