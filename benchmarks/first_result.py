@@ -3,7 +3,8 @@
 Measured as a user meets it, in two settings:
 
 - a **warm process** (one already serving or calling: its AWS client exists, the code is imported):
-  open a new client, let `Client` make its first exchange (`server/discover`), call a tool; once
+  open a new client, let `Client` make its first exchange (`server/discover`), call a tool (the
+  transport lists the tools beside that call, as the SDK asks right after it); once
   with a pre-created reply queue and once with a temporary one (`CreateQueue` first). Each sample
   is interleaved with one warm round trip on an open client, the floor it is judged against;
 - a **new process** (`python -m benchmarks.first_call`): the same from an empty interpreter,
@@ -33,8 +34,8 @@ __all__ = ["FirstResults", "measure_first_results"]
 @dataclass
 class FirstResults:
     exchanges: int = 0
-    """Requests a new client sent before its first result (the SDK's `Client`: server/discover, the
-    call, and tools/list, which it sends after the first call of a tool it has not listed yet)."""
+    """Send calls a new client made before its first result (`server/discover`, then the call with
+    the tools/list the transport sends beside it: SendMessage and SendMessageBatch calls)."""
     warm: list[float] = field(default_factory=list[float])
     """One round trip on an already open client, sampled next to each first result."""
     precreated: list[float] = field(default_factory=list[float])
@@ -49,7 +50,8 @@ async def _first_result(config: SqsClientConfig) -> tuple[float, int]:
     start = time.perf_counter()
     async with open_binding(config) as (_, router), Client(connect(config, replies=router)) as client:
         await echo(client)
-        return time.perf_counter() - start, router.channel.calls["SendMessage"]
+        calls = router.channel.calls
+        return time.perf_counter() - start, calls["SendMessage"] + calls["SendMessageBatch"]
 
 
 async def measure_first_results(stack: SqsStack, reply_url: str, *, samples: int, processes: int) -> FirstResults:

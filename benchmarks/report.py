@@ -194,18 +194,23 @@ def _first_results(first: FirstResults, targets: list[list[str]]) -> list[str]:
         ],
     )  # fmt: skip
     if first.exchanges:
-        per = ratio(median(first.precreated), first.exchanges * warm)
+        per = ratio(median(first.precreated), 2 * warm)
         out += _table(
             ["figure", "value"],
-            [["requests a new `Client` sends before its first result", str(first.exchanges)],
-             [f"… the pre-created-queue first result against {first.exchanges} warm round trips", _x(per)]],
+            [["send calls a new client makes before its first result (SendMessage and SendMessageBatch)",
+              str(first.exchanges)],
+             ["… the pre-created-queue first result against 2 warm round trips (`server/discover`, then the call)",
+              _x(per)]],
         )  # fmt: skip
     out += [
         "A warm process already serves or calls (its AWS client exists: connections of one process share "
         "it). mcp 2.3's `Client` sends `server/discover` (auto mode), then the call, and then `tools/list`: it "
         "lists the tools after the first call of a tool it has not listed, to check the result against the "
-        "tool's output schema. So a first result costs three exchanges where a warm call costs one; the "
-        "per-exchange row shows what the transport adds on top.",
+        "tool's output schema, before it returns the result. The transport sends that listing beside the call "
+        "and answers the session's own with it (docs/architecture.md), so the first result waits for two round "
+        "trips one after the other where a warm call waits for one; the per-round-trip row shows what opening "
+        "a client adds on top (the `Client`'s own set-up, a new receiver's first long poll, the listing's "
+        "handling on both sides).",
         "",
     ]
     if first.new_process:

@@ -78,6 +78,7 @@ async def connect(
                 replies,
                 client_id=config.client_id,
                 timeout_seconds=config.transport_timeout_seconds,
+                list_tools_ahead=True,
             )
         )
         yield streams

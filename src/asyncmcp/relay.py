@@ -17,9 +17,9 @@ under ids the link mints. What comes back is handed to the front request it belo
 - the server's own requests (sampling, elicitation, roots) and its notifications that carry no
   request id go to the link's callbacks when it has them (one front session per link, as the
   proxy's 2025 links); a link shared by many front callers (a bridged stdio child) has none, and
-  gives them to the front request in flight when it is the only one: a stdio server does not say
-  which of its requests a sampling request serves, and guessing would hand one caller's data to
-  another.
+  gives them to the front request in flight when it is the only one (listings beside it do not
+  count: they carry nothing of a caller's): a stdio server does not say which of its requests a
+  sampling request serves, and guessing would hand one caller's data to another.
 """
 
 from __future__ import annotations
@@ -56,9 +56,24 @@ from mcp_types import METHOD_NOT_FOUND, PROTOCOL_VERSION_META_KEY, RequestId
 
 from asyncmcp.codec import as_mapping
 
-__all__ = ["Link", "NotificationFn", "ProgressFn", "ServerRequestFn", "Streams", "front_connection", "front_request"]
+__all__ = [
+    "CALLER_FREE_METHODS",
+    "Link",
+    "NotificationFn",
+    "ProgressFn",
+    "ServerRequestFn",
+    "Streams",
+    "front_connection",
+    "front_request",
+]
 
 logger = logging.getLogger(__name__)
+
+CALLER_FREE_METHODS = frozenset({"tools/list", "prompts/list", "resources/list", "resources/templates/list", "ping"})
+"""Requests that carry nothing of their caller's (no arguments, no content): what a server sends
+while one runs cannot be a caller's data, so one of them in flight beside a single other request
+does not stop that request from being the one its unlabelled messages go to. A queue client lists
+the tools beside its first call of a tool (client/transport.py), so this is the common case."""
 
 ProgressFn = ProgressFnT
 ServerRequestFn = Callable[[str, Mapping[str, Any] | None], Awaitable[dict[str, Any]]]
@@ -141,6 +156,7 @@ class _Forwarded:
     close_stream: CloseSSEStreamCallback | None = None
     ask: ServerRequestFn | None = None
     notices: _Notices = field(default_factory=_Notices)
+    method: str = ""
 
 
 def _front_subscription(payload: dict[str, Any], link_id: str, front_id: RequestId | None) -> dict[str, Any]:
@@ -260,7 +276,7 @@ class Link:
         own; `ask` puts the server's own requests to the front client, when this request is the
         only one the link has in flight (see the module docstring).
         """
-        forwarded = _Forwarded(front_id, on_notice, close_stream, ask)
+        forwarded = _Forwarded(front_id, on_notice, close_stream, ask, method=method)
         try:
             result = await self._send(method, params, on_progress, forwarded)
         except MCPError as exc:
@@ -325,10 +341,14 @@ class Link:
 
     def _only_caller(self) -> _Forwarded | None:
         """The one request in flight, when there is exactly one (any of them on a link that
-        serves `one_caller`: they all come from the same client)."""
-        if len(self._forwarded) != 1 and not (self.one_caller and self._forwarded):
-            return None
-        return next(iter(self._forwarded.values()))
+        serves `one_caller`: they all come from the same client). Listings in flight beside it do
+        not count (`CALLER_FREE_METHODS`)."""
+        if self.one_caller and self._forwarded:
+            return next(iter(self._forwarded.values()))
+        if len(self._forwarded) == 1:
+            return next(iter(self._forwarded.values()))
+        callers = [f for f in self._forwarded.values() if f.method not in CALLER_FREE_METHODS]
+        return callers[0] if len(callers) == 1 else None
 
     async def _on_request(
         self, dctx: DispatchContext[TransportContext], method: str, params: Mapping[str, Any] | None

@@ -934,6 +934,7 @@ async def test_ending_a_server_mid_request_is_fast_and_hands_the_request_back(qu
                 Client(sqs_client(_client_config(queues)), mode="legacy") as client,
                 anyio.create_task_group() as calls,
             ):
+                await client.list_tools()  # listed: no tools/list travels beside the call (client/transport.py)
                 calls.start_soon(_call_quietly, client, "block", {"marker": "held"})
                 await wait_for(lambda: "block:held" in servers.CALLS)
                 stop.set()
@@ -942,7 +943,7 @@ async def test_ending_a_server_mid_request_is_fast_and_hands_the_request_back(qu
 
                 # The unfinished request went straight back to the queue (the queue's visibility
                 # timeout is 30 s, so it is visible now only if the worker handed it back), and
-                # the answered initialize and notifications/initialized were deleted. (Wake frames,
+                # the answered initialize, notifications/initialized and tools/list were deleted. (Wake frames,
                 # the worker's own control messages, are left out.)
                 def handed_back() -> bool:
                     bodies = [body for body in visible_bodies(queues.request) if body != "{}"]  # not wake frames

@@ -21,6 +21,13 @@ own request's token, progress, logs and server-to-client requests that of some p
 Anyone who can write to the server's request queue can make the server send frames labelled with
 this client's id to this client's reply queue, but not with a token they never saw, so such frames
 are dropped here. Cancels and answers to server-to-client requests carry the token back.
+
+A client opened by `connect()` also lists the tools alongside a session's first call of a tool it
+has not listed (`list_tools_ahead`): mcp's `ClientSession` follows the first successful call of
+such a tool with its own `tools/list`, to check the result against the tool's output schema, and
+only then returns the result. Sent with the call, that listing is answered while the call runs,
+and the session's own `tools/list` is answered with it instead of waiting for another round trip
+through the broker (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.abc
@@ -69,6 +76,7 @@ from asyncmcp.codec import (
     Frame,
     FrameDecodeError,
     FrameEncodeError,
+    as_mapping,
     decode_frame,
     encode_message,
     jsonrpc_error,
@@ -98,6 +106,28 @@ REQUEST_TOKEN_BYTES = 16
 
 MAX_SERVER_REQUESTS = 1024
 """Server-to-client requests remembered until answered (their token goes back on the answer)."""
+
+LISTING_FRESH_SECONDS = 10.0
+"""How long a tools/list sent ahead may stand in for the session's own: the SDK asks for it right
+after the call's answer, so an older one is dropped and a later listing goes to the server."""
+
+LISTING_ID_PREFIX = "asyncmcp-tools-list-"
+"""Request ids of listings sent ahead: strings, where the SDK numbers its own requests."""
+
+
+@dataclass
+class _Listing:
+    """A tools/list sent ahead of the session's own (see `_ClientSide.listing_ahead`)."""
+
+    request_id: str
+    answer: JSONRPCResponse | None = None
+    answered_at: float = math.inf
+    waiting: JSONRPCRequest | None = None
+    """The session's own tools/list, answered with this one when it arrives (sent itself if this
+    one fails)."""
+
+    def stale(self, now: float) -> bool:
+        return now - self.answered_at > LISTING_FRESH_SECONDS
 
 
 @dataclass
@@ -140,6 +170,13 @@ class _ClientSide:
         """Why `server/discover` failed, when nobody took it: the `initialize` fallback fails the same at once."""
         self._deadlines: list[tuple[float, str, RequestId]] = []
         self._deadline_changed = anyio.Event()
+        self.list_tools_ahead = False
+        """List the tools alongside a first call of a tool not yet listed (`connect()` sets it)."""
+        self._listed: set[str] = set()
+        """Tool names seen in tools/list answers handed to the session."""
+        self._listing: _Listing | None = None
+        self.resend: Callable[[SessionMessage], None] | None = None
+        """Sends a message from outside the outbound pump (the session's listing, when the one sent ahead failed)."""
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -193,7 +230,7 @@ class _ClientSide:
             self.answered.add(request_id)
             if pending.method == "initialize" and envelope.session_id:
                 self.session_id = envelope.session_id
-            return SessionMessage(message)
+            return self.handed_over(SessionMessage(message))
         if token is None or token not in self._tokens:
             self._refuse(message, "carries no token of a pending request")
             return None
@@ -218,6 +255,81 @@ class _ClientSide:
         if pending is not None:
             self._tokens.discard(pending.token)
         return pending
+
+    # -- tools listed ahead ----------------------------------------------------------------
+
+    def listing_ahead(self, item: SessionMessage) -> SessionMessage | None:
+        """The tools/list to send next to `item`, when it is the call of a tool the session has
+        not listed and no listing is already on its way."""
+        message = item.message
+        if not (self.list_tools_ahead and isinstance(message, JSONRPCRequest) and message.method == "tools/call"):
+            return None
+        name = (message.params or {}).get("name")
+        listing = self._listing
+        if not isinstance(name, str) or name in self._listed:
+            return None
+        if listing is not None and not listing.stale(time.monotonic()):
+            return None
+        self._listing = _Listing(f"{LISTING_ID_PREFIX}{uuid.uuid4().hex}")
+        params: dict[str, Any] = {}
+        call_meta = as_mapping((message.params or {}).get("_meta")) or {}
+        meta = {key: value for key, value in call_meta.items() if key != "progressToken"}
+        if meta:
+            params["_meta"] = meta  # the 2026-07-28 per-request protocol fields travel here
+        request = JSONRPCRequest(jsonrpc="2.0", id=self._listing.request_id, method="tools/list", params=params or None)
+        metadata = item.metadata
+        headers = dict(metadata.headers or {}) if isinstance(metadata, ClientMessageMetadata) else {}
+        headers.pop("mcp-name", None)
+        if headers:
+            headers["mcp-method"] = "tools/list"
+        return SessionMessage(request, ClientMessageMetadata(headers=headers or None))
+
+    def answers_from_ahead(self, request: JSONRPCRequest) -> SessionMessage | bool | None:
+        # A listing sent ahead that failed (a refused send, a timeout) is never handed over: the
+        # session's own then goes to the server, so it fails only if the server's answer does.
+        """For the session's own tools/list: the answer of the one sent ahead (a message), True when
+        that answer is still on its way (it is handed over on arrival), False to send it."""
+        listing = self._listing
+        if listing is None or request.id == listing.request_id or listing.waiting is not None:
+            return False
+        if (request.params or {}).get("cursor"):
+            return False
+        if listing.answer is None:
+            listing.waiting = request
+            return True
+        self._listing = None
+        if listing.stale(time.monotonic()):
+            return False
+        return self.handed_over(SessionMessage(listing.answer.model_copy(update={"id": request.id})))
+
+    def handed_over(self, item: SessionMessage) -> SessionMessage | None:
+        """`item` on its way to the session: the answer of a listing sent ahead is kept (or handed to
+        the session's own tools/list waiting for it); the tools of any listing are noted."""
+        message = item.message
+        listing = self._listing
+        if (
+            listing is not None
+            and isinstance(message, JSONRPCResponse | JSONRPCError)
+            and message.id == listing.request_id
+        ):
+            waiting = listing.waiting
+            if isinstance(message, JSONRPCError):
+                self._listing = None
+                if waiting is not None and self.resend is not None:
+                    self.resend(SessionMessage(waiting))
+                return None
+            if waiting is None:
+                listing.answer, listing.answered_at = message, time.monotonic()
+                return None
+            self._listing = None
+            item = SessionMessage(message.model_copy(update={"id": waiting.id}))
+            message = item.message
+        if isinstance(message, JSONRPCResponse) and isinstance(tools := message.result.get("tools"), list):
+            for tool in cast("list[Any]", tools):
+                name = (as_mapping(tool) or {}).get("name")
+                if isinstance(name, str):
+                    self._listed.add(name)
+        return item
 
     # -- outbound --------------------------------------------------------------------------
 
@@ -278,6 +390,12 @@ class _ClientSide:
             self.pending[message.id] = _Pending(message.method, math.inf, "")
             await self.fail(message.id, self.discover_unanswered)
             return
+        if isinstance(message, JSONRPCRequest) and message.method == "tools/list":
+            ahead = self.answers_from_ahead(message)
+            if isinstance(ahead, SessionMessage):
+                await self._deliver(ahead)
+            if ahead is not False:
+                return
         try:
             await self.channel.send(self.server_address, self.frame_for(item, token))
         except (ChannelError, FrameEncodeError) as exc:
@@ -296,10 +414,14 @@ class _ClientSide:
     async def fail(self, request_id: RequestId, reason: str, *, code: int = REQUEST_TIMEOUT) -> None:
         failure = self._failure(request_id, reason, code)
         if failure is not None:
-            try:
-                await self.inbox.send(failure)
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                pass
+            await self._deliver(failure)
+
+    async def _deliver(self, item: SessionMessage) -> None:
+        """Put `item` where the session reads (through `handed_over`, as every inbound frame)."""
+        try:
+            await self.inbox.send(item)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass
 
     def _fail_nowait(self, request_id: RequestId, reason: str) -> None:
         failure = self._failure(request_id, reason, INTERNAL_ERROR)
@@ -374,13 +496,16 @@ async def client_streams(
     client_id: str | None = None,
     timeout_seconds: float | None = None,
     on_close_stream: CloseStreamFn | None = None,
+    list_tools_ahead: bool = False,
 ) -> AsyncIterator[
     tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]
 ]:
     """Connect to the server reading `server_address` over `router`'s channel; yields the SDK's
     `(read, write)` streams. Replies arrive through `router`, named on every frame as `router.reply_to`.
     `on_close_stream` is told when a server handler closes the stream of one of this client's
-    requests (only a client that fronts HTTP streams, the proxy, has one to close)."""
+    requests (only a client that fronts HTTP streams, the proxy, has one to close).
+    `list_tools_ahead`: for a transport read by an SDK session of its own (`connect()`), not by a
+    relay, which does not follow its calls with a listing (see the module docstring)."""
     # A configured id gets a per-connection suffix: JSON-RPC ids restart at 1 in every session, and
     # the server's redelivery dedupe (and FIFO deduplication) key on (client id, request id), so a
     # restarted or second client with the same configured id must not look like the first.
@@ -392,22 +517,34 @@ async def client_streams(
         side = _ClientSide(router.channel, server_address, router.reply_to, client_id, timeout_seconds, raw_send)
         side.handshake_meta_key = router.handshake_meta_key
         side.on_close_stream = on_close_stream
+        side.list_tools_ahead = list_tools_ahead
         router.register(client_id, side.on_frame, side.on_failure)
         stack.callback(router.unregister, client_id)
 
         async def pump_inbound() -> None:
             async with read_send, raw_receive:
                 async for item in raw_receive:
-                    delivered = side.accept(item.delivery, item.envelope) if isinstance(item, _Inbound) else item
+                    if isinstance(item, _Inbound):
+                        delivered = side.accept(item.delivery, item.envelope)
+                    elif isinstance(item, SessionMessage):
+                        delivered = side.handed_over(item)  # a failure made here, or a listing's answer
+                    else:
+                        delivered = item
                     if delivered is not None:
                         await read_send.send(delivered)
+
+        def resend(item: SessionMessage) -> None:
+            tg.start_soon(side.send, item)
 
         async def pump_outbound(tg: anyio.abc.TaskGroup) -> None:
             async with write_receive:
                 async for item in write_receive:
                     tg.start_soon(side.send, item)
+                    if (listing := side.listing_ahead(item)) is not None:
+                        tg.start_soon(side.send, listing)
 
         tg = await stack.enter_async_context(anyio.create_task_group())
+        side.resend = resend
         tg.start_soon(pump_inbound)
         tg.start_soon(pump_outbound, tg)
         if timeout_seconds is not None:
