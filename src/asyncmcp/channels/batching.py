@@ -135,8 +135,8 @@ class Batcher(Generic[K, T]):
         slot = _Slot(item, weight, due, waited=waited)
         queue = self._pending.setdefault(key, deque())
         queue.append(slot)
-        if due < self._deadline or len(queue) >= self._max_batch or due <= anyio.current_time():
-            self._wake.set()  # due before the flusher would wake, a full batch, or due now
+        if due < self._deadline or self._ready(queue, anyio.current_time()):
+            self._wake.set()  # due before the flusher would wake, full (count or weight), or due now
         return slot
 
     def _ready(self, queue: deque[_Slot[T]], now: float) -> bool:
