@@ -19,6 +19,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolRequestParams, CallToolResult, ListToolsResult, TextContent, Tool
 
 from asyncmcp import SnsSqsTransportConfig
+from asyncmcp.channels import registry
 from asyncmcp.channels.sns_sqs.api import SnsApi
 from asyncmcp.channels.sns_sqs.channel import MAX_ATTRIBUTES, SnsSqsChannel, unwrap_envelope
 from asyncmcp.channels.sns_sqs.provision import subscribe_queue
@@ -343,3 +344,26 @@ async def test_provisioning_twice_changes_nothing_and_adds_what_is_new(aws: Any)
     statement = json.loads(policy["Attributes"]["Policy"])["Statement"][0]
     assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
     assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == second.request_topic_arn
+
+
+CLIENT_TOPIC = "arn:aws:sns:us-east-1:123456789012:requests"
+
+
+async def test_the_sqs_client_is_built_for_the_region_the_queue_url_names(aws: Any) -> None:
+    config = SnsSqsClientConfig(
+        sns_topic_arn=CLIENT_TOPIC, sqs_queue_url="https://sqs.eu-west-1.amazonaws.com/123456789012/replies"
+    )
+    async with registry.get("sns_sqs").open_client(config, {}) as binding:
+        assert isinstance(binding.channel, SnsSqsChannel)
+        assert binding.channel.queues.api.region == "eu-west-1"  # the environment says us-east-1
+
+
+async def test_a_queue_url_that_is_not_aws_is_refused_without_an_endpoint(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SQS", raising=False)
+    config = SnsSqsClientConfig(sns_topic_arn=CLIENT_TOPIC, sqs_queue_url="http://127.0.0.1:4566/123456789012/replies")
+    with pytest.raises(ChannelError, match="not an AWS queue URL"):
+        async with registry.get("sns_sqs").open_client(config, {}):
+            pass
