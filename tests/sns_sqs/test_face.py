@@ -367,3 +367,16 @@ async def test_a_queue_url_that_is_not_aws_is_refused_without_an_endpoint(
     with pytest.raises(ChannelError, match="not an AWS queue URL"):
         async with registry.get("sns_sqs").open_client(config, {}):
             pass
+
+
+def test_the_transport_config_leaves_unset_client_settings_to_the_client_configs_defaults() -> None:
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/replies"
+    unset = SnsSqsTransportConfig(sqs_queue_url=queue, sns_topic_arn=CLIENT_TOPIC).client_config()
+    defaults = SnsSqsClientConfig(sns_topic_arn=CLIENT_TOPIC)
+    assert unset.client_id is not None and unset.client_id.startswith("client-")
+    assert unset.transport_timeout_seconds == defaults.transport_timeout_seconds
+    assert unset.visibility_timeout_seconds == defaults.visibility_timeout_seconds
+    chosen = SnsSqsTransportConfig(
+        sqs_queue_url=queue, sns_topic_arn=CLIENT_TOPIC, client_id="app", transport_timeout_seconds=7
+    ).client_config()
+    assert (chosen.client_id, chosen.transport_timeout_seconds) == ("app", 7)
