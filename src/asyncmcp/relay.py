@@ -16,10 +16,13 @@ under ids the link mints. What comes back is handed to the front request it belo
 - a handler that closes its SSE stream (SEP-1699 polling) closes the front request's stream;
 - the server's own requests (sampling, elicitation, roots) and its notifications that carry no
   request id go to the link's callbacks when it has them (one front session per link, as the
-  proxy's 2025 links); a link shared by many front callers (a bridged stdio child) has none, and
-  gives them to the front request in flight when it is the only one (listings beside it do not
-  count: they carry nothing of a caller's): a stdio server does not say which of its requests a
-  sampling request serves, and guessing would hand one caller's data to another.
+  proxy's 2025 links). A link without them goes by `guesses_caller`: a bridge's link to a stdio
+  child or a Streamable HTTP server (which cannot label what it sends) gives them to the front
+  request in flight when it is the only one (listings beside it do not count: they carry nothing
+  of a caller's), and refuses them otherwise, since guessing among several would hand one caller's
+  data to another; every other link (the proxy's shared link, whose worker labels every frame it
+  sends within a request) never guesses: what comes unlabelled belongs to no caller's request, and
+  even the only caller in flight must not get it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import anyio.abc
@@ -193,6 +196,12 @@ class Link:
     clearer error).
     """
 
+    guesses_caller: ClassVar[bool] = False
+    """Whether a server message that names no request (a server-to-client request, a notification
+    with no related request id) may go to the front request in flight when it is the only one. Only
+    links to servers that cannot label their messages (a stdio child, a Streamable HTTP upstream)
+    say so; behind a queue a worker labels every frame it sends within a request."""
+
     def __init__(
         self,
         *,
@@ -340,9 +349,11 @@ class Link:
             await self._dispatcher.notify(method, params)
 
     def _only_caller(self) -> _Forwarded | None:
-        """The one request in flight, when there is exactly one (any of them on a link that
-        serves `one_caller`: they all come from the same client). Listings in flight beside it do
-        not count (`CALLER_FREE_METHODS`)."""
+        """On a link that `guesses_caller`: the one request in flight, when there is exactly one
+        (any of them on a link that serves `one_caller`: they all come from the same client).
+        Listings in flight beside it do not count (`CALLER_FREE_METHODS`)."""
+        if not self.guesses_caller:
+            return None
         if self.one_caller and self._forwarded:
             return next(iter(self._forwarded.values()))
         if len(self._forwarded) == 1:
@@ -358,7 +369,9 @@ class Link:
         caller = self._only_caller()
         if caller is not None and caller.ask is not None:
             return await caller.ask(method, params)
-        if caller is None and self._forwarded:
+        if caller is None and self._forwarded and not self.guesses_caller:
+            reason = "this connection has no front session to ask and does not guess whose request it is"
+        elif caller is None and self._forwarded:
             reason = f"{len(self._forwarded)} callers share this connection and the request does not say whose it is"
         elif caller is not None:
             reason = "the caller cannot be asked (a 2026-07-28 client)"

@@ -255,6 +255,18 @@ async def test_per_session_mode_gives_each_2025_session_its_own_upstream_session
                 assert pool_of(worker).open_sessions == 2
 
 
+async def test_per_session_mode_serves_a_2026_caller_from_the_shared_pool(queues, everything):
+    async with bridged(queues, StdioUpstream(everything), session_mode="per-session") as worker:
+        pool = pool_of(worker)
+        children = pool.pids
+        with anyio.fail_after(HANG_GUARD):
+            async with client_of(queues, "2026-07-28") as client:  # no session: nothing to give a child to
+                for text in ("one", "two"):
+                    assert text_of(await client.call_tool("echo", {"message": text})) == f"Echo: {text}"
+        assert pool.open_sessions == 0
+        assert pool.pids == children
+
+
 async def test_a_2026_caller_of_a_2025_upstream_is_never_asked_and_the_upstream_is_told(queues, everything):
     async with bridged(queues, StdioUpstream(everything)):
         with anyio.fail_after(HANG_GUARD):

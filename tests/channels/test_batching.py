@@ -65,3 +65,30 @@ async def test_keys_do_not_share_calls() -> None:
         batcher.submit_nowait("a", 1)
         batcher.submit_nowait("b", 2)
     assert sorted((key, items) for key, items, _ in recorder.calls) == [("a", [1]), ("b", [2])]
+
+
+async def test_an_item_due_sooner_than_the_waiting_ones_wakes_the_flusher() -> None:
+    recorder = Recorder()
+    async with Batcher(recorder.flush, name="test") as batcher:
+        start = anyio.current_time()
+        batcher.submit_nowait("q", 1, due=start + 5)
+        await anyio.wait_all_tasks_blocked()  # the flusher now sleeps until the first is due
+        batcher.submit_nowait("q", 2, due=start + 0.1)
+        with anyio.fail_after(2):
+            while not recorder.calls:  # noqa: ASYNC110 - the flush is the only signal there is
+                await anyio.sleep(0.01)
+    (_, items, _) = recorder.calls[0]
+    assert 2 in items
+
+
+async def test_a_batch_at_its_weight_limit_goes_at_once() -> None:
+    recorder = Recorder()
+    async with Batcher(recorder.flush, name="test", max_weight=10) as batcher:
+        far = anyio.current_time() + 3600
+        batcher.submit_nowait("q", 1, weight=4, due=far)
+        await anyio.wait_all_tasks_blocked()
+        batcher.submit_nowait("q", 2, weight=6, due=far)
+        with anyio.fail_after(2):
+            while not recorder.calls:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        assert [items for _, items, _ in recorder.calls] == [[1, 2]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+import uuid
 from pathlib import Path
 
 import anyio
@@ -18,8 +19,10 @@ from asyncmcp.channels.sqs.transport import SqsTransport
 from asyncmcp.cli import build_parser, main
 from asyncmcp.cli import proxy as proxy_cli
 from asyncmcp.cli import serve as serve_cli
+from asyncmcp.cli.local import create_demo_queues
 from asyncmcp.cli.options import UsageError
 from asyncmcp.cli.serve import load_server
+from asyncmcp.local.endpoint import LocalEndpoint
 
 REQUESTS = "https://sqs.us-east-1.amazonaws.com/123456789012/mcp-requests"
 
@@ -277,3 +280,14 @@ def test_serve_and_proxy_take_a_payload_bucket_from_the_flag_or_the_environment(
 def test_a_bad_payload_bucket_name_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     err = _fails(capsys, [*_serve(REQUESTS), "--payload-bucket", "Not_A_Bucket"], code=2)
     assert "--payload-bucket" in err
+
+
+def test_the_demos_queues_are_all_it_provisions(endpoint: LocalEndpoint) -> None:
+    name = f"demo-{uuid.uuid4().hex[:6]}"
+    request, reply = create_demo_queues(endpoint, name)
+    sqs = boto3.client("sqs")
+    assert sqs.get_queue_url(QueueName=f"{name}-requests")["QueueUrl"] == request
+    assert sqs.get_queue_url(QueueName=f"{name}-replies")["QueueUrl"] == reply
+    assert not [t for t in boto3.client("sns").list_topics()["Topics"] if name in t["TopicArn"]]
+    assert not [b for b in boto3.client("s3").list_buckets()["Buckets"] if name in b["Name"]]
+    assert not [t for t in boto3.client("dynamodb").list_tables()["TableNames"] if name in t]

@@ -19,6 +19,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolRequestParams, CallToolResult, ListToolsResult, TextContent, Tool
 
 from asyncmcp import SnsSqsTransportConfig
+from asyncmcp.channels import registry
 from asyncmcp.channels.sns_sqs.api import SnsApi
 from asyncmcp.channels.sns_sqs.channel import MAX_ATTRIBUTES, SnsSqsChannel, unwrap_envelope
 from asyncmcp.channels.sns_sqs.provision import subscribe_queue
@@ -343,3 +344,39 @@ async def test_provisioning_twice_changes_nothing_and_adds_what_is_new(aws: Any)
     statement = json.loads(policy["Attributes"]["Policy"])["Statement"][0]
     assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
     assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == second.request_topic_arn
+
+
+CLIENT_TOPIC = "arn:aws:sns:us-east-1:123456789012:requests"
+
+
+async def test_the_sqs_client_is_built_for_the_region_the_queue_url_names(aws: Any) -> None:
+    config = SnsSqsClientConfig(
+        sns_topic_arn=CLIENT_TOPIC, sqs_queue_url="https://sqs.eu-west-1.amazonaws.com/123456789012/replies"
+    )
+    async with registry.get("sns_sqs").open_client(config, {}) as binding:
+        assert isinstance(binding.channel, SnsSqsChannel)
+        assert binding.channel.queues.api.region == "eu-west-1"  # the environment says us-east-1
+
+
+async def test_a_queue_url_that_is_not_aws_is_refused_without_an_endpoint(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SQS", raising=False)
+    config = SnsSqsClientConfig(sns_topic_arn=CLIENT_TOPIC, sqs_queue_url="http://127.0.0.1:4566/123456789012/replies")
+    with pytest.raises(ChannelError, match="not an AWS queue URL"):
+        async with registry.get("sns_sqs").open_client(config, {}):
+            pass
+
+
+def test_the_transport_config_leaves_unset_client_settings_to_the_client_configs_defaults() -> None:
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/replies"
+    unset = SnsSqsTransportConfig(sqs_queue_url=queue, sns_topic_arn=CLIENT_TOPIC).client_config()
+    defaults = SnsSqsClientConfig(sns_topic_arn=CLIENT_TOPIC)
+    assert unset.client_id is not None and unset.client_id.startswith("client-")
+    assert unset.transport_timeout_seconds == defaults.transport_timeout_seconds
+    assert unset.visibility_timeout_seconds == defaults.visibility_timeout_seconds
+    chosen = SnsSqsTransportConfig(
+        sqs_queue_url=queue, sns_topic_arn=CLIENT_TOPIC, client_id="app", transport_timeout_seconds=7
+    ).client_config()
+    assert (chosen.client_id, chosen.transport_timeout_seconds) == ("app", 7)

@@ -56,6 +56,16 @@ def test_a_binary_message_attribute_is_refused_naming_it() -> None:
     assert "message_attributes['blob']" in str(refused.value)
 
 
+@pytest.mark.parametrize("config_class", [SqsClientConfig, SqsServerConfig])
+def test_with_a_payload_bucket_message_attributes_leave_room_for_the_s3_pointer(config_class: type) -> None:
+    three = {"team": "blue", "priority": "5", "urgent": "true"}
+    assert config_class(read_queue_url=URL, message_attributes=three).message_attributes == three
+    two = dict(list(three.items())[:2])
+    assert config_class(read_queue_url=URL, payload_bucket="payloads", message_attributes=two).message_attributes == two
+    with pytest.raises(ValidationError, match="message_attributes takes at most 2 entries when payload_bucket is set"):
+        config_class(read_queue_url=URL, payload_bucket="payloads", message_attributes=three)
+
+
 async def test_converted_message_attributes_reach_the_server(queues) -> None:
     config = SqsClientConfig(
         read_queue_url=queues.request,

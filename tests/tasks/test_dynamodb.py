@@ -9,6 +9,7 @@ import anyio
 import boto3
 import pytest
 from mcp import Client
+from mcp_types import CallToolRequestParams, CallToolResult, TextContent
 
 from asyncmcp import SqsClientConfig, SqsServerConfig
 from asyncmcp.cli.local import provision_local
@@ -17,6 +18,7 @@ from asyncmcp.local.endpoint import LocalEndpoint
 from asyncmcp.serving import Worker
 from asyncmcp.tasks import CreateTaskResult, TaskRecord, TasksClient, get_task, start_task, wait_for_task
 from asyncmcp.tasks.dynamodb import DynamoTaskStore, create_task_table
+from asyncmcp.tasks.running import TaskRunner
 from asyncmcp.tasks.sealing import TaskSealer
 from tests.client_answers import text_of
 from tests.conftest import Queues
@@ -63,6 +65,33 @@ async def test_expired_tasks_read_as_gone_and_the_table_has_native_ttl(task_tabl
     ttl = boto3.client("dynamodb").describe_time_to_live(TableName=task_table)["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
     await create_task_table(task_table)  # creating it again is harmless
+
+
+DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
+"""DynamoDB refuses an item larger than this (the embedded endpoint enforces it too)."""
+UNSTORABLE_MESSAGE = "the task's outcome could not be stored"
+
+
+async def test_a_result_too_large_to_store_fails_the_task_instead_of_leaving_it_working(task_table: str) -> None:
+    sealer = TaskSealer(b"k")
+    store = DynamoTaskStore(task_table)
+    runner = TaskRunner(store, lambda: sealer, worker="w", heartbeat_seconds=30, watch_seconds=0.05)
+    calls = 0
+
+    async def huge_result() -> CallToolResult:
+        nonlocal calls
+        calls += 1
+        return CallToolResult(content=[TextContent(type="text", text="x" * (DYNAMODB_MAX_ITEM_BYTES + 50_000))])
+
+    async with store:
+        created = await store.create(record("d" * 32, sealer), None)
+        with anyio.fail_after(30):
+            await runner.drive(created.task_id, CallToolRequestParams(name="huge"), huge_result)
+        stored = await store.get(created.task_id)
+    assert calls == 1
+    assert stored is not None and stored.status == "failed"
+    assert stored.status_message == UNSTORABLE_MESSAGE
+    assert runner.payload(stored)["error"]["message"] == UNSTORABLE_MESSAGE
 
 
 async def test_a_task_over_sqs_keeps_only_ciphertext_in_dynamodb(queues: Queues, task_table: str) -> None:

@@ -256,7 +256,8 @@ def bridge_server(
         upstream: a `StdioUpstream` (a command run as a pool of children) or an `HttpUpstream`.
         session_mode: for a 2025 upstream, `"per-child"` initializes each child (or HTTP client)
             once and relays every caller through it; `"per-session"` opens an upstream session
-            for each 2025 queue session, for servers that keep per-session state.
+            for each 2025 queue session, for servers that keep per-session state (a 2026-07-28
+            caller has no session and is served by the shared pool in either mode).
         name: the server's name in the logs (default: the upstream's command or URL).
     """
 

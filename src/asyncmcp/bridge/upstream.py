@@ -146,6 +146,8 @@ def describe_exit(status: int | None) -> str:
 class ChildLink(Link):
     """A link to one child process; it ends when the child does."""
 
+    guesses_caller = True  # a stdio server does not say which of its requests a message serves
+
     def __init__(self, upstream: StdioUpstream) -> None:
         super().__init__()
         self.upstream = upstream
@@ -279,6 +281,8 @@ class ChildLink(Link):
 
 class HttpLink(Link):
     """A link to a Streamable HTTP server."""
+
+    guesses_caller = True  # the SDK's HTTP client does not say which request a message serves
 
     def __init__(self, upstream: HttpUpstream) -> None:
         super().__init__()

@@ -18,6 +18,7 @@ starve the others.
 from __future__ import annotations
 
 import logging
+import math
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ class Batcher(Generic[K, T]):
         self._close_timeout = close_timeout
         self._pending: OrderedDict[K, deque[_Slot[T]]] = OrderedDict()
         self._wake = anyio.Event()
+        # The time the flusher sleeps until (inf: until woken). An item due sooner must wake it.
+        self._deadline = math.inf
         self._tg: anyio.abc.TaskGroup | None = None
         self._closing = False
         self._in_flight = 0
@@ -132,8 +135,8 @@ class Batcher(Generic[K, T]):
         slot = _Slot(item, weight, due, waited=waited)
         queue = self._pending.setdefault(key, deque())
         queue.append(slot)
-        if len(queue) == 1 or len(queue) >= self._max_batch or due <= anyio.current_time():
-            self._wake.set()  # a new earliest due time, a full batch, or something due now
+        if due < self._deadline or self._ready(queue, anyio.current_time()):
+            self._wake.set()  # due before the flusher would wake, full (count or weight), or due now
         return slot
 
     def _ready(self, queue: deque[_Slot[T]], now: float) -> bool:
@@ -190,11 +193,12 @@ class Batcher(Generic[K, T]):
                 self._idle.set()
             self._wake = anyio.Event()
             due = self._next_due()
-            if due is None:
-                await self._wake.wait()
-            else:
-                with anyio.move_on_after(max(0.0, due - anyio.current_time())):
+            self._deadline = math.inf if due is None else due
+            try:
+                with anyio.move_on_after(max(0.0, self._deadline - anyio.current_time())):
                     await self._wake.wait()
+            finally:
+                self._deadline = -math.inf  # not sleeping: the next pass looks at every item
 
     async def _deliver(self, key: K, batch: list[_Slot[T]]) -> None:
         """One broker call for `batch`; every slot gets its outcome."""

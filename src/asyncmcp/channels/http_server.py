@@ -19,7 +19,9 @@ from starlette.types import ASGIApp
 __all__ = ["listening_socket", "serve_asgi"]
 
 START_TIMEOUT = 10.0
-STOP_TIMEOUT = 5.0
+STOP_TIMEOUT = 5
+"""Seconds uvicorn gives open connections to finish on the way out (whole seconds: its
+`timeout_graceful_shutdown` takes an int); one more bounds the wait before it is forced to exit."""
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -54,7 +56,7 @@ async def serve_asgi(app: ASGIApp, host: str, port: int, *, lifespan: bool = Fal
             log_level="warning",
             lifespan="on" if lifespan else "off",
             access_log=False,
-            timeout_graceful_shutdown=round(STOP_TIMEOUT),
+            timeout_graceful_shutdown=STOP_TIMEOUT,
         )
     )
     done = anyio.Event()

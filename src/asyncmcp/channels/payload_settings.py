@@ -11,10 +11,14 @@ from pydantic import BaseModel, Field, field_validator
 
 from asyncmcp.channels.base import Option
 
-__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "PAYLOAD_OPTIONS", "PayloadSettings"]
+__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "PAYLOAD_OPTIONS", "POINTER_ATTRIBUTES", "PayloadSettings"]
 
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
 """Largest object a pointer may make a receiver read: a receiver briefly holds two copies of it."""
+
+POINTER_ATTRIBUTES = 1
+"""Attributes an offloaded frame carries on top of its own: its payload's size (`ExtendedPayloadSize`,
+as the AWS extended clients write it), counted against the message's attribute limit."""
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 

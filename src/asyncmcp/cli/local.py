@@ -33,8 +33,16 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
+async def _provision_sqs(name: str) -> list[tuple[str, str]]:
+    """The SQS topology `name` (on the endpoint the environment names); its exports."""
+    from asyncmcp.channels import registry
+
+    return await registry.get("sqs").provision(name, {}, {})
+
+
 def provision_local(endpoint: LocalEndpoint, name: str) -> list[tuple[str, str]]:
-    """Provision the SQS and SNS+SQS topologies named `name` on the embedded endpoint; their exports."""
+    """Provision everything `asyncmcp local` offers under `name` on the embedded endpoint: the SQS and
+    SNS+SQS topologies, the S3 payload bucket and the tasks table; their exports."""
     import anyio
 
     from asyncmcp.channels import registry
@@ -44,7 +52,7 @@ def provision_local(endpoint: LocalEndpoint, name: str) -> list[tuple[str, str]]
         from asyncmcp.channels.claim_check import create_payload_bucket
 
         with endpoint.exported():
-            exports = await registry.get("sqs").provision(name, {}, {})
+            exports = await _provision_sqs(name)
             exports += await registry.get("sns_sqs").provision(f"{name}-sns", {"client_ids": (DEMO_CLIENT_ID,)}, {})
             exports.append(("ASYNCMCP_PAYLOAD_BUCKET", await create_payload_bucket(f"{name}-payloads", {})))
             await create_task_table(f"{name}-tasks")
@@ -54,8 +62,15 @@ def provision_local(endpoint: LocalEndpoint, name: str) -> list[tuple[str, str]]
 
 
 def create_demo_queues(endpoint: LocalEndpoint, name: str) -> tuple[str, str]:
-    """The request and reply queue URLs of the SQS topology `name` (created if missing)."""
-    exports = dict(provision_local(endpoint, name))
+    """The request and reply queue URLs of the SQS topology `name` (created if missing); nothing else
+    is provisioned (`provision_local` does the rest)."""
+    import anyio
+
+    async def provision() -> dict[str, str]:
+        with endpoint.exported():
+            return dict(await _provision_sqs(name))
+
+    exports = anyio.run(provision)
     return exports["ASYNCMCP_REQUEST_QUEUE_URL"], exports["ASYNCMCP_REPLY_QUEUE_URL"]
 
 

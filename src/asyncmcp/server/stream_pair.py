@@ -11,8 +11,10 @@ into another client's session.
 
 Its frames are bound to the client's requests as the engine's are (`codec.ATTR_REQUEST_TOKEN`):
 each frame answering a request carries the request's token; a cancel, or an answer to one of the
-server's own requests, counts only when it carries the token of the request concerned; and a second
-request reusing the id of one in flight with another token is refused, not merged into the first.
+server's own requests, counts only when it carries the token of the request concerned (an answer
+to no pending request of the server is refused); and a second request reusing the id of one in
+flight with another token is refused, not merged into the first. Ids are matched as the SDK matches
+them (`coerce_request_id`: `5` and `"5"` are one request), so a string form cannot slip past.
 A notification tied to no request goes out with the token of the client's latest request, so the
 client takes it only while that request is pending.
 """
@@ -29,6 +31,7 @@ from typing import Literal
 
 import anyio
 import anyio.abc
+from mcp.shared.dispatcher import as_request_id, coerce_request_id
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp_types import (
     INVALID_REQUEST,
@@ -79,8 +82,9 @@ class _Connection:
         self.latest: Caller | None = None
         """Whom the client's latest request named: frames tied to no request go there."""
         self.routes: dict[RequestId, _Route] = {}
+        """The client's requests in flight, by id as the SDK correlates them (`coerce_request_id`)."""
         self.server_requests: BoundedDict[RequestId, Caller] = BoundedDict(MAX_SERVER_REQUESTS)
-        """The server's own requests to the client (their SDK ids), by the caller they went to."""
+        """The server's own requests to the client (their SDK ids, coerced), by the caller they went to."""
         self.stats: Counter[str] = Counter()
         self.answers = Answers(channel, self.stats)
         self.wake_token = uuid.uuid4().hex
@@ -148,7 +152,7 @@ class _Connection:
         if self.answers.kept(key):
             await self.answers.resend(key, delivery)  # answered before; only the answer was lost
             return
-        route = self.routes.get(message.id)
+        route = self.routes.get(coerce_request_id(message.id))
         if route is not None and route.key == key:
             route.deliveries.append(delivery)  # redelivered while running
             return
@@ -160,7 +164,7 @@ class _Connection:
             delivery.ack()
             return
         self.latest = caller
-        route = self.routes[message.id] = _Route(caller, key, [delivery])
+        route = self.routes[coerce_request_id(message.id)] = _Route(caller, key, [delivery])
         asked = envelope.keepalive_seconds
         if asked is not None and self.tasks is not None:
             self.tasks.start_soon(self.answers.keep_alive, caller, message.id, asked, route.keepalive)
@@ -184,23 +188,40 @@ class _Connection:
         return reply_to != self.address and self.policy.allows(reply_to)
 
     def _bound_to_its_request(self, message: JSONRPCMessage, envelope: Envelope) -> bool:
-        """Whether a cancel, or an answer to one of the server's requests, carries the token of the
-        request it concerns (when that request carried one); anything else passes."""
-        expected: Caller | None = None
-        if isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
-            expected = self.server_requests.pop(message.id, None)
-        elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
-            request_id = (message.params or {}).get("requestId")
-            route = self.routes.get(request_id) if isinstance(request_id, str | int) else None
-            expected = route.caller if route is not None else None
-        if expected is None or expected.request_token is None or expected.request_token == envelope.request_token:
+        """Whether a client frame that is not a request may reach the server.
+
+        An answer must answer one of the server's pending requests and carry that request's token
+        (when it carried one); the pending entry is dropped only then, so a forged answer cannot
+        take the real one's place. A cancel of a request in flight must carry that request's token.
+        Ids are matched as the SDK matches them: `5` and `"5"` are one request. Anything else passes.
+        """
+        if isinstance(message, JSONRPCResponse | JSONRPCError):
+            request_id = coerce_request_id(message.id) if message.id is not None else None
+            expected = self.server_requests.get(request_id) if request_id is not None else None
+            if request_id is None or expected is None:
+                logger.warning(
+                    "ignored a %s on %s to no pending request of the server (id %r)",
+                    type(message).__name__,
+                    self.address,
+                    message.id,
+                )
+                return False
+            if not _carries_token_of(expected, envelope):
+                logger.warning("ignored a %s on %s without its request's token", type(message).__name__, self.address)
+                return False
+            del self.server_requests[request_id]
             return True
-        logger.warning("ignored a %s on %s without its request's token", type(message).__name__, self.address)
-        return False
+        if isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
+            request_id = as_request_id((message.params or {}).get("requestId"))
+            route = self.routes.get(coerce_request_id(request_id)) if request_id is not None else None
+            if route is not None and not _carries_token_of(route.caller, envelope):
+                logger.warning("ignored a cancel on %s without its request's token", self.address)
+                return False
+        return True
 
     def settle(self, request_id: RequestId, *, done: bool = True) -> None:
         """Acknowledge a finished request, or hand it back for its kept answer to be re-sent."""
-        route = self.routes.pop(request_id, None)
+        route = self.routes.pop(coerce_request_id(request_id), None)
         if route is not None:
             route.keepalive.cancel()
         for delivery in route.deliveries if route else ():
@@ -217,7 +238,7 @@ class _Connection:
     async def _forward(self, item: SessionMessage) -> None:
         message: JSONRPCMessage = item.message
         if isinstance(message, JSONRPCResponse | JSONRPCError):
-            route = self.routes.get(message.id) if message.id is not None else None
+            route = self.routes.get(coerce_request_id(message.id)) if message.id is not None else None
             if route is None or message.id is None:
                 if self.latest is not None:
                     await self.answers.send_notice(self.latest, message, message.id)
@@ -226,13 +247,18 @@ class _Connection:
             self.settle(message.id, done=done)
             return
         related = item.metadata.related_request_id if isinstance(item.metadata, ServerMessageMetadata) else None
-        route = self.routes.get(related) if related is not None else None
+        route = self.routes.get(coerce_request_id(related)) if related is not None else None
         caller = route.caller if route else self.latest
         if caller is None:
             return
         if isinstance(message, JSONRPCRequest):
-            self.server_requests[message.id] = caller
+            self.server_requests[coerce_request_id(message.id)] = caller
         await self.answers.send_notice(caller, message, related, related_request_id=related)
+
+
+def _carries_token_of(caller: Caller, envelope: Envelope) -> bool:
+    """Whether a client frame carries the token of the request `caller` made (if it made one)."""
+    return caller.request_token is None or caller.request_token == envelope.request_token
 
 
 @asynccontextmanager

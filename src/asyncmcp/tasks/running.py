@@ -12,6 +12,10 @@ whichever worker receives it, and the runner's next renewal sees that and cancel
 Input works the SEP way for tools that return `InputRequiredResult` (the guard pattern): the task
 becomes `input_required` with the tool's requests, `tasks/update` records answers on any worker,
 and once every request is answered the runner calls the tool again with them.
+
+An outcome the store refuses for good (DynamoDB takes no item over 400 KB) would leave the task
+`working` until its TTL, and a redelivery would only run the tool into the same refusal; so the
+task is recorded as failed instead, with a small last-resort write (`UNSTORABLE_MESSAGE`).
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ ToolCall = Callable[[], Awaitable[Any]]
 
 RELEASE_TIMEOUT_SECONDS: Final = 2.0
 """How long a stopping worker tries to hand a lease back; if it cannot, the lease lapses anyway."""
+
+UNSTORABLE_MESSAGE: Final = "the task's outcome could not be stored"
+"""Why a task failed whose result, error or input requests the store refused for good."""
 
 
 class TaskRunner:
@@ -164,7 +171,26 @@ class TaskRunner:
             payload.update(fields)
             return record.changed(status=status, sealed=self.sealed(record, payload))
 
-        await mutate(self.store, task_id, change)
+        await self._write_outcome(task_id, change)
+
+    async def _write_outcome(
+        self, task_id: str, change: Callable[[TaskRecord], TaskRecord | None]
+    ) -> TaskRecord | None:
+        """`mutate`; when the store refuses the write for good, the task is recorded as failed."""
+        try:
+            return await mutate(self.store, task_id, change)
+        except ChannelError as exc:
+            if not exc.permanent:
+                raise
+            logger.error("task %s: the store refused its outcome (%s); recording the task as failed", task_id, exc)
+        return await mutate(self.store, task_id, self._unstorable)
+
+    def _unstorable(self, record: TaskRecord) -> TaskRecord | None:
+        if record.terminal:
+            return None
+        # Only the error: whatever else the payload held (answers, request state) may be what was too large.
+        sealed = self.sealed(record, {"error": {"code": INTERNAL_ERROR, "message": UNSTORABLE_MESSAGE}})
+        return record.changed(status="failed", status_message=UNSTORABLE_MESSAGE, sealed=sealed)
 
     async def _ask(self, task_id: str, asked: InputRequiredResult) -> tuple[dict[str, Any], str | None] | None:
         """Publish the tool's input requests and wait until all are answered (None: the task ended)."""
@@ -177,7 +203,7 @@ class TaskRunner:
             payload.update(inputRequests=requests, inputResponses={}, requestState=asked.request_state)
             return record.changed(status="input_required", sealed=self.sealed(record, payload))
 
-        parked = await mutate(self.store, task_id, park)
+        parked = await self._write_outcome(task_id, park)
         if parked is None or parked.terminal:
             return None
         while True:

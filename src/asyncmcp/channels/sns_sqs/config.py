@@ -140,14 +140,17 @@ class SnsSqsTransportConfig(SqsPolling):
         )
 
     def client_config(self) -> SnsSqsClientConfig:
-        polling = self._polling()
+        """The client side; what this config leaves unset takes the client config's own default (a
+        generated `client_id`, the client's timeout and short visibility), not this config's None."""
+        settings = self._polling()
         if "visibility_timeout_seconds" not in self.model_fields_set:
-            polling.pop("visibility_timeout_seconds")  # the client's own (short) default applies
+            settings.pop("visibility_timeout_seconds")
+        for name in ("client_id", "transport_timeout_seconds"):
+            if name in self.model_fields_set:
+                settings[name] = getattr(self, name)
         return SnsSqsClientConfig(
             sns_topic_arn=self.sns_topic_arn,
             sqs_queue_url=self.sqs_queue_url,
             client_topic_arn=self.client_topic_arn,
-            client_id=self.client_id,
-            transport_timeout_seconds=self.transport_timeout_seconds,
-            **polling,  # pyright: ignore[reportArgumentType]
+            **settings,  # pyright: ignore[reportArgumentType]
         )

@@ -174,15 +174,19 @@ class SnsSqsTransport(ChannelTransport):
         return topology.exports()
 
     @asynccontextmanager
-    async def _channel(self, config: Any, clients: Mapping[str, Any]) -> AsyncIterator[tuple[Any, Any, Any]]:
+    async def _channel(
+        self, config: SnsSqsServerConfig | SnsSqsClientConfig, clients: Mapping[str, Any]
+    ) -> AsyncIterator[tuple[Any, Any, Any]]:
         from asyncmcp.channels.claim_check import open_claim_check
         from asyncmcp.channels.sns_sqs.api import SnsApi
         from asyncmcp.channels.sns_sqs.channel import SnsSqsChannel
         from asyncmcp.channels.sqs.api import SqsApi
         from asyncmcp.channels.sqs.channel import SqsChannel
 
+        # The queue URL names the region to build a client for, and a URL that is not AWS's is refused
+        # without an endpoint in the environment (the call would go to AWS), as for the SQS channel.
         async with (
-            SqsApi(clients.get("sqs_client")) as sqs,
+            SqsApi(clients.get("sqs_client"), queue_url=config.sqs_queue_url) as sqs,
             SnsApi(clients.get("sns_client")) as sns,
             open_claim_check(config, clients, region=sqs.region) as payloads,
             SqsChannel.from_config(sqs, config, payloads) as queues,

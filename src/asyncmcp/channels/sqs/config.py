@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
+from typing_extensions import Self
 
 from asyncmcp.channels.config import FROZEN, ClientSettings, ServerSettings
-from asyncmcp.channels.payload_settings import PayloadSettings
+from asyncmcp.channels.payload_settings import POINTER_ATTRIBUTES, PayloadSettings
 from asyncmcp.codec import MAX_FRAME_ATTRIBUTES, MAX_ROUTING_ATTRIBUTES, MAX_USER_ATTRIBUTES
 
 __all__ = ["SqsClientConfig", "SqsPolling", "SqsServerConfig", "check_queue_url", "custom_attribute_value"]
@@ -93,6 +94,19 @@ class SqsPolling(PayloadSettings):
             if name.startswith("mcp-") or name.lower().startswith(("aws.", "amazon.")):
                 raise ValueError(f"message_attributes name {name!r} is reserved; choose another prefix")
         return value
+
+    @model_validator(mode="after")
+    def _attributes_fit_an_offloaded_message(self) -> Self:
+        """A frame offloaded to S3 carries one attribute more (its payload's size), so with a
+        `payload_bucket` the user's attributes must leave room for it."""
+        room = MAX_USER_ATTRIBUTES - POINTER_ATTRIBUTES
+        if self.payload_bucket is not None and self.message_attributes and len(self.message_attributes) > room:
+            raise ValueError(
+                f"message_attributes takes at most {room} entries when payload_bucket is set: a message carries at "
+                f"most {MAX_FRAME_ATTRIBUTES} attributes, asyncmcp uses up to {MAX_ROUTING_ATTRIBUTES} for routing "
+                f"and an S3 pointer {POINTER_ATTRIBUTES} more"
+            )
+        return self
 
 
 class SqsServerConfig(SqsPolling, ServerSettings):

@@ -3,8 +3,9 @@
 A server takes clients' requests as signed POSTs (it serves them on `host:port` + `path`, or is
 mounted into an app) and answers by POSTing to each client's webhook URL; a client POSTs to
 `server_url` and receives at `webhook_url` (its own receiver on 127.0.0.1 by default). Both sides
-sign and verify with the same Standard Webhooks secrets (`whsec_...`; several for rotation: the
-first signs, all verify). Secrets default to the ASYNCMCP_WEBHOOK_SECRETS environment variable
+sign and verify with the same Standard Webhooks secrets (`whsec_...`; several for rotation: every
+POST carries one signature per secret, and a POST is taken when any of its signatures was made
+with any secret the receiver holds). Secrets default to the ASYNCMCP_WEBHOOK_SECRETS environment variable
 (comma-separated), so they stay out of code and command lines.
 """
 
@@ -117,7 +118,9 @@ class SignedSettings(BaseModel):
     model_config = FROZEN
 
     signing_secrets: tuple[str, ...] = Field(default=(), validate_default=True)
-    """Standard Webhooks secrets (`whsec_...`): the first signs, any verifies. Default: ASYNCMCP_WEBHOOK_SECRETS."""
+    """Standard Webhooks secrets (`whsec_...`): each signs every POST (one signature per secret) and
+    each verifies (a POST is taken when any of its signatures matches any of them). Default:
+    ASYNCMCP_WEBHOOK_SECRETS."""
     delivery_timeout_seconds: float = Field(default=30.0, gt=0)
     """Bound on one POST attempt."""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
