@@ -43,7 +43,11 @@ class UnknownTransportError(ValueError):
     """No channel is registered under the name asked for."""
 
 
+@cache
 def _table() -> dict[str, str]:
+    """Built-in names and installed entry points, read once per process: scanning the installed
+    packages' metadata takes milliseconds, and every connection asks (a package installed while a
+    process runs is seen by the next one)."""
     table = dict(BUILTIN)
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         table.setdefault(entry.name, entry.value)
@@ -52,7 +56,7 @@ def _table() -> dict[str, str]:
 
 def names(*, cli_only: bool = False) -> list[str]:
     """The registered transport names (`cli_only`: those `asyncmcp serve`/`proxy` can use)."""
-    table = _table()
+    table = dict(_table())
     if not cli_only:
         return sorted(table)
     return sorted(name for name in table if get(name).cli)
@@ -70,6 +74,8 @@ def _load(target: str) -> ChannelTransport:
 
 def get(name: str) -> ChannelTransport:
     """The transport registered as `name`; the error lists the available names."""
+    if name in BUILTIN:  # built-ins take precedence over entry points of the same name
+        return _load(BUILTIN[name])
     table = _table()
     target = table.get(name)
     if target is None:
