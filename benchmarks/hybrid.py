@@ -146,6 +146,8 @@ class HeldOpen:
     """POSTs the server was still answering while every call ran (the target: none)."""
     connections: int = -1
     """TCP connections established to the server meanwhile (idle keep-alive ones included)."""
+    running: int = -1
+    """Webhook tools the server was running when the counts were read (all `calls`, or the read was early)."""
     wall_seconds: float = 0.0
 
 
@@ -160,6 +162,7 @@ async def measure_held_open(stack: HybridStack, *, calls: int, tool_seconds: flo
         with anyio.move_on_after(tool_seconds / 2):  # read once every call runs, while all of them still do
             while len(stack.hybrid.calls.running()) < calls:  # noqa: ASYNC110 (the server offers no event)
                 await anyio.sleep(0.01)
+        out.running = len(stack.hybrid.calls.running())
         out.requests_in_progress = stack.in_progress.count
         out.connections = established_to(stack.port)
     out.wall_seconds = time.perf_counter() - start

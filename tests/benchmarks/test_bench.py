@@ -101,7 +101,8 @@ async def test_hybrid_round_trips_and_held_open_render_their_targets():
     assert {f"{kind}-{era}" for kind in ("http", "inline", "webhook") for era in ("modern", "legacy")} == set(
         trips.series
     )
-    assert held.requests_in_progress >= 0 and held.connections >= 1  # measured (their values are the report's)
+    # Read while all five ran, and none of their POSTs was still open: what the report's row claims.
+    assert held.running == 5 and held.requests_in_progress == 0 and held.connections >= 1
     text = render(Report(machine={"cores": "2"}, quick=True, hybrid=trips, held_open=held))
     assert "hybrid inline tool p50 <= 1.1x the SDK's Streamable HTTP server (2026-07-28)" in text
     assert "hybrid webhook tool p50 <= 2.0x the SDK's Streamable HTTP server (2025-11-25)" in text
