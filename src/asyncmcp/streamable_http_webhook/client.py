@@ -153,6 +153,9 @@ async def streamable_http_webhook_client(
 
     async def on_response(response: httpx2.Response) -> None:
         if response.status_code == 202 and response.headers.get(ACCEPTED_HEADER) == ACCEPTED:
+            # The SDK closes a 202 without reading its body, and httpx2 drops a connection whose
+            # body was left unread: every webhook call would cost the next call a new connection.
+            await response.aread()
             calls.accepted(response.request)
 
     clients = {"app": app, "app_url": app_url}
