@@ -3,7 +3,8 @@
 `streamable_http_webhook_client(config)` yields the `(read, write)` pair `mcp.Client` and
 `ClientSession` take. Everything goes over the SDK's own `streamable_http_client`; around it:
 
-- outgoing: `initialize` and every `tools/call` name the receiver's URL in `_meta.webhookUrl`;
+- outgoing: the receiver's URL in `_meta.webhookUrl` of `initialize` (a 2025 session, which the
+  server remembers it for) or, with no session (2026), of every `tools/call`;
 - the server answers a webhook tool's call `202 Accepted` (`asyncmcp-webhook: accepted`); an
   httpx2 response hook sees it before the SDK, which turns any 202 to a request into an error:
   that error is dropped, and the call waits for its answer;
@@ -121,9 +122,14 @@ class _Calls:
             waiting.alive_at = time.monotonic()
 
 
-def _with_webhook_url(message: SessionMessage, webhook_url: str) -> SessionMessage:
+def _with_webhook_url(message: SessionMessage, webhook_url: str, *, in_session: bool) -> SessionMessage:
+    """`message` naming `webhook_url` if it is an `initialize`, or a `tools/call` outside a 2025
+    session: within one the server goes by the URL the session's `initialize` named, so the call's
+    own would only cost a copy of it here and a larger `_meta` to parse there."""
     inner = message.message
-    if not isinstance(inner, JSONRPCRequest) or inner.method not in ("initialize", "tools/call"):
+    if not isinstance(inner, JSONRPCRequest):
+        return message
+    if inner.method != "initialize" and (inner.method != "tools/call" or in_session):
         return message
     params = dict(inner.params or {})
     params["_meta"] = {**(as_mapping(params.get("_meta")) or {}), WEBHOOK_URL_META_KEY: webhook_url}
@@ -222,6 +228,8 @@ class _Link:
         self.calls = calls
         self.webhook_url = webhook_url
         self.read_in = read_in
+        self.in_session = False
+        """An `initialize` went out: a 2025 session (2026 has none), which names the webhook URL."""
 
     async def send(self, message: SessionMessage, sdk_write: WriteStream[SessionMessage]) -> None:
         inner = message.message
@@ -231,7 +239,10 @@ class _Link:
             if waiting is not None and "mcp-session-id" not in waiting.request.headers:
                 await self._post_cancel(inner, waiting)  # 2026: the SDK would swallow it
                 return
-        await sdk_write.send(_with_webhook_url(message, self.webhook_url))
+        outgoing = _with_webhook_url(message, self.webhook_url, in_session=self.in_session)
+        if isinstance(inner, JSONRPCRequest) and inner.method == "initialize":
+            self.in_session = True
+        await sdk_write.send(outgoing)
 
     async def _post_cancel(self, cancel: JSONRPCNotification, waiting: _Waiting) -> None:
         params = dict(cancel.params or {})
