@@ -1,7 +1,9 @@
 """The hybrid client transport: the SDK's Streamable HTTP client plus a verifying webhook receiver.
 
 `streamable_http_webhook_client(config)` yields the `(read, write)` pair `mcp.Client` and
-`ClientSession` take. Everything goes over the SDK's own `streamable_http_client`; around it:
+`ClientSession` take. Everything goes over the SDK's own Streamable HTTP client transport: the
+session's writes go straight to it and its tasks write what the server sends straight into the
+session's read stream, so an inline call passes through no task of this module. Around it:
 
 - outgoing: the receiver's URL in `_meta.webhookUrl` of `initialize` (a 2025 session, which the
   server remembers it for) or, with no session (2026), of every `tools/call`;
@@ -23,6 +25,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
@@ -37,8 +40,10 @@ from typing import Any, cast
 import anyio
 import anyio.abc
 import httpx2
-from mcp.client._transport import ReadStream, TransportStreams, WriteStream
-from mcp.client.streamable_http import streamable_http_client
+from anyio.streams.memory import MemoryObjectSendStream
+from mcp.client._transport import TransportStreams, WriteStream
+from mcp.client.streamable_http import StreamableHTTPTransport
+from mcp.shared._context_streams import ContextReceiveStream, ContextSendStream, create_context_streams
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse, RequestId
 from typing_extensions import Self
@@ -75,6 +80,11 @@ REQUEST_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
 
 INVALID_REQUEST = -32600
 REQUEST_TIMEOUT_CODE = -32001
+
+
+_Envelope = tuple[contextvars.Context, SessionMessage | Exception]
+"""An item of the session's read stream with the context of the task that sent it (the SDK's
+`ContextReceiveStream` hands the session that context with each message, as its own client does)."""
 
 
 @dataclass
@@ -168,24 +178,70 @@ async def streamable_http_webhook_client(
     http = httpx2.AsyncClient(
         headers={ATTR_CLIENT_ID: client_id}, timeout=REQUEST_TIMEOUT, event_hooks={"response": [on_response]}
     )
+    to_session, session_reads = anyio.create_memory_object_stream[_Envelope](0)
+    read = ContextReceiveStream(session_reads)
+    from_server = _FromServer(to_session.clone(), calls)
+    from_webhooks = ContextSendStream(to_session)
     async with (
         inbox_in,
         inbox,
+        read,
+        from_server,
+        from_webhooks,
         webhook_receiver(config, signer, take, clients, max_body_bytes=config.max_body_bytes) as webhook_url,
         http,
-        streamable_http_client(config.server_url, http_client=http) as (sdk_read, sdk_write),
+        _streamable_http(config.server_url, http, from_server) as sdk_write,
     ):
-        read_in, read = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-        link = _Link(config, http, calls, webhook_url, read_in)
+        link = _Link(config, http, calls, webhook_url, from_webhooks)
         write: WriteStream[SessionMessage] = _Outgoing(link, sdk_write)
-        async with read_in, anyio.create_task_group() as tg:
-            tg.start_soon(link.from_server, sdk_read)
+        async with anyio.create_task_group() as tg:
             tg.start_soon(link.from_webhooks, inbox, client_id)
             tg.start_soon(link.fetch_forever)
             try:
                 yield read, write
             finally:
                 tg.cancel_scope.cancel()
+
+
+class _FromServer(ContextSendStream[SessionMessage | Exception]):
+    """The SDK transport's writer into the session's read stream: it runs in the SDK's tasks, and
+    drops the SDK's stand-in error for a webhook call's 202 (its answer comes by webhook)."""
+
+    __slots__ = ("_calls",)
+
+    def __init__(self, inner: MemoryObjectSendStream[_Envelope], calls: _Calls) -> None:
+        super().__init__(inner)
+        self._calls = calls
+
+    async def send(self, item: SessionMessage | Exception) -> None:
+        if isinstance(item, SessionMessage) and isinstance(item.message, JSONRPCError | JSONRPCResponse):
+            request_id = item.message.id
+            if request_id in self._calls.waiting or request_id in self._calls.answered:
+                return
+        await super().send(item)
+
+
+@asynccontextmanager
+async def _streamable_http(
+    url: str, http: httpx2.AsyncClient, from_server: _FromServer
+) -> AsyncIterator[ContextSendStream[SessionMessage]]:
+    """The SDK's `streamable_http_client` (mcp is pinned to 2.3.x: this is its body) with the read
+    side handed in rather than made, so no task has to carry each answer from the SDK's read stream
+    into the session's; yields the SDK's write stream."""
+    transport = StreamableHTTPTransport(url)
+    write, write_reader = create_context_streams[SessionMessage](0)
+    async with write, write_reader, anyio.create_task_group() as tg:
+
+        def start_get_stream() -> None:
+            tg.start_soon(transport.handle_get_stream, http, from_server)
+
+        tg.start_soon(transport.post_writer, http, write_reader, from_server, write, start_get_stream, tg)
+        try:
+            yield write
+        finally:
+            if transport.session_id:
+                await transport.terminate_session(http)
+            tg.cancel_scope.cancel()
 
 
 class _Outgoing:
@@ -213,7 +269,8 @@ class _Outgoing:
 
 
 class _Link:
-    """The tasks between the session's streams, the SDK's Streamable HTTP client and the receiver."""
+    """Between the session's streams, the SDK's Streamable HTTP client and the receiver: what the
+    session sends, and the tasks that bring it what came by webhook."""
 
     def __init__(
         self,
@@ -221,7 +278,7 @@ class _Link:
         http: httpx2.AsyncClient,
         calls: _Calls,
         webhook_url: str,
-        read_in: anyio.abc.ObjectSendStream[SessionMessage | Exception],
+        read_in: ContextSendStream[SessionMessage | Exception],
     ) -> None:
         self.config = config
         self.http = http
@@ -254,15 +311,6 @@ class _Link:
             await self.http.post(self.config.server_url, content=body, headers=headers, timeout=FETCH_TIMEOUT_SECONDS)
         except httpx2.HTTPError as exc:
             logger.warning("could not tell %s that a webhook call was cancelled: %s", self.config.server_url, exc)
-
-    async def from_server(self, sdk_read: ReadStream[SessionMessage | Exception]) -> None:
-        async with sdk_read:
-            async for item in sdk_read:
-                if isinstance(item, SessionMessage) and isinstance(item.message, JSONRPCError | JSONRPCResponse):
-                    request_id = item.message.id
-                    if request_id in self.calls.waiting or request_id in self.calls.answered:
-                        continue  # the SDK's error for the 202 of a webhook call: its answer comes by webhook
-                await self.read_in.send(item)
 
     async def from_webhooks(self, inbox: anyio.abc.ObjectReceiveStream[Frame], client_id: str) -> None:
         async for frame in inbox:
