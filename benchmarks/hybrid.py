@@ -5,6 +5,13 @@ inline, its `echo_later` the same tool answered by webhook) and by the SDK's own
 `streamable_http_app()` on uvicorn (the floor). A hybrid client and a plain SDK client of each era,
 interleaved call by call, back to back, all on 127.0.0.1.
 
+Each timed call comes right after an untimed call of the same figure (`interleaved(lead_in=True)`).
+Without it every sample paid for the figure timed before it: a call's wind-down (its SSE stream and
+server task closing, the 2025 session's bookkeeping, a webhook's delivery finishing) and the switch to
+another client, server and connection, up to 0.5 ms on a 2 ms call. Which figure came first then
+decided the ratio more than the transport did: the same build measured 0.94x or 1.28x for the inline
+call at 2026-07-28 with only the order of the figures swapped.
+
 Held open: 100 calls of a webhook tool that sleeps 5 s, all running at once; while they run, the
 HTTP requests in progress on the server (the proxy's `InFlight` counter around the app: POSTs and
 DELETEs, not a 2025 session's standing GET stream) and the TCP connections
@@ -125,8 +132,8 @@ async def _call(client: Client, tool: str) -> None:
 
 
 async def measure_hybrid_round_trips(stack: HybridStack, *, samples: int, warmup: int) -> RoundTrips:
-    """Per iteration, one sample of each figure: `echo` plainly, `echo` inline and `echo_later` by
-    webhook on the hybrid, per era; `warmup` iterations discarded."""
+    """Per iteration, one sample of each figure, each after an untimed call of its own: `echo` plainly,
+    `echo` inline and `echo_later` by webhook on the hybrid, per era; `warmup` iterations discarded."""
     figures: list[tuple[str, Callable[[], Awaitable[None]]]] = []
     for era in ("modern", "legacy"):
         http, hybrid = stack.clients[f"http-{era}"], stack.clients[f"hybrid-{era}"]
@@ -135,7 +142,7 @@ async def measure_hybrid_round_trips(stack: HybridStack, *, samples: int, warmup
             (f"inline-{era}", lambda client=hybrid: _call(client, "echo")),
             (f"webhook-{era}", lambda client=hybrid: _call(client, "echo_later")),
         ]
-    return await interleaved(figures, samples=samples, warmup=warmup)
+    return await interleaved(figures, samples=samples, warmup=warmup, lead_in=True)
 
 
 @dataclass

@@ -145,15 +145,28 @@ Figure = tuple[str, Callable[[], Awaitable[None]]]
 
 
 async def interleaved(
-    figures: list[Figure], *, samples: int, warmup: int, quiet_seconds: float = 0.0, into: RoundTrips | None = None
+    figures: list[Figure],
+    *,
+    samples: int,
+    warmup: int,
+    quiet_seconds: float = 0.0,
+    lead_in: bool = False,
+    into: RoundTrips | None = None,
 ) -> RoundTrips:
     """One sample of each figure per iteration, in turn (so the machine's drift hits them alike), back
-    to back unless `quiet_seconds` pause before each; the first `warmup` iterations are discarded."""
+    to back unless `quiet_seconds` pause before each; the first `warmup` iterations are discarded.
+
+    `lead_in` runs each figure once untimed right before its timed run: what a call leaves behind
+    (its connection's wind-down, tasks still finishing) is then charged to the next call of the same
+    figure, as for an agent calling one server back to back, and never to another figure's sample.
+    """
     out = into if into is not None else RoundTrips()
     for iteration in range(warmup + samples):
         for name, action in figures:
             if quiet_seconds:
                 await anyio.sleep(quiet_seconds)
+            if lead_in:
+                await action()
             seconds = await timed(action)
             if iteration >= warmup:
                 out.add(name, seconds)

@@ -334,8 +334,9 @@ def _hybrid(trips: RoundTrips | None, held: HeldOpen | None, targets: list[list[
         out += _table(_TRIP_HEADER, rows)
         out += ["One tool body served two ways at once in one process: by the hybrid (the same `echo` inline, and "
                 "as `echo_later` by webhook) and by `MCPServer.streamable_http_app()`; a hybrid client and a plain "
-                "SDK client of each era, interleaved call by call, back to back, all on 127.0.0.1. A webhook call "
-                "is a POST answered 202 at once, then a signed POST of the answer to the client's receiver.",
+                "SDK client of each era, interleaved call by call, back to back, each timed call right after an "
+                "untimed one of its own figure (so none pays what another figure left), all on 127.0.0.1. A webhook "
+                "call is a POST answered 202 at once, then a signed POST of the answer to the client's receiver.",
                 ""]  # fmt: skip
     if held is not None and held.requests_in_progress >= 0:
         out += _table(

@@ -41,6 +41,20 @@ async def test_inline_and_webhook_tools_answer_through_call_tool(mode: Any) -> N
             await wait_for(lambda: running.hybrid.sender.stats["delivered"] == 4)  # three progress, one answer
 
 
+async def test_a_webhook_call_leaves_its_connection_to_the_next_call() -> None:
+    """At 2026-07-28 every POST of a client goes over one kept-alive connection, a webhook call's 202
+    included. (At 2025-11-25 the SDK's client closes each SSE answer before its end, so every POST
+    there has a connection of its own, with the SDK's own server too.)"""
+    with anyio.fail_after(HANG_GUARD):
+        async with (
+            hybrid_server() as running,
+            Client(streamable_http_webhook_client(running.client_config())) as client,
+        ):
+            assert text_of(await client.call_tool("slow", {"steps": 1, "delay": 0})) == "done 1"
+            assert text_of(await client.call_tool("echo", {"text": "next"})) == "next"
+            assert len(set(running.peers.posts)) == 1
+
+
 @pytest.mark.parametrize("mode", MODES)
 async def test_no_post_stays_open_while_a_webhook_tool_runs(mode: Any) -> None:
     marker = f"open-{mode}"

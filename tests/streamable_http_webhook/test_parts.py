@@ -56,3 +56,18 @@ async def test_kept_answers_expire_after_their_ttl_and_a_cancelled_call_keeps_no
     assert calls.get(("s", "u", "1")) is finished
     finished.finished_at = (finished.finished_at or 0) - 61  # older than the TTL, without waiting for it
     assert calls.get(("s", "u", "1")) is None
+
+
+@pytest.mark.anyio
+async def test_a_call_cancelled_after_its_answer_takes_no_room_from_kept_answers() -> None:
+    calls = WebhookCalls(ttl_seconds=600, max_kept=1)
+    kept = calls.start(("s", "u", "1"), "u")
+    calls.finished(kept, "answer")
+    late = calls.start(("s", "u", "2"), "u")
+    calls.finished(late, "answer")
+    calls.finished(late, None)  # its client cancelled it while the answer was being written
+    assert calls.get(("s", "u", "2")) is None
+    assert calls.get(("s", "u", "1")) is None  # the count evicted it when the second finished
+    third = calls.start(("s", "u", "3"), "u")
+    calls.finished(third, "answer")
+    assert calls.get(("s", "u", "3")) is third

@@ -40,13 +40,19 @@ class WebhookCall:
 
 
 class WebhookCalls:
-    """Running calls and kept answers, bounded by count and age."""
+    """Running calls and kept answers, bounded by count and age.
+
+    Every `tools/call` a hybrid client makes looks its key up here, inline ones too, so a lookup
+    costs the same however many answers are kept: finished calls sit in a queue of their own, in
+    the order they finished, and expiring them only ever looks at its oldest end.
+    """
 
     def __init__(self, *, ttl_seconds: float, max_kept: int) -> None:
         self.ttl_seconds = ttl_seconds
         self.max_kept = max_kept
-        self._calls: OrderedDict[CallKey, WebhookCall] = OrderedDict()
-        self._finished = 0
+        self._calls: dict[CallKey, WebhookCall] = {}
+        self._kept: OrderedDict[CallKey, WebhookCall] = OrderedDict()
+        """The finished calls of `_calls` whose answer is kept, oldest first."""
 
     def get(self, key: CallKey) -> WebhookCall | None:
         self._expire()
@@ -61,11 +67,12 @@ class WebhookCalls:
         """Keep `call`'s answer (None: it was cancelled, and nothing is kept)."""
         call.finish(answer)
         if answer is None:
-            if self._calls.get(call.key) is call:
-                del self._calls[call.key]
+            for known in (self._calls, self._kept):
+                if known.get(call.key) is call:
+                    del known[call.key]
             return
-        self._calls.move_to_end(call.key)
-        self._finished += 1
+        self._kept[call.key] = call
+        self._kept.move_to_end(call.key)
         self._expire()
 
     def running(self) -> list[WebhookCall]:
@@ -73,11 +80,11 @@ class WebhookCalls:
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for key, call in list(self._calls.items()):
-            if call.finished_at is None:
-                continue
-            if self._finished > self.max_kept or now - call.finished_at > self.ttl_seconds:
+        while self._kept:
+            key, call = next(iter(self._kept.items()))
+            finished_at = call.finished_at if call.finished_at is not None else now
+            if len(self._kept) <= self.max_kept and now - finished_at <= self.ttl_seconds:
+                break  # the rest finished later
+            del self._kept[key]
+            if self._calls.get(key) is call:
                 del self._calls[key]
-                self._finished -= 1
-            else:
-                break  # finished calls are kept in the order they finished: the rest are younger

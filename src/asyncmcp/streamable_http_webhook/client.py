@@ -1,9 +1,12 @@
 """The hybrid client transport: the SDK's Streamable HTTP client plus a verifying webhook receiver.
 
 `streamable_http_webhook_client(config)` yields the `(read, write)` pair `mcp.Client` and
-`ClientSession` take. Everything goes over the SDK's own `streamable_http_client`; around it:
+`ClientSession` take. Everything goes over the SDK's own Streamable HTTP client transport: the
+session's writes go straight to it and its tasks write what the server sends straight into the
+session's read stream, so an inline call passes through no task of this module. Around it:
 
-- outgoing: `initialize` and every `tools/call` name the receiver's URL in `_meta.webhookUrl`;
+- outgoing: the receiver's URL in `_meta.webhookUrl` of `initialize` (a 2025 session, which the
+  server remembers it for) or, with no session (2026), of every `tools/call`;
 - the server answers a webhook tool's call `202 Accepted` (`asyncmcp-webhook: accepted`); an
   httpx2 response hook sees it before the SDK, which turns any 202 to a request into an error:
   that error is dropped, and the call waits for its answer;
@@ -22,6 +25,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
@@ -36,8 +40,10 @@ from typing import Any, cast
 import anyio
 import anyio.abc
 import httpx2
-from mcp.client._transport import ReadStream, TransportStreams, WriteStream
-from mcp.client.streamable_http import streamable_http_client
+from anyio.streams.memory import MemoryObjectSendStream
+from mcp.client._transport import TransportStreams, WriteStream
+from mcp.client.streamable_http import StreamableHTTPTransport
+from mcp.shared._context_streams import ContextReceiveStream, ContextSendStream, create_context_streams
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse, RequestId
 from typing_extensions import Self
@@ -74,6 +80,11 @@ REQUEST_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
 
 INVALID_REQUEST = -32600
 REQUEST_TIMEOUT_CODE = -32001
+
+
+_Envelope = tuple[contextvars.Context, SessionMessage | Exception]
+"""An item of the session's read stream with the context of the task that sent it (the SDK's
+`ContextReceiveStream` hands the session that context with each message, as its own client does)."""
 
 
 @dataclass
@@ -121,9 +132,14 @@ class _Calls:
             waiting.alive_at = time.monotonic()
 
 
-def _with_webhook_url(message: SessionMessage, webhook_url: str) -> SessionMessage:
+def _with_webhook_url(message: SessionMessage, webhook_url: str, *, in_session: bool) -> SessionMessage:
+    """`message` naming `webhook_url` if it is an `initialize`, or a `tools/call` outside a 2025
+    session: within one the server goes by the URL the session's `initialize` named, so the call's
+    own would only cost a copy of it here and a larger `_meta` to parse there."""
     inner = message.message
-    if not isinstance(inner, JSONRPCRequest) or inner.method not in ("initialize", "tools/call"):
+    if not isinstance(inner, JSONRPCRequest):
+        return message
+    if inner.method != "initialize" and (inner.method != "tools/call" or in_session):
         return message
     params = dict(inner.params or {})
     params["_meta"] = {**(as_mapping(params.get("_meta")) or {}), WEBHOOK_URL_META_KEY: webhook_url}
@@ -153,30 +169,79 @@ async def streamable_http_webhook_client(
 
     async def on_response(response: httpx2.Response) -> None:
         if response.status_code == 202 and response.headers.get(ACCEPTED_HEADER) == ACCEPTED:
+            # The SDK closes a 202 without reading its body, and httpx2 drops a connection whose
+            # body was left unread: every webhook call would cost the next call a new connection.
+            await response.aread()
             calls.accepted(response.request)
 
     clients = {"app": app, "app_url": app_url}
     http = httpx2.AsyncClient(
         headers={ATTR_CLIENT_ID: client_id}, timeout=REQUEST_TIMEOUT, event_hooks={"response": [on_response]}
     )
+    to_session, session_reads = anyio.create_memory_object_stream[_Envelope](0)
+    read = ContextReceiveStream(session_reads)
+    from_server = _FromServer(to_session.clone(), calls)
+    from_webhooks = ContextSendStream(to_session)
     async with (
         inbox_in,
         inbox,
+        read,
+        from_server,
+        from_webhooks,
         webhook_receiver(config, signer, take, clients, max_body_bytes=config.max_body_bytes) as webhook_url,
         http,
-        streamable_http_client(config.server_url, http_client=http) as (sdk_read, sdk_write),
+        _streamable_http(config.server_url, http, from_server) as sdk_write,
     ):
-        read_in, read = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-        link = _Link(config, http, calls, webhook_url, read_in)
+        link = _Link(config, http, calls, webhook_url, from_webhooks)
         write: WriteStream[SessionMessage] = _Outgoing(link, sdk_write)
-        async with read_in, anyio.create_task_group() as tg:
-            tg.start_soon(link.from_server, sdk_read)
+        async with anyio.create_task_group() as tg:
             tg.start_soon(link.from_webhooks, inbox, client_id)
             tg.start_soon(link.fetch_forever)
             try:
                 yield read, write
             finally:
                 tg.cancel_scope.cancel()
+
+
+class _FromServer(ContextSendStream[SessionMessage | Exception]):
+    """The SDK transport's writer into the session's read stream: it runs in the SDK's tasks, and
+    drops the SDK's stand-in error for a webhook call's 202 (its answer comes by webhook)."""
+
+    __slots__ = ("_calls",)
+
+    def __init__(self, inner: MemoryObjectSendStream[_Envelope], calls: _Calls) -> None:
+        super().__init__(inner)
+        self._calls = calls
+
+    async def send(self, item: SessionMessage | Exception) -> None:
+        if isinstance(item, SessionMessage) and isinstance(item.message, JSONRPCError | JSONRPCResponse):
+            request_id = item.message.id
+            if request_id in self._calls.waiting or request_id in self._calls.answered:
+                return
+        await super().send(item)
+
+
+@asynccontextmanager
+async def _streamable_http(
+    url: str, http: httpx2.AsyncClient, from_server: _FromServer
+) -> AsyncIterator[ContextSendStream[SessionMessage]]:
+    """The SDK's `streamable_http_client` (mcp is pinned to 2.3.x: this is its body) with the read
+    side handed in rather than made, so no task has to carry each answer from the SDK's read stream
+    into the session's; yields the SDK's write stream."""
+    transport = StreamableHTTPTransport(url)
+    write, write_reader = create_context_streams[SessionMessage](0)
+    async with write, write_reader, anyio.create_task_group() as tg:
+
+        def start_get_stream() -> None:
+            tg.start_soon(transport.handle_get_stream, http, from_server)
+
+        tg.start_soon(transport.post_writer, http, write_reader, from_server, write, start_get_stream, tg)
+        try:
+            yield write
+        finally:
+            if transport.session_id:
+                await transport.terminate_session(http)
+            tg.cancel_scope.cancel()
 
 
 class _Outgoing:
@@ -204,7 +269,8 @@ class _Outgoing:
 
 
 class _Link:
-    """The tasks between the session's streams, the SDK's Streamable HTTP client and the receiver."""
+    """Between the session's streams, the SDK's Streamable HTTP client and the receiver: what the
+    session sends, and the tasks that bring it what came by webhook."""
 
     def __init__(
         self,
@@ -212,13 +278,15 @@ class _Link:
         http: httpx2.AsyncClient,
         calls: _Calls,
         webhook_url: str,
-        read_in: anyio.abc.ObjectSendStream[SessionMessage | Exception],
+        read_in: ContextSendStream[SessionMessage | Exception],
     ) -> None:
         self.config = config
         self.http = http
         self.calls = calls
         self.webhook_url = webhook_url
         self.read_in = read_in
+        self.in_session = False
+        """An `initialize` went out: a 2025 session (2026 has none), which names the webhook URL."""
 
     async def send(self, message: SessionMessage, sdk_write: WriteStream[SessionMessage]) -> None:
         inner = message.message
@@ -228,7 +296,10 @@ class _Link:
             if waiting is not None and "mcp-session-id" not in waiting.request.headers:
                 await self._post_cancel(inner, waiting)  # 2026: the SDK would swallow it
                 return
-        await sdk_write.send(_with_webhook_url(message, self.webhook_url))
+        outgoing = _with_webhook_url(message, self.webhook_url, in_session=self.in_session)
+        if isinstance(inner, JSONRPCRequest) and inner.method == "initialize":
+            self.in_session = True
+        await sdk_write.send(outgoing)
 
     async def _post_cancel(self, cancel: JSONRPCNotification, waiting: _Waiting) -> None:
         params = dict(cancel.params or {})
@@ -240,15 +311,6 @@ class _Link:
             await self.http.post(self.config.server_url, content=body, headers=headers, timeout=FETCH_TIMEOUT_SECONDS)
         except httpx2.HTTPError as exc:
             logger.warning("could not tell %s that a webhook call was cancelled: %s", self.config.server_url, exc)
-
-    async def from_server(self, sdk_read: ReadStream[SessionMessage | Exception]) -> None:
-        async with sdk_read:
-            async for item in sdk_read:
-                if isinstance(item, SessionMessage) and isinstance(item.message, JSONRPCError | JSONRPCResponse):
-                    request_id = item.message.id
-                    if request_id in self.calls.waiting or request_id in self.calls.answered:
-                        continue  # the SDK's error for the 202 of a webhook call: its answer comes by webhook
-                await self.read_in.send(item)
 
     async def from_webhooks(self, inbox: anyio.abc.ObjectReceiveStream[Frame], client_id: str) -> None:
         async for frame in inbox:

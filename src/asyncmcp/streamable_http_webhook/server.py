@@ -72,8 +72,17 @@ MAX_REMEMBERED_SESSIONS = 10_000
 INTERNAL_ERROR = -32603
 
 
+_READ_HEADERS = {name.encode(): name for name in (ATTR_SESSION_ID, ATTR_CLIENT_ID, FETCH_HEADER)}
+"""The request headers the routing reads; only these are decoded (a request carries a dozen more)."""
+
+
 def _headers(scope: Scope) -> dict[str, str]:
-    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}
+    out: dict[str, str] = {}
+    for name, value in scope.get("headers", []):
+        known = _READ_HEADERS.get(bytes(name).lower())
+        if known is not None:
+            out[known] = bytes(value).decode("latin-1")
+    return out
 
 
 async def _answer(send: Send, status: int, payload: object, extra: list[tuple[bytes, bytes]] | None = None) -> None:
