@@ -12,6 +12,13 @@ another client, server and connection, up to 0.5 ms on a 2 ms call. Which figure
 decided the ratio more than the transport did: the same build measured 0.94x or 1.28x for the inline
 call at 2026-07-28 with only the order of the figures swapped.
 
+Both sides are set up alike: both servers run under `serve_asgi` (the same uvicorn settings, the
+listening socket TCP, so accepted connections get TCP_NODELAY), both clients are httpx2 clients with
+the SDK's timeouts (30 s, 300 s to read) and default keep-alive pools. At 2025-11-25 the SDK's client
+closes each POST's SSE answer before its end, which drops the connection, so every 2025 call of
+either server pays a TCP connect. The hybrid's app sits inside an `InFlight` counter (for the
+held-open figure; a few attribute updates per request).
+
 Held open: 100 calls of a webhook tool that sleeps 5 s, all running at once; while they run, the
 HTTP requests in progress on the server (the proxy's `InFlight` counter around the app: POSTs and
 DELETEs, not a 2025 session's standing GET stream) and the TCP connections

@@ -1,13 +1,18 @@
-"""The hybrid's small parts on their own: reading an answer stream, and the bounds on kept answers."""
+"""The hybrid's small parts on their own: reading an answer stream, the bounds on kept answers, and
+an SSE answer's headers leaving with its first chunk."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from starlette.types import Message
 
 from asyncmcp.streamable_http_webhook.calls import WebhookCalls
-from asyncmcp.streamable_http_webhook.server import _AnswerStream  # pyright: ignore[reportPrivateUsage]
+from asyncmcp.streamable_http_webhook.server import (
+    _AnswerStream,  # pyright: ignore[reportPrivateUsage]
+    _start_with_first_chunk,  # pyright: ignore[reportPrivateUsage]
+)
 
 
 def test_an_sse_answer_yields_each_data_event_even_when_a_character_spans_two_chunks() -> None:
@@ -71,3 +76,22 @@ async def test_a_call_cancelled_after_its_answer_takes_no_room_from_kept_answers
     third = calls.start(("s", "u", "3"), "u")
     calls.finished(third, "answer")
     assert calls.get(("s", "u", "3")) is third
+
+
+@pytest.mark.anyio
+async def test_an_sse_answer_starts_with_its_first_chunk_and_a_json_answer_at_once() -> None:
+    sent: list[str] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message["type"])
+
+    sse = _start_with_first_chunk(send)
+    await sse({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+    assert sent == []
+    await sse({"type": "http.response.body", "body": b"id: 1\ndata: \n\n", "more_body": True})
+    assert sent == ["http.response.start", "http.response.body"]
+    sent.clear()
+    json_answer = _start_with_first_chunk(send)
+    json_headers = [(b"content-type", b"application/json")]
+    await json_answer({"type": "http.response.start", "status": 200, "headers": json_headers})
+    assert sent == ["http.response.start"]

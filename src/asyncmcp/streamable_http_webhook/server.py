@@ -36,6 +36,8 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.server import Server
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, is_version_at_least
 from starlette.types import Message, Receive, Scope, Send
 
 from asyncmcp.channels.webhook.delivery import WebhookSender
@@ -72,17 +74,53 @@ MAX_REMEMBERED_SESSIONS = 10_000
 INTERNAL_ERROR = -32603
 
 
-_READ_HEADERS = {name.encode(): name for name in (ATTR_SESSION_ID, ATTR_CLIENT_ID, FETCH_HEADER)}
-"""The request headers the routing reads; only these are decoded (a request carries a dozen more)."""
+PRIMED_SINCE = "2025-11-25"
+"""From this version on, the SDK opens a session's every SSE answer with a priming event (an event
+id and the retry interval, for `Last-Event-ID` resumption) written before the request is
+dispatched."""
+
+_READ_HEADERS = {
+    name.encode(): name for name in (ATTR_SESSION_ID, ATTR_CLIENT_ID, FETCH_HEADER, MCP_PROTOCOL_VERSION_HEADER)
+}
+"""The request headers the routing reads; only these are decoded (a request carries a dozen more;
+ASGI gives header names lower-cased)."""
 
 
 def _headers(scope: Scope) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in scope.get("headers", []):
-        known = _READ_HEADERS.get(bytes(name).lower())
-        if known is not None:
-            out[known] = bytes(value).decode("latin-1")
+        if name in _READ_HEADERS:
+            out[_READ_HEADERS[name]] = value.decode("latin-1")
     return out
+
+
+def _primed(headers: dict[str, str]) -> bool:
+    """Whether the SDK's SSE answer to this request of a 2025 session opens with a priming event."""
+    version = headers.get(MCP_PROTOCOL_VERSION_HEADER)
+    return (
+        ATTR_SESSION_ID in headers
+        and version in HANDSHAKE_PROTOCOL_VERSIONS
+        and is_version_at_least(version, PRIMED_SINCE)
+    )
+
+
+def _start_with_first_chunk(send: Send) -> Send:
+    """`send`, holding an SSE answer's start until its first body chunk, so the headers and the
+    priming event that follows at once leave in one go and the client reads them as one: otherwise
+    every call of a 2025 session costs the client a read of its own for the headers."""
+    held: list[Message] = []
+
+    async def coalesced(message: Message) -> None:
+        if message["type"] == "http.response.start" and not held:
+            content_type = next((v for k, v in message.get("headers", []) if k == b"content-type"), b"")
+            if bytes(content_type).startswith(b"text/event-stream"):
+                held.append(message)
+                return
+        if held:
+            await send(held.pop())
+        await send(message)
+
+    return coalesced
 
 
 async def _answer(send: Send, status: int, payload: object, extra: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -211,6 +249,8 @@ class HybridServer:
             and await self._webhook_call(message, bytes(body), headers, scope, send)
         ):
             return
+        if "id" in message and _primed(headers):
+            send = _start_with_first_chunk(send)
         await self.manager.handle_request(scope, replayed, send)
 
     def _webhook_url(self, message: dict[str, Any], headers: dict[str, str]) -> str | None:
