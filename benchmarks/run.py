@@ -188,6 +188,11 @@ async def _section(report: Report, name: str, measure: Callable[[], Awaitable[No
         report.failed_sections.append((name, reason[:300]))
 
 
+MEMORY_LIMIT_SECONDS = 420.0
+"""Bound on the memory section: 1000 sessions, then 1000 calls held at once, which the embedded
+endpoint hands out slowly (`memory.QUEUED_TIMEOUT_SECONDS`)."""
+
+
 def _first_leaf(exc: BaseException) -> BaseException:
     """The first exception inside (nested) exception groups: what actually went wrong."""
     inner: Sequence[BaseException] | None = getattr(exc, "exceptions", None)
@@ -263,10 +268,14 @@ async def _measure(plan: Plan, report: Report) -> None:
             one_pool, two_pool, concurrency=plan.throughput_concurrency, rounds=plan.throughput_rounds,
             window=plan.throughput_window, max_in_flight=plan.max_in_flight,
         )  # fmt: skip
-    report.sns_throughput = await measure_sns_throughput(
-        clients=min(plan.throughput_concurrency), rounds=plan.throughput_rounds, window=plan.throughput_window,
-        max_in_flight=plan.max_in_flight,
-    )  # fmt: skip
+
+    async def sns_throughput() -> None:
+        report.sns_throughput = await measure_sns_throughput(
+            clients=min(plan.throughput_concurrency), rounds=plan.throughput_rounds, window=plan.throughput_window,
+            max_in_flight=plan.max_in_flight,
+        )  # fmt: skip
+
+    await _section(report, "SNS+SQS throughput", sns_throughput, SECTION_LIMIT_SECONDS)
 
     pipe_config = SqsClientConfig(read_queue_url=pipe_req, response_queue_url=pipe_rep)
     async with (
@@ -279,11 +288,14 @@ async def _measure(plan: Plan, report: Report) -> None:
             window=plan.throughput_window,
         )  # fmt: skip
 
-    async with worker_processes(1, mem, max_in_flight=plan.inflight_calls + 16) as (memory_worker,):
-        report.server_memory = await measure_server_memory(memory_worker.pid, mem, mem_rep, sessions=plan.sessions)
-        report.client_memory = await measure_client_memory(
-            mem, mem_rep2, calls=plan.inflight_calls, clients=10, seconds=plan.inflight_seconds, limit_seconds=180
-        )
+    async def memory_figures() -> None:
+        async with worker_processes(1, mem, max_in_flight=plan.inflight_calls + 16) as (memory_worker,):
+            report.server_memory = await measure_server_memory(memory_worker.pid, mem, mem_rep, sessions=plan.sessions)
+            report.client_memory = await measure_client_memory(
+                mem, mem_rep2, calls=plan.inflight_calls, clients=10, seconds=plan.inflight_seconds, limit_seconds=180
+            )
+
+    await _section(report, "memory", memory_figures, MEMORY_LIMIT_SECONDS)
 
 
 def main(output: str | None, quick: bool) -> int:
