@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from asyncmcp.channels.sqs.channel import DELETE_LINGER_SECONDS
 from benchmarks.cost import PRICE_PER_MILLION_REQUESTS, PRICE_PER_MILLION_SNS_PUBLISHES, CallCost
 from benchmarks.first_result import FirstResults
 from benchmarks.hybrid import HeldOpen
@@ -57,6 +58,26 @@ class Report:
     server_memory: ServerMemory | None = None
     client_memory: ClientMemory | None = None
     tasks: TaskFigures | None = None
+
+
+MOVED = [
+    "- **Back to back is the headline** (each call the moment the previous answer is back); the earlier "
+    "run paused 40 ms before every call, which hid what a call leaves behind. The paused run is kept below it.",
+    "- **Time to first result**: the transport now lists the tools beside a session's first call of a tool "
+    "(mcp's client asks for that listing right after the call, before returning its result), and the "
+    "channel registry no longer scans the installed packages on every connection (~5 ms, twice).",
+    "- **Cost at 32 clients** (0.68 to 0.64 calls per round trip): deletes now wait up to 2 s to share a "
+    "batch, and the clients are counted past their first call (the once-per-session listing is an opening cost).",
+    "- **Bridging**: both of its SQS clients now read through one receiver; two receivers on one reply queue "
+    "took each other's answers and handed them back, which inflated both figures several times over.",
+    "- **Proxy** (+3.3 to +5.3 ms through Streamable HTTP, +2.0 to +3.8 ms through stdio) and the **paused "
+    "2025-11-25 call** (0.65x to 0.71x of the floor) got slower between the two runs, while the hostile-input "
+    "work (a request token and a keep-alive request on every frame, the proxy's per-client bounds and body "
+    "limits) landed; which part costs it has not been measured yet.",
+    "- **New rows**: first result, SNS+SQS (round trip, cost, 2 workers against 1), webhooks, the hybrid, "
+    "bridging, large payloads, tasks, the pipeline against raw SQS, and memory of a client holding 1000 calls.",
+]
+"""Why figures moved since the run before (rendered at the end of a full run; edit with each recorded run)."""
 
 
 def _ms(seconds: float) -> str:
@@ -553,10 +574,11 @@ def render(report: Report) -> str:
             "plain request/response would. The transport sends each hop's frame with one call, gets it with a long "
             "poll already waiting, and hands deletes to a batcher off the reply path; that is how a tools/call can "
             "come in under the floor. Clients of both eras share one reply queue and one in-process worker. "
-            f"Every timed call starts after a {QUIET_SECONDS * 1000:.0f} ms pause, so the deletes a call leaves "
-            "lingering (20 ms, to batch) are not charged to the figure timed after it; no MCP figure pays its "
-            "deletes inside its own timing, while the raw floor awaits its deletes inline. This run isolates one "
-            "call's own cost; the headline is the back-to-back run above.",
+            f"Every timed call starts after a {QUIET_SECONDS * 1000:.0f} ms pause, time for the long polls a call "
+            "ended to be posted again and for its other follow-up work to settle; its deletes wait up to "
+            f"{DELETE_LINGER_SECONDS:g} s to share a batch either way, so no MCP figure pays its deletes inside its "
+            "own timing, while the raw floor awaits its deletes inline. This run isolates one call's own cost; the "
+            "headline is the back-to-back run above.",
             "",
         ]
         raw = median(trips.series.get("raw", []))
@@ -726,6 +748,8 @@ def render(report: Report) -> str:
     if report.failed_sections:
         out += ["## Sections that failed in this run", ""]
         out += _table(["section", "what went wrong"], [[name, reason] for name, reason in report.failed_sections])
+    if not report.quick:
+        out += ["## Why figures moved since the run of 2026-11-21", "", *MOVED, ""]
     out += ["## Targets", ""]
     out += _table(["target", "measured", "verdict"], targets)
     return "\n".join(out).rstrip() + "\n"
