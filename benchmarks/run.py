@@ -29,7 +29,7 @@ One run, in this order, on one moto endpoint in its own process:
    with many calls in flight.
 
 The sizes are set so a full run stays within about fifteen minutes on two cores and `--quick`
-under two. The report is markdown (`report.render`); it is the only output.
+in about three. The report is markdown (`report.render`); it is the only output.
 """
 
 from __future__ import annotations
