@@ -71,9 +71,10 @@ MOVED = [
     "- **Bridging**: both of its SQS clients now read through one receiver; two receivers on one reply queue "
     "took each other's answers and handed them back, which inflated both figures several times over.",
     "- **Proxy** (+3.3 to +5.3 ms through Streamable HTTP, +2.0 to +3.8 ms through stdio) and the **paused "
-    "2025-11-25 call** (0.65x to 0.71x of the floor) got slower between the two runs, while the hostile-input "
-    "work (a request token and a keep-alive request on every frame, the proxy's per-client bounds and body "
-    "limits) landed; which part costs it has not been measured yet.",
+    "2025-11-25 call** (0.65x to 0.71x of the floor) are slower than in the earlier run. Not from the latest "
+    "work: on this machine, A/B runs of 120 paused calls gave the same proxy overhead at d73d463 (before the "
+    "newcomer and hostile-input work), at 897a4bd and at this run's commit (+5.2 to +6.1 ms HTTP, +3.5 to "
+    "+5.4 ms stdio); the move predates them (the channel seam and webhook work) or is the machine's.",
     "- **New rows**: first result, SNS+SQS (round trip, cost, 2 workers against 1), webhooks, the hybrid, "
     "bridging, large payloads, tasks, the pipeline against raw SQS, and memory of a client holding 1000 calls.",
 ]
