@@ -284,11 +284,12 @@ class _ClientSide:
             headers["mcp-method"] = "tools/list"
         return SessionMessage(request, ClientMessageMetadata(headers=headers or None))
 
-    def answers_from_ahead(self, request: JSONRPCRequest) -> SessionMessage | bool | None:
-        # A listing sent ahead that failed (a refused send, a timeout) is never handed over: the
-        # session's own then goes to the server, so it fails only if the server's answer does.
-        """For the session's own tools/list: the answer of the one sent ahead (a message), True when
-        that answer is still on its way (it is handed over on arrival), False to send it."""
+    def answers_from_ahead(self, request: JSONRPCRequest) -> SessionMessage | bool:
+        """For the session's own tools/list: the answer of the one sent ahead (a message, which goes
+        to the session through `handed_over` as every inbound message does), True when that answer
+        is still on its way (it is handed over on arrival), False to send it. A listing sent ahead
+        that failed (a refused send, a timeout) is never handed over: the session's own then goes to
+        the server, so it fails only if the server's answer does."""
         listing = self._listing
         if listing is None or request.id == listing.request_id or listing.waiting is not None:
             return False
@@ -300,7 +301,7 @@ class _ClientSide:
         self._listing = None
         if listing.stale(time.monotonic()):
             return False
-        return self.handed_over(SessionMessage(listing.answer.model_copy(update={"id": request.id})))
+        return SessionMessage(listing.answer.model_copy(update={"id": request.id}))
 
     def handed_over(self, item: SessionMessage) -> SessionMessage | None:
         """`item` on its way to the session: the answer of a listing sent ahead is kept (or handed to
