@@ -111,3 +111,40 @@ async def test_stray_frames_stop_circulating_after_a_bounded_number_of_receives(
             async with sqs_client(client_config) as streams, ClientSession(*streams) as session:
                 await session.initialize()
                 assert text_of(await session.call_tool("echo", {"text": "still serving"})) == "still serving"
+
+
+@dataclass
+class RecordingChannel:
+    """Records when each receive is made; hands out one frame on the polls listed in `full`."""
+
+    log: list[str]
+    full: set[int]
+    capabilities: Any = MEMORY_CAPABILITIES
+    polls: int = 0
+
+    async def receive(self, address: str, max_frames: int) -> list[HeldFrame]:
+        self.polls += 1
+        self.log.append("receive")
+        return [HeldFrame(1)] if self.polls in self.full else []
+
+
+async def test_a_poll_waits_for_the_work_that_is_ready_before_it_is_built() -> None:
+    """Before its first poll and after one that returned frames, the poller lets ready work run first
+    (a new client's first send, the handlers of the frames it just received); after an empty poll,
+    nothing is waiting for it and it polls at once. Counted in loop rounds, not time."""
+    log: list[str] = []
+    channel = RecordingChannel(log, full={1})
+    poller = receiving.Poller(channel, "replies", wake_token=None)  # pyright: ignore[reportArgumentType]
+
+    async def chain(steps: int) -> None:
+        for _ in range(steps):
+            await anyio.lowlevel.checkpoint()
+        log.append("chain")
+
+    for expected in (["chain", "receive"], ["chain", "receive"], ["receive", "chain"]):
+        # first poll; after a poll with a frame; after an empty poll
+        log.clear()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(chain, receiving.YIELDS_BEFORE_POLL // 4)
+            await poller.next_batch(10)
+        assert log == expected
