@@ -37,5 +37,5 @@ async def test_every_connection_of_a_process_shares_one_client_closed_with_the_l
                 assert text_of(await client.call_tool("echo", {"text": "shared"})) == "shared"
             assert created == ["sqs"]  # the worker and three clients: one client built
             (shared,) = aws._SHARED.values()  # pyright: ignore[reportPrivateUsage]
-            assert shared.users == 4
+            assert shared.users == 3  # the worker, the receiver `first` and `second` share, `third`
     assert aws._SHARED == {}  # pyright: ignore[reportPrivateUsage]

@@ -103,3 +103,10 @@ class ClientSettings(BaseModel):
     def server_address(self) -> str:
         """Where this client sends requests."""
         raise NotImplementedError
+
+    @property
+    def named_reply_address(self) -> str | None:
+        """The reply address this config names (one several clients may read), or None when each
+        connection gets an address of its own (a temporary one, or a listener of its own).
+        Connections of one process opened from equal configs that name one share its receiver."""
+        return None

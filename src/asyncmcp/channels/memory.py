@@ -509,6 +509,10 @@ class MemoryClientConfig(ClientSettings):
     def server_address(self) -> str:
         return self.queue
 
+    @property
+    def named_reply_address(self) -> str | None:
+        return self.reply_queue
+
 
 class MemoryTransport(ChannelTransport):
     """`memory`: queues in this process (tests)."""

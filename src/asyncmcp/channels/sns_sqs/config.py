@@ -105,6 +105,10 @@ class SnsSqsClientConfig(SqsPolling, ClientSettings):
     def server_address(self) -> str:
         return self.sns_topic_arn
 
+    @property
+    def named_reply_address(self) -> str | None:
+        return self.sqs_queue_url
+
 
 class SnsSqsTransportConfig(SqsPolling):
     """The original documents' config, for either side: `sns_sqs_server(config, ...)` reads

@@ -167,3 +167,7 @@ class SqsClientConfig(SqsPolling, ClientSettings):
     @property
     def server_address(self) -> str:
         return self.read_queue_url
+
+    @property
+    def named_reply_address(self) -> str | None:
+        return self.response_queue_url
