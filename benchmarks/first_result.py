@@ -4,9 +4,12 @@ Measured as a user meets it, in two settings:
 
 - a **warm process** (one already serving or calling: its AWS client exists, the code is imported):
   open a new client, let `Client` make its first exchange (`server/discover`), call a tool (the
-  transport lists the tools beside that call, as the SDK asks right after it); once
-  with a pre-created reply queue and once with a temporary one (`CreateQueue` first). Each sample
-  is interleaved with one warm round trip on an open client, the floor it is judged against;
+  transport lists the tools beside that call, as the SDK asks right after it). Three ways: with a
+  pre-created reply queue that the process's connections already read (a resident connection is
+  open, so the new one joins the process's receiver, as every `connect()` of one config does);
+  with a pre-created reply queue and a receiver of its own (its first poll included); and with a
+  temporary queue (`CreateQueue` first). Each sample is interleaved with one warm round trip on an
+  open client, the floor it is judged against;
 - a **new process** (`python -m benchmarks.first_call`): the same from an empty interpreter,
   imports and the AWS client's construction included, reported as its parts.
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import anyio
@@ -39,30 +43,45 @@ class FirstResults:
     warm: list[float] = field(default_factory=list[float])
     """One round trip on an already open client, sampled next to each first result."""
     precreated: list[float] = field(default_factory=list[float])
+    """Pre-created reply queue, joining the receiver a resident connection of the process keeps open."""
+    own_receiver: list[float] = field(default_factory=list[float])
+    """Pre-created reply queue, a receiver opened for the new client alone (its first poll included)."""
     temporary: list[float] = field(default_factory=list[float])
     new_process: list[dict[str, float]] = field(default_factory=list[dict[str, float]])
     """Per child process: seconds to import, to open the client, to the first result, in all."""
 
 
-async def _first_result(config: SqsClientConfig) -> tuple[float, int]:
-    """Seconds from opening a client to its first tool result (the close is not counted), and how
-    many requests it sent to get there."""
+async def _first_result(config: SqsClientConfig, *, own_receiver: bool) -> tuple[float, int]:
+    """Seconds from opening a client to its first tool result (the close is not counted), and, with
+    a receiver of its own, how many requests it sent to get there."""
     start = time.perf_counter()
-    async with open_binding(config) as (_, router), Client(connect(config, replies=router)) as client:
+    async with AsyncExitStack() as stack:
+        if own_receiver:
+            _, router = await stack.enter_async_context(open_binding(config))
+            client = await stack.enter_async_context(Client(connect(config, replies=router)))
+        else:
+            router = None
+            client = await stack.enter_async_context(Client(connect(config)))
         await echo(client)
+        seconds = time.perf_counter() - start
+        if router is None:
+            return seconds, 0
         calls = router.channel.calls
-        return time.perf_counter() - start, calls["SendMessage"] + calls["SendMessageBatch"]
+        return seconds, calls["SendMessage"] + calls["SendMessageBatch"]
 
 
 async def measure_first_results(stack: SqsStack, reply_url: str, *, samples: int, processes: int) -> FirstResults:
     out = FirstResults()
     precreated = SqsClientConfig(read_queue_url=stack.config.read_queue_url, response_queue_url=reply_url)
     temporary = SqsClientConfig(read_queue_url=stack.config.read_queue_url)
-    for _ in range(samples):
-        out.warm.append(await timed(lambda: echo(stack.modern)))
-        seconds, out.exchanges = await _first_result(precreated)
-        out.precreated.append(seconds)
-        out.temporary.append((await _first_result(temporary))[0])
+    async with Client(connect(precreated)) as resident:
+        await echo(resident)
+        for _ in range(samples):
+            out.warm.append(await timed(lambda: echo(stack.modern)))
+            out.precreated.append((await _first_result(precreated, own_receiver=False))[0])
+            seconds, out.exchanges = await _first_result(precreated, own_receiver=True)
+            out.own_receiver.append(seconds)
+            out.temporary.append((await _first_result(temporary, own_receiver=False))[0])
     command = [sys.executable, "-m", "benchmarks.first_call", stack.config.read_queue_url]
     for _ in range(processes):
         done = await anyio.run_process(command, stderr=None, check=True)

@@ -62,7 +62,7 @@ async def test_back_to_back_first_results_and_sns_render_their_targets(queues):
             sns_trips = await measure_sns_round_trips(sns, samples=2, warmup=1)
     assert set(back_to_back.series) == {"raw", "modern", "legacy"}
     assert set(sns_trips.series) == {"sns-raw", "sns-modern", "sns-legacy"}
-    assert len(first.precreated) == len(first.temporary) == len(first.new_process) == 1
+    assert len(first.precreated) == len(first.own_receiver) == len(first.temporary) == len(first.new_process) == 1
     text = render(
         Report(machine={"cores": "2"}, quick=True, back_to_back=back_to_back, first_results=first, sns=sns_trips)
     )
