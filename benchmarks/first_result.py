@@ -30,6 +30,7 @@ from mcp import Client
 
 from asyncmcp.connecting import connect, open_binding
 from asyncmcp.sqs import SqsClientConfig
+from benchmarks.harness import create_queues
 from benchmarks.latency import SqsStack, echo, timed
 
 __all__ = ["FirstResults", "measure_first_results"]
@@ -73,13 +74,17 @@ async def _first_result(config: SqsClientConfig, *, own_receiver: bool) -> tuple
 async def measure_first_results(stack: SqsStack, reply_url: str, *, samples: int, processes: int) -> FirstResults:
     out = FirstResults()
     precreated = SqsClientConfig(read_queue_url=stack.config.read_queue_url, response_queue_url=reply_url)
+    # A queue nobody else in this process reads: a second receiver on `reply_url` would take the
+    # resident receiver's replies and hand them back.
+    (own_url,) = await create_queues("first-own")
+    own = precreated.model_copy(update={"response_queue_url": own_url})
     temporary = SqsClientConfig(read_queue_url=stack.config.read_queue_url)
     async with Client(connect(precreated)) as resident:
         await echo(resident)
         for _ in range(samples):
             out.warm.append(await timed(lambda: echo(stack.modern)))
             out.precreated.append((await _first_result(precreated, own_receiver=False))[0])
-            seconds, out.exchanges = await _first_result(precreated, own_receiver=True)
+            seconds, out.exchanges = await _first_result(own, own_receiver=True)
             out.own_receiver.append(seconds)
             out.temporary.append((await _first_result(temporary, own_receiver=False))[0])
     command = [sys.executable, "-m", "benchmarks.first_call", stack.config.read_queue_url]
