@@ -39,6 +39,7 @@ import httpx2
 from mcp import Client, StdioServerParameters
 
 from asyncmcp.channels.http_server import serve_asgi
+from asyncmcp.channels.sqs.channel import DELETE_LINGER_SECONDS
 from asyncmcp.client.replies import ReplyRouter
 from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REPLY_TO
 from asyncmcp.sqs import SqsClientConfig, SqsWorker, sqs_client, sqs_reply_queue
@@ -297,7 +298,9 @@ async def measure_idle(
     """
     assert stack.worker.binding is not None
     apis = [stack.worker.binding.channel, stack.router.channel]
-    await anyio.sleep(1.0)  # let the deletes of the last warm call flush
+    # What the calls before left is theirs, not idleness's (the cost rows count it): their deletes
+    # wait up to DELETE_LINGER_SECONDS for company before they are sent.
+    await anyio.sleep(DELETE_LINGER_SECONDS + 0.5)
     before = stack.calls()
     last_count = [api.calls["ReceiveMessage"] for api in apis]
     last_seen: list[float | None] = [None for _ in apis]
