@@ -51,6 +51,7 @@ __all__ = [
     "MAX_FRAME_ATTRIBUTES",
     "MAX_ROUTING_ATTRIBUTES",
     "MAX_USER_ATTRIBUTES",
+    "MIN_KEEPALIVE_SECONDS",
     "SEED_REPLY_META_KEY",
     "Envelope",
     "Frame",
@@ -90,6 +91,10 @@ connection (the proxy's shared 2026 link) must hand it to the right one."""
 ATTR_KEEPALIVE = "mcp-keepalive"
 """On a request: while it runs, tell me every this many seconds that it is still running (the
 client's timeout then means "no worker has taken it", not "the tool took too long")."""
+MIN_KEEPALIVE_SECONDS = 1.0
+"""The shortest keep-alive interval: a worker never sends them more often (each is a send), and a
+client never asks for less. Both ends use this one value: a worker that honoured only a longer
+interval than a client asked for would let a running call time out at that client."""
 ATTR_REQUEST_TOKEN = "mcp-request-token"
 """A random value the client chose for one request; every frame that answers the request carries it
 back (its progress, logs, server-to-client requests, its answer or error), and so do the client's

@@ -250,8 +250,9 @@ def asking_server() -> MCPServer:
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_a_tool_running_longer_than_the_client_timeout_is_kept_alive(mode: Any, monkeypatch) -> None:
-    monkeypatch.setattr("asyncmcp.server.answering.MIN_KEEPALIVE_SECONDS", 0.2)
+async def test_a_tool_running_longer_than_the_client_timeout_is_kept_alive(mode: Any) -> None:
+    # A 2 s timeout asks for keep-alives every second (`codec.MIN_KEEPALIVE_SECONDS`, which the
+    # worker honours): with a worker floor above the client's, the call would fail while it runs.
     broker = MemoryBroker()
     config = MemoryClientConfig(queue="requests", broker=broker, transport_timeout_seconds=2)
     with anyio.fail_after(WITHIN):
@@ -315,10 +316,9 @@ async def test_the_memory_channel_keeps_a_fleet_key_with_its_queue(monkeypatch) 
     assert keys[0].shared and keys[0].secret == keys[1].secret == broker.secret_of("requests").encode()
 
 
-async def test_the_single_connection_server_keeps_a_long_tool_alive_too(monkeypatch) -> None:
+async def test_the_single_connection_server_keeps_a_long_tool_alive_too() -> None:
     # The original stream-pair entry (`sqs_server`) serves one client on `app.run`: its long tools
     # must outlive the client's timeout the same way.
-    monkeypatch.setattr("asyncmcp.server.answering.MIN_KEEPALIVE_SECONDS", 0.2)
     broker = MemoryBroker()
     app = sleepy_server()._lowlevel_server  # pyright: ignore[reportPrivateUsage]
     config = MemoryClientConfig(queue="requests", broker=broker, transport_timeout_seconds=2)

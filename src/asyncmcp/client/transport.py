@@ -71,6 +71,7 @@ from asyncmcp.codec import (
     ATTR_SESSION_ID,
     CONTROL_CLOSE_STREAM,
     CONTROL_KEEPALIVE,
+    MIN_KEEPALIVE_SECONDS,
     SEED_REPLY_META_KEY,
     Envelope,
     Frame,
@@ -91,7 +92,8 @@ logger = logging.getLogger(__name__)
 
 KEEPALIVES_PER_TIMEOUT = 3
 """A request asks the worker running it for a keep-alive this many times per timeout, so one lost or
-late keep-alive never fails a call that is still running."""
+late keep-alive never fails a call that is still running (never more often than
+`codec.MIN_KEEPALIVE_SECONDS`: a timeout under 3 s gets fewer per timeout, one of 1 s or less none in time)."""
 
 INBOX_SIZE = 1024
 """Frames buffered for a client that is slow to read; past that its frames go back to the queue."""
@@ -362,7 +364,7 @@ class _ClientSide:
                 message = message.model_copy(update={"params": params})
             attributes.setdefault(ATTR_METHOD, message.method)
             if self.timeout is not None:
-                attributes[ATTR_KEEPALIVE] = f"{max(1.0, self.timeout / KEEPALIVES_PER_TIMEOUT):g}"
+                attributes[ATTR_KEEPALIVE] = f"{max(MIN_KEEPALIVE_SECONDS, self.timeout / KEEPALIVES_PER_TIMEOUT):g}"
             token = secrets.token_hex(REQUEST_TOKEN_BYTES)
             self.pending[message.id] = _Pending(message.method, math.inf, token)
             self._tokens.add(token)

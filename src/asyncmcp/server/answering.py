@@ -35,6 +35,7 @@ from asyncmcp.codec import (
     ATTR_RELATED_REQUEST_ID,
     ATTR_REQUEST_TOKEN,
     CONTROL_CLOSE_STREAM,
+    MIN_KEEPALIVE_SECONDS,
     Frame,
     FrameEncodeError,
     encode_message,
@@ -58,9 +59,6 @@ RETRY_PAUSE_SECONDS = 0.5
 
 UNSENT_RETRY_DELAY = 5.0
 """Seconds before a request whose answer could not be sent is offered again (its answer is re-sent)."""
-
-MIN_KEEPALIVE_SECONDS = 5.0
-"""The shortest keep-alive interval a worker honours, whatever a request asks for (each is a send)."""
 
 MAX_UNSENT = 10_000
 """Answers kept for re-sending at most (oldest forgotten first)."""
