@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import anyio
+import anyio.lowlevel
 from mcp_types import JSONRPCError, JSONRPCMessage
 
 from asyncmcp.channels.base import Channel, Delivery
@@ -60,8 +61,8 @@ Building a receive costs the broker client one to two milliseconds of CPU on thi
 that same loop: a new client's first request, the handlers of the frames just received, a client's
 answer and the next call it makes right away. Each round lets every task that is ready take one
 step, so a chain of steps (frame, session, user code, the next send) reaches the broker first; when
-nothing else is ready the rounds cost microseconds. Nothing is lost meanwhile: a frame that arrives
-in the gap is taken by the next poll at once."""
+nothing else is ready the rounds cost well under a millisecond (each is one pass of the loop).
+Nothing is lost meanwhile: a frame that arrives in the gap is taken by the next poll at once."""
 
 YIELD_BUDGET_SECONDS = 0.02
 """Bound on that wait when the loop stays busy (many sessions): the poll is never held up longer."""

@@ -12,14 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import boto3
 import pytest
 from mcp import Client
 
-from asyncmcp import connecting
 from asyncmcp.channels.sqs.channel import SqsChannel
+from asyncmcp.client import shared_receivers
 from asyncmcp.sqs import SqsClientConfig, SqsServerConfig, SqsWorker, sqs_client
 from tests.client_answers import text_of
 from tests.servers import build_server
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -27,7 +29,7 @@ HANG_GUARD = 60
 
 
 def _receivers() -> list[Any]:
-    return list(connecting._RECEIVERS.values())  # pyright: ignore[reportPrivateUsage]
+    return list(shared_receivers._RECEIVERS.values())  # pyright: ignore[reportPrivateUsage]
 
 
 async def test_clients_of_one_config_share_one_receiver_and_hand_nothing_back(queues: Any) -> None:
@@ -51,7 +53,7 @@ async def test_clients_of_one_config_share_one_receiver_and_hand_nothing_back(qu
                 assert text_of(await third.call_tool("echo", {"text": "third"})) == "third"
             assert receiver.users == 2
     assert _receivers() == []  # closed with the last connection
-    assert receiver.closed.is_set()
+    assert receiver.task.done()
 
 
 async def test_other_configs_and_given_clients_get_receivers_of_their_own(queues: Any) -> None:
@@ -74,25 +76,23 @@ async def test_other_configs_and_given_clients_get_receivers_of_their_own(queues
     assert _receivers() == []
 
 
-async def test_a_missing_reply_queue_fails_every_connection_waiting_for_it(queues: Any) -> None:
-    missing = queues.reply.rsplit("/", 1)[0] + "/no-such-queue"
-    config = SqsClientConfig(read_queue_url=queues.request, response_queue_url=missing, transport_timeout_seconds=5)
-    failures: list[str] = []
-
-    async def open_one() -> None:
-        try:
-            async with Client(sqs_client(config)) as client:
-                await client.list_tools()
-        except Exception as exc:  # what each user sees, inside the SDK's task groups
-            leaf: BaseException = exc
-            while inner := getattr(leaf, "exceptions", None):
-                leaf = inner[0]
-            failures.append(str(leaf))
-
+async def test_after_its_queue_is_gone_and_made_again_the_next_connection_reads_through_a_new_receiver(
+    queues: Any,
+) -> None:
+    config = SqsClientConfig(read_queue_url=queues.request, response_queue_url=queues.reply, wait_time_seconds=1)
+    sqs = boto3.client("sqs")
+    name = queues.reply.rsplit("/", 1)[1]
     with anyio.fail_after(HANG_GUARD):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(open_one)
-            tg.start_soon(open_one)
-    assert len(failures) == 2
-    assert all("no-such-queue" in failure for failure in failures), failures
+        async with (
+            SqsWorker(build_server(), SqsServerConfig(read_queue_url=queues.request)),
+            Client(sqs_client(config)) as before,
+        ):
+            assert text_of(await before.call_tool("echo", {"text": "before"})) == "before"
+            (dead,) = _receivers()
+            await anyio.to_thread.run_sync(lambda: sqs.delete_queue(QueueUrl=queues.reply))
+            await wait_for(lambda: dead.router.failure is not None)  # its next poll found the queue gone
+            await anyio.to_thread.run_sync(lambda: sqs.create_queue(QueueName=name))
+            async with Client(sqs_client(config)) as after:  # not the receiver that stopped reading
+                assert text_of(await after.call_tool("echo", {"text": "after"})) == "after"
+                assert [receiver for receiver in _receivers() if receiver is not dead]
     assert _receivers() == []

@@ -64,8 +64,8 @@ class SqsPolling(PayloadSettings):
     max_messages: int = Field(default=10, ge=1, le=10)
     """Maximum messages to retrieve per poll (1-10)."""
     wait_time_seconds: int = Field(default=20, ge=0, le=20)
-    """Long-poll duration. With a value above 0 the receiver polls back to back (pausing 1 ms only
-    after a poll that returned frames, so they are handled first)."""
+    """Long-poll duration. With a value above 0 the receiver polls back to back (after a poll that
+    returned frames, the work they made ready runs first: `receiving.YIELDS_BEFORE_POLL`)."""
     visibility_timeout_seconds: int = Field(default=30, ge=1, le=43200)
     """Seconds a received message stays invisible; a heartbeat extends it while a handler runs."""
     poll_interval_seconds: float = Field(default=5.0, ge=0)
