@@ -11,8 +11,11 @@ import pytest
 from asyncmcp.channels.webhook.signing import Signer
 
 
-def asyncmcp(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {key: value for key, value in os.environ.items() if key != "ASYNCMCP_WEBHOOK_SECRETS"}
+def asyncmcp(
+    *argv: str, env: dict[str, str] | None = None, without: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    dropped = {"ASYNCMCP_WEBHOOK_SECRETS", *without}
+    environment = {key: value for key, value in os.environ.items() if key not in dropped}
     command = [sys.executable, "-m", "asyncmcp", *argv]
     return subprocess.run(
         command, env={**environment, **(env or {})}, capture_output=True, text=True, check=False, timeout=60
@@ -61,3 +64,16 @@ def test_the_cli_takes_the_webhook_flags_from_the_channel(argv: list[str], flags
 
 def _secret() -> str:
     return asyncmcp("secret", "-q").stdout.strip()
+
+
+def test_a_local_request_queue_without_an_endpoint_says_to_export_it() -> None:
+    # The durable mode's queue is reached like any SQS queue: its URL picks the region, and a URL that
+    # is not AWS's needs AWS_ENDPOINT_URL, or every call would go to AWS.
+    done = asyncmcp(
+        "serve", "--transport", "webhook", "--port", "0", "--queue", "http://127.0.0.1:9/123456789012/mcp-requests",
+        "tests.servers:server", env={"ASYNCMCP_WEBHOOK_SECRETS": _secret(), "AWS_REGION": "us-east-1"},
+        without=("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"),
+    )  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") <= 2, done.stderr
+    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:9" in done.stderr

@@ -96,8 +96,8 @@ def region_from_environment() -> str | None:
 
 def endpoint_from_environment(service: str) -> str | None:
     """The endpoint the AWS SDKs use for `service` instead of AWS's own (`AWS_ENDPOINT_URL_SQS`,
-    then `AWS_ENDPOINT_URL`), if the environment names one."""
-    return os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get("AWS_ENDPOINT_URL")
+    then `AWS_ENDPOINT_URL`), if the environment names one (an empty value names none)."""
+    return os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
 NO_CREDENTIALS_HINT = (

@@ -151,7 +151,7 @@ class WebhookTransport(ChannelTransport):
                 from asyncmcp.channels.sqs.api import SqsApi
                 from asyncmcp.channels.sqs.channel import SqsChannel
 
-                api = await stack.enter_async_context(SqsApi(clients.get("sqs_client")))
+                api = await stack.enter_async_context(SqsApi(clients.get("sqs_client"), queue_url=config.queue_url))
                 queue = await stack.enter_async_context(
                     SqsChannel(api, visibility_timeout_seconds=config.visibility_timeout_seconds)
                 )
