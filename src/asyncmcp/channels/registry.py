@@ -56,7 +56,7 @@ def _table() -> dict[str, str]:
 
 def names(*, cli_only: bool = False) -> list[str]:
     """The registered transport names (`cli_only`: those `asyncmcp serve`/`proxy` can use)."""
-    table = dict(_table())
+    table = _table()  # read only: the cached table itself
     if not cli_only:
         return sorted(table)
     return sorted(name for name in table if get(name).cli)
