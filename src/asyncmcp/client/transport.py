@@ -165,7 +165,10 @@ class _ClientSide:
         """Tokens of the pending requests: a frame carrying none of them does not answer this client."""
         self._server_requests: BoundedDict[RequestId, str] = BoundedDict(MAX_SERVER_REQUESTS)
         """Server-to-client requests awaiting the SDK's answer, with the token their answer carries back."""
-        self.answered = ExpiringSet(600.0, 10_000)
+        self.settled = ExpiringSet(600.0, 10_000)
+        """Requests no longer waited for (answered, cancelled by this client, failed here), for ten
+        minutes: an answer to one is a duplicate or arrived after the client gave up, and is dropped
+        without a warning (a cancelled call's answer may cross its cancel)."""
         self.heard_from_server = False
         """Whether any frame came back on this connection (an answer, progress, a keep-alive)."""
         self.discover_unanswered: str | None = None
@@ -222,14 +225,17 @@ class _ClientSide:
             request_id = message.id
             pending = self.pending.get(request_id) if request_id is not None else None
             if request_id is None or pending is None:
-                if request_id not in self.answered:
+                if request_id not in self.settled:
                     self._refuse(message, "answers no request of this client")
-                return None  # a duplicate delivery of an answer already handed over
+                else:  # a duplicate, or an answer that crossed this client's cancel or timeout
+                    logger.debug(
+                        "client %s dropped a late or repeated answer to request %r", self.client_id, request_id
+                    )
+                return None
             if token != pending.token:
                 self._refuse(message, "does not carry its request's token")
                 return None
             self._settle(request_id)
-            self.answered.add(request_id)
             if pending.method == "initialize" and envelope.session_id:
                 self.session_id = envelope.session_id
             return self.handed_over(SessionMessage(message))
@@ -256,6 +262,7 @@ class _ClientSide:
         pending = self.pending.pop(request_id, None)
         if pending is not None:
             self._tokens.discard(pending.token)
+            self.settled.add(request_id)
         return pending
 
     # -- tools listed ahead ----------------------------------------------------------------
