@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from typing import Any
 
 import anyio.abc
@@ -96,14 +97,9 @@ async def _receiver_of(config: ClientSettings, clients: Mapping[str, Any] | None
     its own when it brings broker clients of its own (they may hold other credentials)."""
     key = None if _given(clients) else receiver_key(config)
     if key is None:
-        async with open_binding(config, clients) as (_, router):
+        async with shared_replies(config, clients) as router:
             yield router
         return
-
-    @asynccontextmanager
-    async def open_router() -> AsyncIterator[ReplyRouter]:
-        async with open_binding(config) as (_, router):
-            yield router
-
-    async with shared_receiver(key, open_router, label=config.named_reply_address or "?") as router:
+    label = config.named_reply_address or config.server_address
+    async with shared_receiver(key, partial(shared_replies, config), label=label) as router:
         yield router
