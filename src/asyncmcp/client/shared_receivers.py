@@ -19,15 +19,15 @@ import copy
 import logging
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
 
 import anyio
 
 from asyncmcp.channels.config import ClientSettings
+from asyncmcp.client.config_keys import settings_key
 from asyncmcp.client.replies import ReplyRouter
 from asyncmcp.errors import ChannelError
 
-__all__ = ["CLOSE_TIMEOUT_SECONDS", "PER_CONNECTION_FIELDS", "OpenRouter", "receiver_key", "shared_receiver"]
+__all__ = ["CLOSE_TIMEOUT_SECONDS", "OpenRouter", "receiver_key", "shared_receiver"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +36,6 @@ OpenRouter = Callable[[], AbstractAsyncContextManager[ReplyRouter]]
 
 CLOSE_TIMEOUT_SECONDS = 10.0
 """How long the last user waits for the receiver to close (its wake frame ends the long poll)."""
-
-PER_CONNECTION_FIELDS = frozenset({"client_id", "transport_timeout_seconds"})
-"""Config fields the client transport applies per connection: configs differing only in these share."""
 
 
 class _Receiver:
@@ -95,24 +92,9 @@ _RECEIVERS: dict[Hashable, _Receiver] = {}
 """The receivers of this process by key (whose first part is the event loop's identity)."""
 
 
-def _frozen(value: Any) -> Hashable:
-    if isinstance(value, dict):
-        items: list[tuple[str, Hashable]] = [(str(k), _frozen(v)) for k, v in value.items()]  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
-        return tuple(sorted(items, key=repr))
-    if isinstance(value, set | frozenset):
-        return frozenset(_frozen(item) for item in value)  # pyright: ignore[reportUnknownVariableType]
-    if isinstance(value, list | tuple):
-        return tuple(_frozen(item) for item in value)  # pyright: ignore[reportUnknownVariableType]
-    try:
-        hash(value)
-    except TypeError:
-        return ("unhashable", id(value))
-    return value
-
-
 def receiver_key(config: ClientSettings) -> Hashable | None:
     """Which receiver a connection from `config` shares: that of every config equal to it but for
-    `PER_CONNECTION_FIELDS`, on this event loop. None: it opens its own (no named reply address, or
+    `config_keys.PER_CONNECTION_FIELDS`, on this event loop. None: it opens its own (no named reply address, or
     not on asyncio)."""
     if config.named_reply_address is None:
         return None
@@ -120,8 +102,7 @@ def receiver_key(config: ClientSettings) -> Hashable | None:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return None
-    fields = {name: getattr(config, name) for name in type(config).model_fields if name not in PER_CONNECTION_FIELDS}
-    return (id(loop), type(config), _frozen(fields))
+    return (id(loop), settings_key(config))
 
 
 @asynccontextmanager
