@@ -26,6 +26,7 @@ from asyncmcp.channels.base import ClientBinding
 from asyncmcp.channels.config import ClientSettings
 from asyncmcp.client.replies import ReplyRouter
 from asyncmcp.client.shared_receivers import receiver_key, shared_receiver
+from asyncmcp.client.tool_listings import tool_listings
 from asyncmcp.client.transport import client_streams
 
 __all__ = ["connect", "open_binding", "shared_replies"]
@@ -86,6 +87,8 @@ async def connect(
                 client_id=config.client_id,
                 timeout_seconds=config.transport_timeout_seconds,
                 list_tools_ahead=True,
+                # Broker clients of its own may hold other credentials: another authorization context.
+                listings=None if _given(clients) else tool_listings(config),
             )
         )
         yield streams

@@ -4,6 +4,10 @@ mcp's client follows the first successful call of an unlisted tool with `tools/l
 result against the tool's output schema) before it returns the result; the transport opened by
 `connect()` sends that listing with the call, so the session's own is answered without another trip
 through the broker. Counted at the server: how many listings it served, and what the session saw.
+
+A server that says how long its listing stays fresh (SEP-2549 `ttlMs`, `MCPServer(cache_hints=...)`)
+lets the process keep it: the next connection from an equal config calls without a listing
+(`client/tool_listings.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from mcp.server.caching import CacheHint
 from mcp.server.mcpserver import MCPServer
 from mcp_types import ListToolsResult, RequestId
 from pydantic import BaseModel
@@ -34,8 +39,8 @@ class CountingServer(MCPServer):
     """Notes the request id of every tools/list it serves; lists `broken` with a schema its results
     do not meet, so only the client's check of the result against that listing can catch it."""
 
-    def __init__(self, listing_delay: float = 0.0) -> None:
-        super().__init__("listing")
+    def __init__(self, listing_delay: float = 0.0, cache_hints: Any = None) -> None:
+        super().__init__("listing", cache_hints=cache_hints)
         self.listings: list[RequestId] = []
         self.listing_delay = listing_delay
 
@@ -48,8 +53,9 @@ class CountingServer(MCPServer):
         return ListToolsResult(tools=tools)
 
 
-def counting_server(listing_delay: float = 0.0) -> CountingServer:
-    server = CountingServer(listing_delay)
+def counting_server(listing_delay: float = 0.0, listing_ttl_ms: int | None = None) -> CountingServer:
+    hints = None if listing_ttl_ms is None else {"tools/list": CacheHint(ttl_ms=listing_ttl_ms, scope="private")}
+    server = CountingServer(listing_delay, cache_hints=hints)
 
     @server.tool()
     def add(a: int, b: int) -> Sum:
@@ -112,3 +118,55 @@ async def test_a_call_of_a_tool_already_listed_sends_no_listing(queues) -> None:
             for _ in range(3):
                 assert (await client.call_tool("add", {"a": 2, "b": 2})).structured_content == {"total": 4}
             assert len(listings) == 1 and not sent_ahead(listings[0])
+
+
+async def first_calls(config: SqsClientConfig, connections: int, mode: str = "auto") -> None:
+    """`connections` clients one after another, each making its first call (of `add`) and closing."""
+    for _ in range(connections):
+        async with Client(sqs_client(config), mode=mode) as client:  # type: ignore[arg-type]
+            assert (await client.call_tool("add", {"a": 1, "b": 2})).structured_content == {"total": 3}
+
+
+async def test_a_listing_the_server_lets_clients_keep_serves_the_next_connections_first_call(queues) -> None:
+    server = counting_server(listing_ttl_ms=60_000)
+    listings = server.listings
+    config = SqsClientConfig(read_queue_url=queues.request, response_queue_url=queues.reply)
+    with anyio.fail_after(HANG_GUARD):
+        async with serving(queues, server):
+            await first_calls(config, 3)
+            assert len(listings) == 1 and sent_ahead(listings[0])  # the first connection's, kept for the others
+            async with Client(sqs_client(config)) as client:
+                # The kept listing still checks results: `broken`'s schema came with it.
+                with pytest.raises(RuntimeError, match="Invalid structured content returned by tool broken"):
+                    await client.call_tool("broken", {"a": 1})
+                # What the user lists goes to the server.
+                assert [tool.name for tool in (await client.list_tools()).tools] == ["add", "broken"]
+            assert len(listings) == 2 and not sent_ahead(listings[1])
+            # A config that differs in more than its client id and timeout keeps its own.
+            other = SqsClientConfig(read_queue_url=queues.request)
+            await first_calls(other, 2)
+            assert len(listings) == 3 and sent_ahead(listings[2])
+            # A 2025-11-25 session's listing carries no ttlMs (its era has none): nothing is kept.
+            await first_calls(config, 2, mode="legacy")
+            assert len(listings) == 5
+
+
+@pytest.mark.parametrize("ttl_ms", [None, 0], ids=["no-hint", "ttl-0"])
+async def test_a_listing_without_a_lifetime_is_not_kept(queues, ttl_ms: int | None) -> None:
+    server = counting_server(listing_ttl_ms=ttl_ms)
+    config = SqsClientConfig(read_queue_url=queues.request, response_queue_url=queues.reply)
+    with anyio.fail_after(HANG_GUARD):
+        async with serving(queues, server):
+            await first_calls(config, 3)
+    assert len(server.listings) == 3 and all(sent_ahead(request_id) for request_id in server.listings)
+
+
+async def test_a_kept_listing_is_used_only_while_its_server_calls_it_fresh(queues) -> None:
+    server = counting_server(listing_ttl_ms=200)
+    config = SqsClientConfig(read_queue_url=queues.request, response_queue_url=queues.reply)
+    with anyio.fail_after(HANG_GUARD):
+        async with serving(queues, server):
+            await first_calls(config, 1)
+            await anyio.sleep(0.3)  # past its 200 ms: a lower bound, whatever the machine's speed
+            await first_calls(config, 1)
+    assert len(server.listings) == 2

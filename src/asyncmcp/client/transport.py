@@ -33,12 +33,13 @@ through the broker (docs/architecture.md).
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 import math
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -60,6 +61,7 @@ from mcp_types import (
 
 from asyncmcp.channels.base import Channel, Delivery
 from asyncmcp.client.replies import ReplyRouter
+from asyncmcp.client.tool_listings import ToolListings
 from asyncmcp.codec import (
     ATTR_CLIENT_ID,
     ATTR_KEEPALIVE,
@@ -124,12 +126,23 @@ class _Listing:
     request_id: str
     answer: JSONRPCResponse | None = None
     answered_at: float = math.inf
+    key: Hashable | None = None
+    """What it asked (protocol version and `_meta`), under which its answer may be kept (`ToolListings`)."""
     waiting: JSONRPCRequest | None = None
     """The session's own tools/list, answered with this one when it arrives (sent itself if this
     one fails)."""
 
     def stale(self, now: float) -> bool:
         return now - self.answered_at > LISTING_FRESH_SECONDS
+
+
+def _tool_names(answer: JSONRPCResponse) -> set[str]:
+    """The names of the tools a `tools/list` answer lists (none for any other answer)."""
+    tools = answer.result.get("tools")
+    if not isinstance(tools, list):
+        return set()
+    names = ((as_mapping(tool) or {}).get("name") for tool in cast("list[Any]", tools))
+    return {name for name in names if isinstance(name, str)}
 
 
 @dataclass
@@ -180,6 +193,9 @@ class _ClientSide:
         self._listed: set[str] = set()
         """Tool names seen in tools/list answers handed to the session."""
         self._listing: _Listing | None = None
+        self.listings: ToolListings | None = None
+        """Listings the server let the process keep, shared with connections of an equal config
+        (`connect()` sets it)."""
         self.resend: Callable[[SessionMessage], None] | None = None
         """Sends a message from outside the outbound pump (the session's listing, when the one sent ahead failed)."""
 
@@ -244,6 +260,8 @@ class _ClientSide:
             return None
         if isinstance(message, JSONRPCRequest):
             self._server_requests[message.id] = token
+        elif message.method == "notifications/tools/list_changed" and self.listings is not None:
+            self.listings.forget()
         elif message.method == "notifications/progress":
             progress_token = (message.params or {}).get("progressToken")
             if isinstance(progress_token, str | int) and progress_token in self.pending:
@@ -269,7 +287,8 @@ class _ClientSide:
 
     def listing_ahead(self, item: SessionMessage) -> SessionMessage | None:
         """The tools/list to send next to `item`, when it is the call of a tool the session has
-        not listed and no listing is already on its way."""
+        not listed and no listing is already on its way, or kept (`ToolListings`: then the kept one
+        answers the session's own and nothing is sent)."""
         message = item.message
         if not (self.list_tools_ahead and isinstance(message, JSONRPCRequest) and message.method == "tools/call"):
             return None
@@ -277,18 +296,24 @@ class _ClientSide:
         listing = self._listing
         if not isinstance(name, str) or name in self._listed:
             return None
-        if listing is not None and not listing.stale(time.monotonic()):
+        now = time.monotonic()
+        if listing is not None and not listing.stale(now):
             return None
-        self._listing = _Listing(f"{LISTING_ID_PREFIX}{uuid.uuid4().hex}")
         params: dict[str, Any] = {}
         call_meta = as_mapping((message.params or {}).get("_meta")) or {}
         meta = {key: value for key, value in call_meta.items() if key != "progressToken"}
         if meta:
             params["_meta"] = meta  # the 2026-07-28 per-request protocol fields travel here
-        request = JSONRPCRequest(jsonrpc="2.0", id=self._listing.request_id, method="tools/list", params=params or None)
         metadata = item.metadata
         headers = dict(metadata.headers or {}) if isinstance(metadata, ClientMessageMetadata) else {}
         headers.pop("mcp-name", None)
+        key = (headers.get("mcp-protocol-version"), json.dumps(meta, sort_keys=True, default=repr))
+        listing = self._listing = _Listing(f"{LISTING_ID_PREFIX}{uuid.uuid4().hex}", key=key)
+        kept = self.listings.fresh(key) if self.listings is not None else None
+        if kept is not None and name in _tool_names(kept):  # one without the tool is older than the tool
+            listing.answer, listing.answered_at = kept.model_copy(deep=True), now  # the session's own copy
+            return None
+        request = JSONRPCRequest(jsonrpc="2.0", id=listing.request_id, method="tools/list", params=params or None)
         if headers:
             headers["mcp-method"] = "tools/list"
         return SessionMessage(request, ClientMessageMetadata(headers=headers or None))
@@ -328,17 +353,16 @@ class _ClientSide:
                 if waiting is not None and self.resend is not None:
                     self.resend(SessionMessage(waiting))
                 return None
+            if self.listings is not None and listing.key is not None:
+                self.listings.keep(listing.key, message)
             if waiting is None:
                 listing.answer, listing.answered_at = message, time.monotonic()
                 return None
             self._listing = None
             item = SessionMessage(message.model_copy(update={"id": waiting.id}))
             message = item.message
-        if isinstance(message, JSONRPCResponse) and isinstance(tools := message.result.get("tools"), list):
-            for tool in cast("list[Any]", tools):
-                name = (as_mapping(tool) or {}).get("name")
-                if isinstance(name, str):
-                    self._listed.add(name)
+        if isinstance(message, JSONRPCResponse):
+            self._listed.update(_tool_names(message))
         return item
 
     # -- outbound --------------------------------------------------------------------------
@@ -507,6 +531,7 @@ async def client_streams(
     timeout_seconds: float | None = None,
     on_close_stream: CloseStreamFn | None = None,
     list_tools_ahead: bool = False,
+    listings: ToolListings | None = None,
 ) -> AsyncIterator[
     tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]
 ]:
@@ -515,7 +540,9 @@ async def client_streams(
     `on_close_stream` is told when a server handler closes the stream of one of this client's
     requests (only a client that fronts HTTP streams, the proxy, has one to close).
     `list_tools_ahead`: for a transport read by an SDK session of its own (`connect()`), not by a
-    relay, which does not follow its calls with a listing (see the module docstring)."""
+    relay, which does not follow its calls with a listing (see the module docstring); `listings`:
+    where listings the server lets clients keep are kept, shared with other connections (`connect()`
+    gives those of the config, `tool_listings.py`)."""
     # A configured id gets a per-connection suffix: JSON-RPC ids restart at 1 in every session, and
     # the server's redelivery dedupe (and FIFO deduplication) key on (client id, request id), so a
     # restarted or second client with the same configured id must not look like the first.
@@ -528,6 +555,7 @@ async def client_streams(
         side.handshake_meta_key = router.handshake_meta_key
         side.on_close_stream = on_close_stream
         side.list_tools_ahead = list_tools_ahead
+        side.listings = listings
         router.register(client_id, side.on_frame, side.on_failure)
         stack.callback(router.unregister, client_id)
 
