@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import anyio
 from mcp.server import MCPServer
+from mcp.server.caching import CacheHint
 from mcp.server.mcpserver import Context
 
-server = MCPServer("asyncmcp-demo", instructions="A demo server with a slow tool that reports progress.")
+server = MCPServer(
+    "asyncmcp-demo",
+    instructions="A demo server with a slow tool that reports progress.",
+    # Its tools never change: clients may keep the listing a minute (SEP-2549), so a client process's
+    # later connections make their first call without listing again (docs/architecture.md).
+    cache_hints={"tools/list": CacheHint(ttl_ms=60_000)},
+)
 
 
 @server.tool()
