@@ -8,8 +8,10 @@ Measured as a user meets it, in two settings:
   pre-created reply queue that the process's connections already read (a resident connection is
   open, so the new one joins the process's receiver, as every `connect()` of one config does);
   with a pre-created reply queue and a receiver of its own (its first poll included); and with a
-  temporary queue (`CreateQueue` first). Each sample is interleaved with one warm round trip on an
-  open client, the floor it is judged against;
+  temporary queue (`CreateQueue` first). And, with a pre-created queue, against a second worker whose
+  server lets clients keep its listing (`benchmarks.server.keeping_server`, SEP-2549 `ttlMs`): its
+  clients' first calls then go without the listing while the kept one is fresh. Each sample is
+  interleaved with one warm round trip on an open client, the floor it is judged against;
 - a **new process** (`python -m benchmarks.first_call`): the same from an empty interpreter,
   imports and the AWS client's construction included, reported as its parts.
 
@@ -30,8 +32,9 @@ from mcp import Client
 
 from asyncmcp.connecting import connect, open_binding
 from asyncmcp.sqs import SqsClientConfig
-from benchmarks.harness import create_queues
+from benchmarks.harness import create_queues, in_process_worker
 from benchmarks.latency import SqsStack, echo, timed
+from benchmarks.server import keeping_server
 
 __all__ = ["FirstResults", "measure_first_results"]
 
@@ -45,6 +48,8 @@ class FirstResults:
     """One round trip on an already open client, sampled next to each first result."""
     precreated: list[float] = field(default_factory=list[float])
     """Pre-created reply queue, joining the receiver a resident connection of the process keeps open."""
+    kept_listing: list[float] = field(default_factory=list[float])
+    """The same against a server that lets clients keep its listing (a minute): the first call goes alone."""
     own_receiver: list[float] = field(default_factory=list[float])
     """Pre-created reply queue, a receiver opened for the new client alone (its first poll included)."""
     temporary: list[float] = field(default_factory=list[float])
@@ -76,14 +81,22 @@ async def measure_first_results(stack: SqsStack, reply_url: str, *, samples: int
     precreated = SqsClientConfig(read_queue_url=stack.config.read_queue_url, response_queue_url=reply_url)
     # A queue nobody else in this process reads: a second receiver on `reply_url` would take the
     # resident receiver's replies and hand them back.
-    (own_url,) = await create_queues("first-own")
+    own_url, keeping_url, keeping_reply = await create_queues("first-own", "first-keep", "first-keep-rep")
     own = precreated.model_copy(update={"response_queue_url": own_url})
     temporary = SqsClientConfig(read_queue_url=stack.config.read_queue_url)
-    async with Client(connect(precreated)) as resident:
+    # A queue of its own: connections to another server are another config, with a receiver of their own.
+    keeping = SqsClientConfig(read_queue_url=keeping_url, response_queue_url=keeping_reply)
+    async with (
+        in_process_worker(keeping_server, keeping_url),
+        Client(connect(precreated)) as resident,
+        Client(connect(keeping)) as keeping_resident,
+    ):
         await echo(resident)
+        await echo(keeping_resident)
         for _ in range(samples):
             out.warm.append(await timed(lambda: echo(stack.modern)))
             out.precreated.append((await _first_result(precreated, own_receiver=False))[0])
+            out.kept_listing.append((await _first_result(keeping, own_receiver=False))[0])
             seconds, out.exchanges = await _first_result(own, own_receiver=True)
             out.own_receiver.append(seconds)
             out.temporary.append((await _first_result(temporary, own_receiver=False))[0])
