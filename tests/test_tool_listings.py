@@ -2,22 +2,25 @@
 
 Played by hand on the memory broker, the test standing in for the server: it answers the listing a
 first call carries with a `ttlMs`, sees the next connection's call travel alone, sends
-`notifications/tools/list_changed` within that call, and sees the connection after it list again.
-Also what `ToolListings` keeps and for how long.
+`notifications/tools/list_changed` within that call, and sees that session's own listing and the
+next connection's reach it again. Also what `ToolListings` keeps, under which key and for how long.
 """
 
 from __future__ import annotations
 
-import time
+import copy
+import math
 from typing import Any
 
 import anyio
 import pytest
 from mcp import Client
+from mcp.client.caching import MAX_TTL_MS
 from mcp_types import JSONRPCNotification, JSONRPCResponse
 
 from asyncmcp.channels.memory import MemoryBroker, MemoryChannel, MemoryClientConfig
-from asyncmcp.client.tool_listings import ToolListings, tool_listings
+from asyncmcp.client.config_keys import settings_key
+from asyncmcp.client.tool_listings import ToolListings, listing_key, tool_listings
 from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REQUEST_TOKEN, Frame, decode_message, encode_message
 from asyncmcp.connecting import connect
 from tests.waiting import wait_for
@@ -45,10 +48,11 @@ class StandIn:
     async def answer(self, request: Frame, result: dict[str, Any]) -> None:
         await self.send(request, JSONRPCResponse(jsonrpc="2.0", id=decode_message(request.body).id, result=result))  # pyright: ignore[reportAttributeAccessIssue]
 
-    async def one_call(self, *, listing: bool, changed: bool = False) -> None:
-        """Serve the next connection's first call; `listing`: whether it carries one (answered with `TOOLS`)."""
+    async def one_call(self, *, ahead: bool, changed: bool = False, relist: bool = False) -> None:
+        """Serve the next connection's first call; `ahead`: whether a listing comes with it, `relist`:
+        whether the session's own listing comes after the result (each answered with `KEPT_LISTING`)."""
         call = (await wait_for(lambda: self.new_frames("tools/call")))[0]
-        if listing:
+        if ahead:
             for frame in await wait_for(lambda: self.new_frames("tools/list")):
                 await self.answer(frame, KEPT_LISTING)
         if changed:
@@ -56,14 +60,20 @@ class StandIn:
             await self.send(call, changed_note)
             await wait_for(lambda: self.broker.counts(self.replies) == (0, 0))  # the client took it
         await self.answer(call, {"content": [{"type": "text", "text": "3"}], "resultType": "complete"})
+        if relist:
+            heard = len(self.new_frames("tools/list"))
+            (own,) = (await wait_for(lambda: self.new_frames("tools/list")[heard:]))[:1]
+            await self.answer(own, KEPT_LISTING)
 
-    async def round(self, config: MemoryClientConfig, tool: str, *, listing: bool, changed: bool = False) -> None:
-        """A new client's first call of `tool`, served; no listing reached the server unless `listing`
-        (the session's own would have, after the result, had no listing stood in for it)."""
+    async def round(
+        self, config: MemoryClientConfig, tool: str, *, ahead: bool, changed: bool = False, relist: bool = False
+    ) -> None:
+        """A new client's first call of `tool`, served; no listing reached the server but those
+        expected (the session's own would have, after the result, had none stood in for it)."""
         async with anyio.create_task_group() as tg:
             tg.start_soon(first_call, config, tool)
-            await self.one_call(listing=listing, changed=changed)
-        assert listing or not self.new_frames("tools/list")
+            await self.one_call(ahead=ahead, changed=changed, relist=relist)
+        assert len(self.new_frames("tools/list")) == ahead + relist
         self.seen = len(self.broker.frames(self.requests))
 
 
@@ -76,8 +86,12 @@ async def test_a_list_changed_notification_forgets_the_kept_listing() -> None:
     with anyio.fail_after(30):
         async with MemoryChannel(broker) as channel:
             server = StandIn(broker, requests, replies, channel)
-            for listing, changed in [(True, False), (False, True), (True, False), (False, False)]:
-                await server.round(config, "add", listing=listing, changed=changed)
+            await server.round(config, "add", ahead=True)  # listed and kept
+            await server.round(config, "add", ahead=False)  # the kept one stands in
+            # The tools change during a call: the listing it holds no longer answers, nor is any kept.
+            await server.round(config, "add", ahead=False, changed=True, relist=True)
+            await server.round(config, "add", ahead=True)
+            await server.round(config, "add", ahead=False)
 
 
 async def test_a_kept_listing_that_does_not_name_the_tool_called_is_not_used() -> None:
@@ -89,8 +103,8 @@ async def test_a_kept_listing_that_does_not_name_the_tool_called_is_not_used() -
         async with MemoryChannel(broker) as channel:
             server = StandIn(broker, requests, replies, channel)
             # The kept listing names `add` only: a call of `sub` (a tool added since) lists again.
-            for tool, listing in [("add", True), ("sub", True), ("add", False)]:
-                await server.round(config, tool, listing=listing)
+            for tool, ahead in [("add", True), ("sub", True), ("add", False)]:
+                await server.round(config, tool, ahead=ahead)
 
 
 async def first_call(config: MemoryClientConfig, tool: str) -> None:
@@ -100,30 +114,80 @@ async def first_call(config: MemoryClientConfig, tool: str) -> None:
 
 
 def answer(result: dict[str, Any]) -> JSONRPCResponse:
-    return JSONRPCResponse(jsonrpc="2.0", id="x", result=result)
+    return JSONRPCResponse(jsonrpc="2.0", id="x", result=copy.deepcopy(result))
 
 
-def test_only_a_whole_listing_with_a_lifetime_is_kept() -> None:
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_only_a_whole_listing_with_a_finite_lifetime_is_kept() -> None:
     listings = ToolListings()
-    listings.keep("no-ttl", answer({"tools": TOOLS}))
-    listings.keep("zero", answer({"tools": TOOLS, "ttlMs": 0}))
-    listings.keep("not-a-number", answer({"tools": TOOLS, "ttlMs": True}))
-    listings.keep("first-page", answer({"tools": TOOLS, "ttlMs": 60_000, "nextCursor": "2"}))
-    listings.keep("kept", answer({"tools": TOOLS, "ttlMs": 60_000}))
-    assert [key for key in ("no-ttl", "zero", "not-a-number", "first-page", "kept") if listings.fresh(key)] == ["kept"]
+    refused = {
+        "no-ttl": {"tools": TOOLS},
+        "zero": {"tools": TOOLS, "ttlMs": 0},
+        "negative": {"tools": TOOLS, "ttlMs": -5},
+        "not-a-number": {"tools": TOOLS, "ttlMs": True},
+        "infinite": {"tools": TOOLS, "ttlMs": math.inf},
+        "nan": {"tools": TOOLS, "ttlMs": math.nan},
+        "first-page": {"tools": TOOLS, "ttlMs": 60_000, "nextCursor": "2"},
+    }
+    for key, result in [*refused.items(), ("kept", {"tools": TOOLS, "ttlMs": 60_000})]:
+        listings.keep(key, answer(result), listings.generation)
+    assert [key for key in [*refused, "kept"] if listings.fresh(key)] == ["kept"]
     listings.forget()
     assert listings.fresh("kept") is None
 
 
-def test_a_kept_listing_expires_with_its_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_listing_asked_before_the_tools_changed_is_not_kept() -> None:
     listings = ToolListings()
-    now = time.monotonic()
-    monkeypatch.setattr(time, "monotonic", lambda: now)
-    listings.keep("key", answer({"tools": TOOLS, "ttlMs": 1_000}))
-    monkeypatch.setattr(time, "monotonic", lambda: now + 0.999)
-    assert listings.fresh("key") is not None
-    monkeypatch.setattr(time, "monotonic", lambda: now + 1.0)
+    asked_at = listings.generation
+    listings.forget()  # a list_changed while the listing was on its way
+    listings.keep("key", answer({"tools": TOOLS, "ttlMs": 60_000}), asked_at)
     assert listings.fresh("key") is None
+
+
+def test_a_kept_listing_ages_and_expires_with_its_ttl() -> None:
+    clock = Clock()
+    listings = ToolListings(clock)
+    kept = answer({"tools": TOOLS, "ttlMs": 1_000})
+    listings.keep("key", kept, listings.generation)
+    clock.now += 0.4
+    served = listings.fresh("key")
+    assert served is not None
+    assert served[0].result["ttlMs"] == 600 and served[1] == pytest.approx(0.6)  # a cache behind sees what is left
+    served[0].result["tools"].clear()  # the session's copy: the kept one is untouched
+    kept.result["tools"].clear()  # nor does the answer it was kept from share it
+    again = listings.fresh("key")
+    assert again is not None and again[0].result["tools"] == TOOLS
+    clock.now += 0.6
+    assert listings.fresh("key") is None
+
+
+def test_a_lifetime_beyond_a_day_counts_as_a_day() -> None:
+    listings = ToolListings()
+    listings.keep("key", answer({"tools": TOOLS, "ttlMs": 10**15}), listings.generation)
+    served = listings.fresh("key")
+    assert served is not None and served[1] <= MAX_TTL_MS / 1000
+
+
+def test_what_a_listing_is_kept_under() -> None:
+    client = {"io.modelcontextprotocol/clientInfo": {"name": "c", "version": "1"}}
+    key = listing_key("2026-07-28", client)
+    assert key is not None
+    assert listing_key("2026-07-28", {**client, "traceparent": "00-1-2-01", "tracestate": "a=b"}) == key
+    assert listing_key("2026-07-28", {"io.modelcontextprotocol/clientInfo": {"name": "d"}}) != key
+    assert listing_key("2026-07-28", {**client, "user-field": 1}) is None  # the caller's own _meta
+    assert listing_key("2025-11-25", client) is None  # an era without the hint
+    assert listing_key(None, client) is None
+
+
+class UnhashableBroker(MemoryBroker):
+    __hash__ = None  # type: ignore[assignment]
 
 
 def test_configs_equal_but_for_the_client_id_and_timeout_share_their_listings() -> None:
@@ -133,3 +197,6 @@ def test_configs_equal_but_for_the_client_id_and_timeout_share_their_listings() 
     other = config.model_copy(update={"reply_queue": "elsewhere"})
     assert tool_listings(config) is tool_listings(same)
     assert tool_listings(config) is not tool_listings(other)
+    # A value without a hash cannot tell two configs apart: nothing is shared.
+    unhashable = config.model_copy(update={"broker": UnhashableBroker()})
+    assert settings_key(unhashable) is None and tool_listings(unhashable) is None

@@ -49,6 +49,7 @@ async def open_binding(
         transport.open_client(config, _given(clients), purpose=purpose) as binding,
         ReplyRouter.for_binding(binding, max_frames=config.max_messages) as router,
     ):
+        router.own_clients = bool(_given(clients))
         yield binding, router
 
 
@@ -87,8 +88,9 @@ async def connect(
                 client_id=config.client_id,
                 timeout_seconds=config.transport_timeout_seconds,
                 list_tools_ahead=True,
-                # Broker clients of its own may hold other credentials: another authorization context.
-                listings=None if _given(clients) else tool_listings(config),
+                # Broker clients of the caller's own may hold other credentials: another
+                # authorization context, which shares no listing.
+                listings=None if _given(clients) or replies.own_clients else tool_listings(config),
             )
         )
         yield streams

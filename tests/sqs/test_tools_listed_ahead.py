@@ -22,6 +22,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import ListToolsResult, RequestId
 from pydantic import BaseModel
 
+from asyncmcp.channels.sqs.api import create_sqs_client
 from asyncmcp.client.transport import LISTING_ID_PREFIX
 from asyncmcp.sqs import SqsClientConfig, sqs_client, sqs_reply_queue
 from tests.sqs_helpers import serving
@@ -139,7 +140,7 @@ async def test_a_listing_the_server_lets_clients_keep_serves_the_next_connection
                 # The kept listing still checks results: `broken`'s schema came with it.
                 with pytest.raises(RuntimeError, match="Invalid structured content returned by tool broken"):
                     await client.call_tool("broken", {"a": 1})
-                # What the user lists goes to the server.
+                # What the user lists afterwards goes to the server (the kept listing answered the check).
                 assert [tool.name for tool in (await client.list_tools()).tools] == ["add", "broken"]
             assert len(listings) == 2 and not sent_ahead(listings[1])
             # A config that differs in more than its client id and timeout keeps its own.
@@ -161,12 +162,36 @@ async def test_a_listing_without_a_lifetime_is_not_kept(queues, ttl_ms: int | No
     assert len(server.listings) == 3 and all(sent_ahead(request_id) for request_id in server.listings)
 
 
-async def test_a_kept_listing_is_used_only_while_its_server_calls_it_fresh(queues) -> None:
-    server = counting_server(listing_ttl_ms=200)
+@pytest.mark.parametrize("ttl_ms", [None, 60_000], ids=["sent-ahead", "kept"])
+async def test_a_listing_for_a_call_that_failed_answers_no_later_listing(queues, ttl_ms: int | None) -> None:
+    """The session checks no failed call, so the listing that came with it (sent ahead, or a kept
+    one) must not answer the user's next `list_tools()`: that one goes to the server."""
+    server = counting_server(listing_ttl_ms=ttl_ms)
+    listings = server.listings
     config = SqsClientConfig(read_queue_url=queues.request, response_queue_url=queues.reply)
     with anyio.fail_after(HANG_GUARD):
         async with serving(queues, server):
             await first_calls(config, 1)
-            await anyio.sleep(0.3)  # past its 200 ms: a lower bound, whatever the machine's speed
-            await first_calls(config, 1)
-    assert len(server.listings) == 2
+            async with Client(sqs_client(config)) as client:
+                failed = await client.call_tool("add", {"a": "not a number", "b": 2})
+                assert failed.is_error
+                before = len(listings)
+                await client.list_tools()
+                assert len(listings) == before + 1 and not sent_ahead(listings[-1])
+    assert len(listings) == (2 if ttl_ms else 3)  # sent ahead: with each first call; kept: with the first
+
+
+async def test_a_connection_through_a_receiver_of_other_credentials_keeps_no_listing(queues) -> None:
+    """A receiver opened with broker clients of the caller's own sends with their credentials:
+    another authorization context, which neither uses nor fills the config's kept listings."""
+    server = counting_server(listing_ttl_ms=60_000)
+    config = SqsClientConfig(read_queue_url=queues.request, response_queue_url=queues.reply)
+    with anyio.fail_after(HANG_GUARD):
+        async with serving(queues, server):
+            await first_calls(config, 1)  # kept for the config
+            async with create_sqs_client() as own, sqs_reply_queue(config, own) as router:
+                for _ in range(2):
+                    async with Client(sqs_client(config, replies=router)) as client:
+                        assert (await client.call_tool("add", {"a": 1, "b": 2})).structured_content == {"total": 3}
+            await first_calls(config, 1)  # still the first connection's
+    assert len(server.listings) == 3 and all(sent_ahead(request_id) for request_id in server.listings)

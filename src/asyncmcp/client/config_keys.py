@@ -1,10 +1,10 @@
 """Which connections of a process may be treated as one: those opened from equal configs.
 
 Connections that differ only in what the client transport applies per connection (its client id,
-its timeout) reach the same server, with the same credentials, from the same reply address; what
-one of them learns or holds may serve the others. Two things are shared that way: the receiver of
-a reply address (`shared_receivers.py`) and the tool listings a server let its clients keep
-(`tool_listings.py`).
+its timeout) reach the same server with the same credentials (and read the same reply address, when
+the config names one); what one of them learns or holds may serve the others. Two things are
+shared that way: the receiver of a reply address (`shared_receivers.py`) and the tool listings a
+server lets its clients keep (`tool_listings.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ PER_CONNECTION_FIELDS = frozenset({"client_id", "transport_timeout_seconds"})
 """Config fields the client transport applies per connection: configs differing only in these share."""
 
 
+class _Unshareable(Exception):
+    """A config field whose value cannot be compared by value (an object without a hash)."""
+
+
 def _frozen(value: Any) -> Hashable:
     if isinstance(value, dict):
         items: list[tuple[str, Hashable]] = [(str(k), _frozen(v)) for k, v in value.items()]  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
@@ -31,11 +35,16 @@ def _frozen(value: Any) -> Hashable:
     try:
         hash(value)
     except TypeError:
-        return ("unhashable", id(value))
+        raise _Unshareable from None
     return value
 
 
-def settings_key(config: ClientSettings) -> Hashable:
-    """Equal for configs of one type that are equal but for `PER_CONNECTION_FIELDS`."""
+def settings_key(config: ClientSettings) -> Hashable | None:
+    """Equal for configs of one type that are equal but for `PER_CONNECTION_FIELDS`; None (share
+    nothing) when a field holds a value without a hash: its identity could not tell two configs apart
+    once one is gone (a new object may get the same id)."""
     fields = {name: getattr(config, name) for name in type(config).model_fields if name not in PER_CONNECTION_FIELDS}
-    return (type(config), _frozen(fields))
+    try:
+        return (type(config), _frozen(fields))
+    except _Unshareable:
+        return None

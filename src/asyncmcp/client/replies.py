@@ -63,6 +63,9 @@ class ReplyRouter:
         self.reply_to: str | None = reply_to or address
         """What clients name as their reply address; None: none (the server answers at its default)."""
         self.handshake_meta_key = SEED_REPLY_META_KEY
+        self.own_clients = False
+        """Opened with broker clients of the caller's own (`open_binding`): connections that send
+        through it use their credentials, not those of the config they connect with."""
         self.private = private
         self.max_frames = max_frames
         self.failure: Exception | None = None

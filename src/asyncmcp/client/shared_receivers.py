@@ -102,7 +102,8 @@ def receiver_key(config: ClientSettings) -> Hashable | None:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return None
-    return (id(loop), settings_key(config))
+    key = settings_key(config)
+    return None if key is None else (id(loop), key)
 
 
 @asynccontextmanager

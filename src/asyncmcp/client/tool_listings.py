@@ -11,70 +11,131 @@ travels alone.
 
 Kept only for connections from equal configs (`config_keys.py`): one server reached with one set
 of credentials, one authorization context, which is as far as SEP-2549 lets even a `"private"`
-result be reused. Within a config, keyed by what the listing asks (its protocol version and
-`_meta`). A `notifications/tools/list_changed` that reaches any of them forgets the config's
-listings. A listing without `ttlMs`, or with 0 (the SDK server's default), or one page of several,
-is not kept. Only the listing the SDK makes for its check is answered from here; a `list_tools()`
-the user calls goes to the server (the SDK's own response cache decides about those).
+result be reused. Within a config, keyed by what the listing asks (`listing_key`: its protocol
+version and the protocol's `_meta` fields). What keeps it exact:
+
+- only 2026-07-28 listings (the era that defines the hint: a 2025-11-25 peer's `ttlMs` means
+  nothing, and its listings may belong to its session), and none asked with `_meta` of the
+  caller's own (the SDK's response cache also sends those to the server);
+- the server's word, capped at the SDK client's own bound (`MAX_TTL_MS`, a day); a page of
+  several is not kept, since only a whole listing shows that a tool is missing from it;
+- a `notifications/tools/list_changed` that reaches any of the connections forgets the config's
+  listings, and a listing sent before it is not kept when its answer comes after
+  (`ToolListings.generation`);
+- a kept listing is served with `ttlMs` lowered to what is left of it, so a cache behind the
+  session (the SDK client's) does not count its freshness from the start again.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any
 
+from mcp.client.caching import MAX_TTL_MS
 from mcp_types import JSONRPCResponse
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from asyncmcp.channels.config import ClientSettings
 from asyncmcp.client.config_keys import settings_key
 from asyncmcp.expiring import BoundedDict
 
-__all__ = ["MAX_CONFIGS", "MAX_LISTINGS_PER_CONFIG", "ToolListings", "tool_listings"]
+__all__ = ["MAX_CONFIGS", "MAX_LISTINGS_PER_CONFIG", "ToolListings", "listing_key", "tool_listings"]
+
+logger = logging.getLogger(__name__)
 
 MAX_CONFIGS = 256
 """Configs whose listings a process keeps; the one used longest ago is forgotten first."""
 
 MAX_LISTINGS_PER_CONFIG = 16
-"""Listings kept per config (one per protocol version and `_meta` the clients list with)."""
+"""Listings kept per config (one per protocol version and client the connections list as)."""
+
+PROTOCOL_META_PREFIX = "io.modelcontextprotocol/"
+"""The `_meta` fields the protocol defines per request (version, client info and capabilities,
+log level): a listing asked with other values is another listing."""
+
+TRACE_META_KEYS = frozenset({"traceparent", "tracestate", "baggage"})
+"""`_meta` fields that differ on every request (trace context) and say nothing about the listing."""
+
+
+def listing_key(protocol_version: str | None, meta: Mapping[str, Any]) -> Hashable | None:
+    """What a listing asked with `meta` (the call's, less `progressToken`) under `protocol_version`
+    is kept under; None when it may not be kept (see the module docstring)."""
+    if protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        return None
+    asked: dict[str, Any] = {}
+    for name, value in meta.items():
+        if name.startswith(PROTOCOL_META_PREFIX):
+            asked[name] = value
+        elif name not in TRACE_META_KEYS:
+            return None  # the caller's own `_meta`: the server may answer it differently
+    return (protocol_version, json.dumps(asked, sort_keys=True, default=repr))
 
 
 class ToolListings:
     """The kept listings of one config, each until its server's `ttlMs` runs out."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._kept: BoundedDict[Hashable, tuple[JSONRPCResponse, float]] = BoundedDict(MAX_LISTINGS_PER_CONFIG)
+        self.generation = 0
+        """Moves on each `forget()`: a listing sent before then is not kept when its answer arrives."""
 
-    def fresh(self, key: Hashable) -> JSONRPCResponse | None:
-        """The listing kept under `key`, while the server still calls it fresh."""
+    def fresh(self, key: Hashable) -> tuple[JSONRPCResponse, float] | None:
+        """A copy of the listing kept under `key` with `ttlMs` set to what is left of it, and the
+        seconds left; None when nothing fresh is kept there."""
         kept = self._kept.get(key)
         if kept is None:
             return None
         answer, expires = kept
-        if time.monotonic() >= expires:
+        left = expires - self._clock()
+        if left <= 0:
             del self._kept[key]
             return None
-        return answer
+        served = answer.model_copy(deep=True)
+        served.result["ttlMs"] = max(1, int(left * 1000))
+        return served, left
 
-    def keep(self, key: Hashable, answer: JSONRPCResponse) -> None:
-        """Keep `answer` under `key` for as long as its `ttlMs` says, when it says so and is whole."""
-        ttl_ms = answer.result.get("ttlMs")
-        if not isinstance(ttl_ms, int | float) or isinstance(ttl_ms, bool) or ttl_ms <= 0:
+    def keep(self, key: Hashable, answer: JSONRPCResponse, generation: int) -> None:
+        """Keep (a copy of) `answer` under `key` for as long as its `ttlMs` says, when it says so, is
+        a whole listing, and was asked for at `generation` (no `list_changed` since)."""
+        if generation != self.generation:
             return
-        if answer.result.get("nextCursor") is not None:
-            return  # the first page of several: the SDK's check reads the whole listing
-        self._kept[key] = (answer, time.monotonic() + ttl_ms / 1000)
+        ttl_ms = answer.result.get("ttlMs")
+        if not isinstance(ttl_ms, int | float) or isinstance(ttl_ms, bool) or not math.isfinite(ttl_ms):
+            return
+        if ttl_ms <= 0 or answer.result.get("nextCursor") is not None:
+            return
+        now = self._clock()
+        for stale in [name for name, (_, expires) in self._kept.items() if expires <= now]:
+            del self._kept[stale]
+        seconds = min(ttl_ms, MAX_TTL_MS) / 1000
+        self._kept[key] = (answer.model_copy(deep=True), now + seconds)
+        logger.debug("keeping a tool listing for %g s, as its server allows (ttlMs)", seconds)
 
     def forget(self) -> None:
         """The server said its tools changed: no kept listing stands for it any more."""
+        if self._kept:
+            logger.debug("forgetting %d kept tool listing(s): the server's tools changed", len(self._kept))
         self._kept.clear()
+        self.generation += 1
 
 
 _LISTINGS: BoundedDict[Hashable, ToolListings] = BoundedDict(MAX_CONFIGS)
 
 
-def tool_listings(config: ClientSettings) -> ToolListings:
-    """The listings kept for connections from configs equal to `config` (`config_keys.settings_key`)."""
+def tool_listings(config: ClientSettings) -> ToolListings | None:
+    """The listings kept for connections from configs equal to `config` (`config_keys.settings_key`);
+    None when the config cannot be compared by value (nothing is shared).
+
+    A config pushed out by `MAX_CONFIGS` others keeps its object for the connections that hold it;
+    later connections start a new one."""
     key = settings_key(config)
+    if key is None:
+        return None
     listings = _LISTINGS.pop(key, None) or ToolListings()
     _LISTINGS[key] = listings  # most recently used last: the bound forgets the others first
     return listings

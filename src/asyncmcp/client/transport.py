@@ -33,7 +33,6 @@ through the broker (docs/architecture.md).
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 import math
 import secrets
@@ -61,7 +60,7 @@ from mcp_types import (
 
 from asyncmcp.channels.base import Channel, Delivery
 from asyncmcp.client.replies import ReplyRouter
-from asyncmcp.client.tool_listings import ToolListings
+from asyncmcp.client.tool_listings import ToolListings, listing_key
 from asyncmcp.codec import (
     ATTR_CLIENT_ID,
     ATTR_KEEPALIVE,
@@ -126,14 +125,30 @@ class _Listing:
     request_id: str
     answer: JSONRPCResponse | None = None
     answered_at: float = math.inf
+    call_id: RequestId | None = None
+    """The call it was sent (or taken from the kept ones) for."""
     key: Hashable | None = None
-    """What it asked (protocol version and `_meta`), under which its answer may be kept (`ToolListings`)."""
+    """What it asked (`tool_listings.listing_key`), under which its answer may be kept; None: not kept."""
+    generation: int = 0
+    """`ToolListings.generation` when it was sent: its answer is kept only if no `list_changed` came since."""
+    expires: float = math.inf
+    """For a kept listing, when its server's `ttlMs` runs out."""
     waiting: JSONRPCRequest | None = None
     """The session's own tools/list, answered with this one when it arrives (sent itself if this
     one fails)."""
 
     def stale(self, now: float) -> bool:
-        return now - self.answered_at > LISTING_FRESH_SECONDS
+        return now - self.answered_at > LISTING_FRESH_SECONDS or now >= self.expires
+
+
+def _sent_ahead(request_id: RequestId | None) -> bool:
+    """Whether an answer is to a listing this transport sent ahead (the SDK numbers its requests)."""
+    return isinstance(request_id, str) and request_id.startswith(LISTING_ID_PREFIX)
+
+
+def _not_checked(answer: JSONRPCResponse | JSONRPCError) -> bool:
+    """Whether the session skips its listing after this answer to a call: an error, or an `isError` result."""
+    return isinstance(answer, JSONRPCError) or answer.result.get("isError") is True
 
 
 def _tool_names(answer: JSONRPCResponse) -> set[str]:
@@ -252,6 +267,8 @@ class _ClientSide:
                 self._refuse(message, "does not carry its request's token")
                 return None
             self._settle(request_id)
+            if self._listing is not None and request_id == self._listing.call_id and _not_checked(message):
+                self._drop_listing()  # the session checks no failed call: its listing would answer a later one
             if pending.method == "initialize" and envelope.session_id:
                 self.session_id = envelope.session_id
             return self.handed_over(SessionMessage(message))
@@ -260,8 +277,10 @@ class _ClientSide:
             return None
         if isinstance(message, JSONRPCRequest):
             self._server_requests[message.id] = token
-        elif message.method == "notifications/tools/list_changed" and self.listings is not None:
-            self.listings.forget()
+        elif message.method == "notifications/tools/list_changed":
+            if self.listings is not None:
+                self.listings.forget()
+            self._drop_listing()  # neither a kept listing nor one sent before the change may answer now
         elif message.method == "notifications/progress":
             progress_token = (message.params or {}).get("progressToken")
             if isinstance(progress_token, str | int) and progress_token in self.pending:
@@ -307,12 +326,16 @@ class _ClientSide:
         metadata = item.metadata
         headers = dict(metadata.headers or {}) if isinstance(metadata, ClientMessageMetadata) else {}
         headers.pop("mcp-name", None)
-        key = (headers.get("mcp-protocol-version"), json.dumps(meta, sort_keys=True, default=repr))
-        listing = self._listing = _Listing(f"{LISTING_ID_PREFIX}{uuid.uuid4().hex}", key=key)
-        kept = self.listings.fresh(key) if self.listings is not None else None
-        if kept is not None and name in _tool_names(kept):  # one without the tool is older than the tool
-            listing.answer, listing.answered_at = kept.model_copy(deep=True), now  # the session's own copy
-            return None
+        listings = self.listings
+        key = listing_key(headers.get("mcp-protocol-version"), meta) if listings is not None else None
+        listing = self._listing = _Listing(f"{LISTING_ID_PREFIX}{uuid.uuid4().hex}", call_id=message.id, key=key)
+        if listings is not None and key is not None:
+            listing.generation = listings.generation
+            kept = listings.fresh(key)
+            if kept is not None and name in _tool_names(kept[0]):  # one without the tool is older than the tool
+                listing.answer, listing.answered_at, listing.expires = kept[0], now, now + kept[1]
+                logger.debug("client %s calls %s without a listing: a kept one is fresh", self.client_id, name)
+                return None
         request = JSONRPCRequest(jsonrpc="2.0", id=listing.request_id, method="tools/list", params=params or None)
         if headers:
             headers["mcp-method"] = "tools/list"
@@ -337,16 +360,21 @@ class _ClientSide:
             return False
         return SessionMessage(listing.answer.model_copy(update={"id": request.id}))
 
+    def _drop_listing(self) -> None:
+        """Let no listing held or on its way answer the session: its own listing, if it is already
+        waiting for that one, goes to the server; an answer still on its way is dropped on arrival."""
+        listing, self._listing = self._listing, None
+        if listing is not None and listing.waiting is not None and self.resend is not None:
+            self.resend(SessionMessage(listing.waiting))
+
     def handed_over(self, item: SessionMessage) -> SessionMessage | None:
         """`item` on its way to the session: the answer of a listing sent ahead is kept (or handed to
         the session's own tools/list waiting for it); the tools of any listing are noted."""
         message = item.message
         listing = self._listing
-        if (
-            listing is not None
-            and isinstance(message, JSONRPCResponse | JSONRPCError)
-            and message.id == listing.request_id
-        ):
+        if isinstance(message, JSONRPCResponse | JSONRPCError) and _sent_ahead(message.id):
+            if listing is None or message.id != listing.request_id:
+                return None  # a listing dropped on its way (its call failed, the tools changed)
             waiting = listing.waiting
             if isinstance(message, JSONRPCError):
                 self._listing = None
@@ -354,7 +382,7 @@ class _ClientSide:
                     self.resend(SessionMessage(waiting))
                 return None
             if self.listings is not None and listing.key is not None:
-                self.listings.keep(listing.key, message)
+                self.listings.keep(listing.key, message, listing.generation)
             if waiting is None:
                 listing.answer, listing.answered_at = message, time.monotonic()
                 return None
