@@ -5,7 +5,9 @@ This is how users install (`pip install asyncmcp`), and it is the only test that
 dependency the package imports but does not declare (it happened: `aiobotocore[boto3]` names an
 extra aiobotocore does not have, so boto3 was missing and every command died on import). The
 wheel is built from a copy of the tracked files, so the work tree is left as it was; packages
-come from pip's configured indexes and its cache.
+come from pip's configured indexes and its cache. Run it without `PYTHONPATH=src` (`make test`
+does): pip would see asyncmcp on that path (with the `asyncmcp.egg-info` a build leaves there), take it
+for installed and skip the wheel.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ async def test_stray_frames_stop_circulating_after_a_bounded_number_of_receives(
 ) -> None:
     """14 strays of the probe's four kinds (a tenth of its 140) and two workers: the strays no worker
     can be waiting for are dropped on their first receive, the rest after the bound (lowered here to
-    3 so the test is quick; the real bound is 30), and the workers keep serving."""
+    3 so the test is quick; the real bound is `HANDBACK_MAX_RECEIVES`, 40), and the workers keep serving."""
     monkeypatch.setattr(receiving, "HANDBACK_FREE_RECEIVES", 1)
     monkeypatch.setattr(receiving, "HANDBACK_MAX_RECEIVES", 3)
     injected = strays(4)[:14]
