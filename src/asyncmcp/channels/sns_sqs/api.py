@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from asyncmcp.channels.aws import AwsApi, AwsService, create_client
+from asyncmcp.channels.sns_sqs.config import parse_topic_arn
 
 if TYPE_CHECKING:
     from aiobotocore.session import ClientCreatorContext
@@ -50,5 +51,9 @@ def create_sns_client(region: str | None = None) -> ClientCreatorContext[SNSClie
 class SnsApi(AwsApi):
     """Async SNS calls over whichever client the user gave (boto3, aiobotocore, or None)."""
 
-    def __init__(self, client: Any | None = None) -> None:
-        super().__init__(SNS, client)
+    def __init__(self, client: Any | None = None, *, topic_arn: str | None = None, region: str | None = None) -> None:
+        """`topic_arn`: the topic this access publishes to. With no client given, a client is built
+        for the region its ARN names (SNS serves a topic only in its own region), else for `region`
+        (the region of the queue it is used with), else the environment's."""
+        parsed = parse_topic_arn(topic_arn) if topic_arn else None
+        super().__init__(SNS, client, region=parsed[1] if parsed else region)

@@ -184,10 +184,12 @@ class SnsSqsTransport(ChannelTransport):
         from asyncmcp.channels.sqs.channel import SqsChannel
 
         # The queue URL names the region to build a client for, and a URL that is not AWS's is refused
-        # without an endpoint in the environment (the call would go to AWS), as for the SQS channel.
+        # without an endpoint in the environment (the call would go to AWS), as for the SQS channel. The
+        # SNS client is built for the topic's region (a client's request topic, a server's reply
+        # topic), else the queue's.
         async with (
             SqsApi(clients.get("sqs_client"), queue_url=config.sqs_queue_url) as sqs,
-            SnsApi(clients.get("sns_client")) as sns,
+            SnsApi(clients.get("sns_client"), topic_arn=config.sns_topic_arn, region=sqs.region) as sns,
             open_claim_check(config, clients, region=sqs.region) as payloads,
             SqsChannel.from_config(sqs, config, payloads) as queues,
             SnsSqsChannel(queues, sns) as channel,
