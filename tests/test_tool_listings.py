@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -77,34 +79,33 @@ class StandIn:
         self.seen = len(self.broker.frames(self.requests))
 
 
-async def test_a_list_changed_notification_forgets_the_kept_listing() -> None:
+@asynccontextmanager
+async def stand_in() -> AsyncIterator[tuple[StandIn, MemoryClientConfig]]:
+    """A stand-in server on fresh memory queues, and the config its clients connect with."""
     broker = MemoryBroker()
     requests = broker.create_queue("requests")
     replies = broker.create_queue("replies")
     config = MemoryClientConfig(queue=requests, reply_queue=replies, broker=broker, wait_seconds=0.05)
-
     with anyio.fail_after(30):
         async with MemoryChannel(broker) as channel:
-            server = StandIn(broker, requests, replies, channel)
-            await server.round(config, "add", ahead=True)  # listed and kept
-            await server.round(config, "add", ahead=False)  # the kept one stands in
-            # The tools change during a call: the listing it holds no longer answers, nor is any kept.
-            await server.round(config, "add", ahead=False, changed=True, relist=True)
-            await server.round(config, "add", ahead=True)
-            await server.round(config, "add", ahead=False)
+            yield StandIn(broker, requests, replies, channel), config
+
+
+async def test_a_list_changed_notification_forgets_the_kept_listing() -> None:
+    async with stand_in() as (server, config):
+        await server.round(config, "add", ahead=True)  # listed and kept
+        await server.round(config, "add", ahead=False)  # the kept one stands in
+        # The tools change during a call: the listing it holds no longer answers, nor is any kept.
+        await server.round(config, "add", ahead=False, changed=True, relist=True)
+        await server.round(config, "add", ahead=True)
+        await server.round(config, "add", ahead=False)
 
 
 async def test_a_kept_listing_that_does_not_name_the_tool_called_is_not_used() -> None:
-    broker = MemoryBroker()
-    requests = broker.create_queue("requests")
-    replies = broker.create_queue("replies")
-    config = MemoryClientConfig(queue=requests, reply_queue=replies, broker=broker, wait_seconds=0.05)
-    with anyio.fail_after(30):
-        async with MemoryChannel(broker) as channel:
-            server = StandIn(broker, requests, replies, channel)
-            # The kept listing names `add` only: a call of `sub` (a tool added since) lists again.
-            for tool, ahead in [("add", True), ("sub", True), ("add", False)]:
-                await server.round(config, tool, ahead=ahead)
+    async with stand_in() as (server, config):
+        # The kept listing names `add` only: a call of `sub` (a tool added since) lists again.
+        for tool, ahead in [("add", True), ("sub", True), ("add", False)]:
+            await server.round(config, tool, ahead=ahead)
 
 
 async def first_call(config: MemoryClientConfig, tool: str) -> None:
