@@ -128,10 +128,12 @@ class RecordingChannel:
         return [HeldFrame(1)] if self.polls in self.full else []
 
 
-async def test_a_poll_waits_for_the_work_that_is_ready_before_it_is_built() -> None:
+async def test_a_poll_waits_for_the_work_that_is_ready_before_it_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
     """Before its first poll and after one that returned frames, the poller lets ready work run first
     (a new client's first send, the handlers of the frames it just received); after an empty poll,
-    nothing is waiting for it and it polls at once. Counted in loop rounds, not time."""
+    nothing is waiting for it and it polls at once. Counted in loop rounds, not time: the time budget
+    is lifted, so a slow machine cannot end the rounds early."""
+    monkeypatch.setattr(receiving, "YIELD_BUDGET_SECONDS", 60.0)
     log: list[str] = []
     channel = RecordingChannel(log, full={1})
     poller = receiving.Poller(channel, "replies", wake_token=None)  # pyright: ignore[reportArgumentType]

@@ -251,10 +251,11 @@ def asking_server() -> MCPServer:
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_a_tool_running_longer_than_the_client_timeout_is_kept_alive(mode: Any) -> None:
-    # A 2 s timeout asks for keep-alives every second (`codec.MIN_KEEPALIVE_SECONDS`, which the
-    # worker honours): with a worker floor above the client's, the call would fail while it runs.
+    # A 3 s timeout asks for keep-alives every second (`codec.MIN_KEEPALIVE_SECONDS`, which the
+    # worker honours), 2 s of margin each: with a worker floor above the timeout (it was 5 s), the
+    # call would fail while it runs.
     broker = MemoryBroker()
-    config = MemoryClientConfig(queue="requests", broker=broker, transport_timeout_seconds=2)
+    config = MemoryClientConfig(queue="requests", broker=broker, transport_timeout_seconds=3)
     with anyio.fail_after(WITHIN):
         async with (
             Worker(sleepy_server(), MemoryServerConfig(queue="requests", broker=broker)) as worker,
@@ -321,7 +322,7 @@ async def test_the_single_connection_server_keeps_a_long_tool_alive_too() -> Non
     # must outlive the client's timeout the same way.
     broker = MemoryBroker()
     app = sleepy_server()._lowlevel_server  # pyright: ignore[reportPrivateUsage]
-    config = MemoryClientConfig(queue="requests", broker=broker, transport_timeout_seconds=2)
+    config = MemoryClientConfig(queue="requests", broker=broker, transport_timeout_seconds=3)
 
     async def run_server() -> None:
         async with stream_pair(MemoryServerConfig(queue="requests", broker=broker)) as (read, write):
