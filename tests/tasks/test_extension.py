@@ -12,8 +12,6 @@ from mcp.server import MCPServer, Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolRequestParams, CallToolResult, ListToolsResult, TextContent, Tool
 
-from asyncmcp.channels.memory import MemoryChannel, memory_address
-from asyncmcp.codec import ATTR_REQUEST_TOKEN, Frame
 from asyncmcp.errors import ChannelError
 from asyncmcp.tasks import (
     EXTENSION_ID,
@@ -31,7 +29,6 @@ from asyncmcp.tasks import (
 from asyncmcp.testing import MemoryBroker, MemoryClientConfig, MemoryServerConfig, Worker, connect
 from tests.client_answers import text_of
 from tests.tasks.servers import task_server
-from tests.waiting import wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -246,23 +243,3 @@ async def test_a_store_failing_for_a_moment_costs_a_heartbeat_not_the_run() -> N
         async with Worker(server, MemoryServerConfig(queue="requests", broker=broker)), client(broker) as app:
             assert text_of(await app.call_tool("work")) == "worked"
     assert runs == [1]
-
-
-async def test_a_request_naming_another_requests_ids_without_its_token_gets_a_task_of_its_own() -> None:
-    """A redelivered request (same client id, request id and token) resumes its task; a request that
-    copies the client id and request id but not the token (anyone who may write to the queue can
-    name them) is another request and must not be handed that task's id."""
-    broker, store = MemoryBroker(), MemoryTaskStore()
-    config = MemoryServerConfig(queue="requests", broker=broker)
-    with anyio.fail_after(WITHIN):
-        async with client(broker) as app, Worker(task_server(store), config), MemoryChannel(broker) as channel:
-            created = await start_task(app, "slow", {"seconds": 1, "label": "owned"})
-            assert isinstance(created, CreateTaskResult)
-            (call,) = [frame for frame in broker.frames("requests") if '"tools/call"' in frame.body]
-            again = Frame(call.body, dict(call.attributes))
-            forged = Frame(call.body, {**call.attributes, ATTR_REQUEST_TOKEN: "f" * 32})
-            for frame in (again, forged):
-                await channel.send(memory_address("requests"), frame)
-            await wait_for(lambda: len(store._tasks) == 2 and not broker.counts("requests")[0])  # pyright: ignore[reportPrivateUsage]
-            assert text_of(await wait_for_task(app, created.task_id)) == "slow owned"
-    assert len(store._tasks) == 2  # pyright: ignore[reportPrivateUsage]  # the redelivery made none

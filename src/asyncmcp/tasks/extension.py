@@ -44,7 +44,6 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND, CallToolRequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from asyncmcp.codec import ATTR_REQUEST_TOKEN
 from asyncmcp.server.engine import RequestFacts, lowlevel_server
 from asyncmcp.server.state_key import StateKey
 from asyncmcp.tasks.routing import check_task_name_header
@@ -205,10 +204,7 @@ class TasksExtension(Extension):
         facts = ctx.request if isinstance(ctx.request, RequestFacts) else None
         request_key = None
         if facts is not None and ctx.request_id is not None:
-            # A redelivery carries the request's own token; another request naming the same client
-            # id and request id (anyone may write to the queue) does not, and gets a task of its own.
-            token = facts.attributes.get(ATTR_REQUEST_TOKEN, "")
-            request_key = self._keyed("request", facts.client_id or facts.reply_to, str(ctx.request_id), token)
+            request_key = self._keyed("request", facts.client_id or facts.reply_to, str(ctx.request_id))
         now = time.time()
         task_id = secrets.token_hex(TASK_ID_BYTES)
         principal = self._principal(ctx)
