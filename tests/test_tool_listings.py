@@ -108,6 +108,24 @@ async def test_a_kept_listing_that_does_not_name_the_tool_called_is_not_used() -
             await server.round(config, tool, ahead=ahead)
 
 
+async def test_a_cancelled_calls_listing_answers_no_later_listing() -> None:
+    """The session checks no call its caller gave up on, so the listing that came with it must not
+    answer the user's `list_tools()` afterwards: that one reaches the server."""
+    async with stand_in() as (server, config), Client(connect(config), mode="2026-07-28") as client:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.call_tool, "add", {})
+            (listing,) = await wait_for(lambda: server.new_frames("tools/list"))
+            await server.answer(listing, KEPT_LISTING)
+            await wait_for(lambda: server.broker.counts(server.replies) == (0, 0))  # the client took it
+            tg.cancel_scope.cancel()  # the caller gives up on the call: the SDK sends notifications/cancelled
+        await wait_for(lambda: server.new_frames("notifications/cancelled"))
+        server.seen = len(server.broker.frames(server.requests))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.list_tools)
+            (own,) = await wait_for(lambda: server.new_frames("tools/list"))
+            await server.answer(own, KEPT_LISTING)
+
+
 async def first_call(config: MemoryClientConfig, tool: str) -> None:
     """A new client's first call of `tool` (the stand-in answers `"3"`)."""
     async with Client(connect(config), mode="2026-07-28") as client:

@@ -360,14 +360,15 @@ async def test_the_sqs_client_is_built_for_the_region_the_queue_url_names(aws: A
 
 async def test_the_sns_client_is_built_for_the_region_of_the_topic_else_of_the_queue(aws: Any) -> None:
     """SNS serves a topic only in its own region: a client publishing requests to a topic of another
-    region than the environment's (or its queue's) must call that region."""
+    region than the environment's (or its queue's) must call that region. A server publishes to the
+    topics of its queue's region (what its reply policy allows by default)."""
     topic = "arn:aws:sns:eu-central-1:123456789012:requests"
     queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/replies"
     client = SnsSqsClientConfig(sns_topic_arn=topic, sqs_queue_url=queue)
     async with registry.get("sns_sqs").open_client(client, {}) as binding:
         assert isinstance(binding.channel, SnsSqsChannel)
         assert binding.channel.sns.region == "eu-central-1"  # the environment says us-east-1
-    # A server with no reply topic of its own: the region of its queue (the channel passes it).
+    # A server: the region of its queue (the channel passes no topic for it).
     async with SnsApi(topic_arn=None, region="eu-west-1") as sns, SnsApi(topic_arn=topic, region="eu-west-1") as named:
         assert (sns.region, named.region) == ("eu-west-1", "eu-central-1")
 

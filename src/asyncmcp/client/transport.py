@@ -267,8 +267,8 @@ class _ClientSide:
                 self._refuse(message, "does not carry its request's token")
                 return None
             self._settle(request_id)
-            if self._listing is not None and request_id == self._listing.call_id and _not_checked(message):
-                self._drop_listing()  # the session checks no failed call: its listing would answer a later one
+            if _not_checked(message):
+                self._drop_listing_of(request_id)
             if pending.method == "initialize" and envelope.session_id:
                 self.session_id = envelope.session_id
             return self.handed_over(SessionMessage(message))
@@ -360,6 +360,12 @@ class _ClientSide:
             return False
         return SessionMessage(listing.answer.model_copy(update={"id": request.id}))
 
+    def _drop_listing_of(self, call_id: RequestId) -> None:
+        """The call `call_id` failed or was cancelled: the session checks no such call, so the
+        listing sent with it (or taken for it) must not answer a later one."""
+        if self._listing is not None and self._listing.call_id == call_id:
+            self._drop_listing()
+
     def _drop_listing(self) -> None:
         """Let no listing held or on its way answer the session: its own listing, if it is already
         waiting for that one, goes to the server; an answer still on its way is dropped on arrival."""
@@ -432,6 +438,8 @@ class _ClientSide:
         elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
             request_id = (message.params or {}).get("requestId")
             pending = self._settle(request_id) if isinstance(request_id, str | int) else None
+            if pending is not None and isinstance(request_id, str | int):
+                self._drop_listing_of(request_id)
             token = pending.token if pending is not None else token
         elif isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
             token = self._server_requests.pop(message.id, None)
@@ -471,6 +479,7 @@ class _ClientSide:
         """The error that ends a pending request, or None when it is no longer pending."""
         if self._settle(request_id) is None:
             return None
+        self._drop_listing_of(request_id)
         return SessionMessage(jsonrpc_error(request_id, code, reason))
 
     async def fail(self, request_id: RequestId, reason: str, *, code: int = REQUEST_TIMEOUT) -> None:

@@ -184,12 +184,13 @@ class SnsSqsTransport(ChannelTransport):
         from asyncmcp.channels.sqs.channel import SqsChannel
 
         # The queue URL names the region to build a client for, and a URL that is not AWS's is refused
-        # without an endpoint in the environment (the call would go to AWS), as for the SQS channel. The
-        # SNS client is built for the topic's region (a client's request topic, a server's reply
-        # topic), else the queue's.
+        # without an endpoint in the environment (the call would go to AWS), as for the SQS channel. A
+        # client's SNS client is built for its request topic's region; a server's for its queue's, the
+        # region its reply policy allows by default.
+        request_topic = config.sns_topic_arn if isinstance(config, SnsSqsClientConfig) else None
         async with (
             SqsApi(clients.get("sqs_client"), queue_url=config.sqs_queue_url) as sqs,
-            SnsApi(clients.get("sns_client"), topic_arn=config.sns_topic_arn, region=sqs.region) as sns,
+            SnsApi(clients.get("sns_client"), topic_arn=request_topic, region=sqs.region) as sns,
             open_claim_check(config, clients, region=sqs.region) as payloads,
             SqsChannel.from_config(sqs, config, payloads) as queues,
             SnsSqsChannel(queues, sns) as channel,
