@@ -88,9 +88,9 @@ async def connect(
                 client_id=config.client_id,
                 timeout_seconds=config.transport_timeout_seconds,
                 list_tools_ahead=True,
-                # Broker clients of the caller's own may hold other credentials: another
-                # authorization context, which shares no listing.
-                listings=None if _given(clients) or replies.own_clients else tool_listings(config),
+                # A receiver opened with broker clients of the caller's own sends with their
+                # credentials: another authorization context, which shares no listing.
+                listings=None if replies.own_clients else tool_listings(config),
             )
         )
         yield streams

@@ -266,9 +266,7 @@ class _ClientSide:
             if token != pending.token:
                 self._refuse(message, "does not carry its request's token")
                 return None
-            self._settle(request_id)
-            if _not_checked(message):
-                self._drop_listing_of(request_id)
+            self._settle(request_id, checked=not _not_checked(message))
             if pending.method == "initialize" and envelope.session_id:
                 self.session_id = envelope.session_id
             return self.handed_over(SessionMessage(message))
@@ -294,12 +292,16 @@ class _ClientSide:
         described = getattr(message, "method", None) or f"answer to request {getattr(message, 'id', None)!r}"
         logger.warning("client %s dropped a frame (%s) that %s", self.client_id, described, why)
 
-    def _settle(self, request_id: RequestId) -> _Pending | None:
-        """Stop waiting for a request; returns what was pending, or None."""
+    def _settle(self, request_id: RequestId, *, checked: bool = False) -> _Pending | None:
+        """Stop waiting for a request; returns what was pending, or None. Unless the session will
+        check its result (`checked`: a successful answer), the listing that came with it goes too:
+        the session lists after no failed or cancelled call, so it must not answer a later listing."""
         pending = self.pending.pop(request_id, None)
         if pending is not None:
             self._tokens.discard(pending.token)
             self.settled.add(request_id)
+            if not checked and self._listing is not None and self._listing.call_id == request_id:
+                self._drop_listing()
         return pending
 
     # -- tools listed ahead ----------------------------------------------------------------
@@ -360,12 +362,6 @@ class _ClientSide:
             return False
         return SessionMessage(listing.answer.model_copy(update={"id": request.id}))
 
-    def _drop_listing_of(self, call_id: RequestId) -> None:
-        """The call `call_id` failed or was cancelled: the session checks no such call, so the
-        listing sent with it (or taken for it) must not answer a later one."""
-        if self._listing is not None and self._listing.call_id == call_id:
-            self._drop_listing()
-
     def _drop_listing(self) -> None:
         """Let no listing held or on its way answer the session: its own listing, if it is already
         waiting for that one, goes to the server; an answer still on its way is dropped on arrival."""
@@ -381,12 +377,10 @@ class _ClientSide:
         if isinstance(message, JSONRPCResponse | JSONRPCError) and _sent_ahead(message.id):
             if listing is None or message.id != listing.request_id:
                 return None  # a listing dropped on its way (its call failed, the tools changed)
-            waiting = listing.waiting
             if isinstance(message, JSONRPCError):
-                self._listing = None
-                if waiting is not None and self.resend is not None:
-                    self.resend(SessionMessage(waiting))
+                self._drop_listing()  # the session's own listing, if waiting for this one, goes to the server
                 return None
+            waiting = listing.waiting
             if self.listings is not None and listing.key is not None:
                 self.listings.keep(listing.key, message, listing.generation)
             if waiting is None:
@@ -438,8 +432,6 @@ class _ClientSide:
         elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
             request_id = (message.params or {}).get("requestId")
             pending = self._settle(request_id) if isinstance(request_id, str | int) else None
-            if pending is not None and isinstance(request_id, str | int):
-                self._drop_listing_of(request_id)
             token = pending.token if pending is not None else token
         elif isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
             token = self._server_requests.pop(message.id, None)
@@ -479,7 +471,6 @@ class _ClientSide:
         """The error that ends a pending request, or None when it is no longer pending."""
         if self._settle(request_id) is None:
             return None
-        self._drop_listing_of(request_id)
         return SessionMessage(jsonrpc_error(request_id, code, reason))
 
     async def fail(self, request_id: RequestId, reason: str, *, code: int = REQUEST_TIMEOUT) -> None:
