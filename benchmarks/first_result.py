@@ -10,8 +10,10 @@ Measured as a user meets it, in two settings:
   with a pre-created reply queue and a receiver of its own (its first poll included); and with a
   temporary queue (`CreateQueue` first). And, with a pre-created queue, against a second worker whose
   server lets clients keep its listing (`benchmarks.server.keeping_server`, SEP-2549 `ttlMs`): its
-  clients' first calls then go without the listing while the kept one is fresh. Each sample is
-  interleaved with one warm round trip on an open client, the floor it is judged against;
+  clients' first calls then go without the listing while the kept one is fresh; and against a third
+  whose server lets them keep its `server/discover` answer too (`keeping_all_server`): its new
+  clients open without an exchange. Each sample is interleaved with one warm round trip on an open
+  client, the floor it is judged against;
 - a **new process** (`python -m benchmarks.first_call`): the same from an empty interpreter,
   imports and the AWS client's construction included, reported as its parts.
 
@@ -34,7 +36,7 @@ from asyncmcp.connecting import connect, open_binding
 from asyncmcp.sqs import SqsClientConfig
 from benchmarks.harness import create_queues, in_process_worker
 from benchmarks.latency import SqsStack, echo, timed
-from benchmarks.server import keeping_server
+from benchmarks.server import keeping_all_server, keeping_server
 
 __all__ = ["FirstResults", "measure_first_results"]
 
@@ -50,6 +52,8 @@ class FirstResults:
     """Pre-created reply queue, joining the receiver a resident connection of the process keeps open."""
     kept_listing: list[float] = field(default_factory=list[float])
     """The same against a server that lets clients keep its listing (a minute): the first call goes alone."""
+    kept_both: list[float] = field(default_factory=list[float])
+    """The same against a server that lets clients keep its discover and its listing: one exchange."""
     own_receiver: list[float] = field(default_factory=list[float])
     """Pre-created reply queue, a receiver opened for the new client alone (its first poll included)."""
     temporary: list[float] = field(default_factory=list[float])
@@ -81,22 +85,28 @@ async def measure_first_results(stack: SqsStack, reply_url: str, *, samples: int
     precreated = SqsClientConfig(read_queue_url=stack.config.read_queue_url, response_queue_url=reply_url)
     # A queue nobody else in this process reads: a second receiver on `reply_url` would take the
     # resident receiver's replies and hand them back.
-    own_url, keeping_url, keeping_reply = await create_queues("first-own", "first-keep", "first-keep-rep")
+    own_url, keeping_url, keeping_reply, all_url, all_reply = await create_queues(
+        "first-own", "first-keep", "first-keep-rep", "first-all", "first-all-rep"
+    )
     own = precreated.model_copy(update={"response_queue_url": own_url})
     temporary = SqsClientConfig(read_queue_url=stack.config.read_queue_url)
     # A queue of its own: connections to another server are another config, with a receiver of their own.
     keeping = SqsClientConfig(read_queue_url=keeping_url, response_queue_url=keeping_reply)
+    keeping_all = SqsClientConfig(read_queue_url=all_url, response_queue_url=all_reply)
     async with (
         in_process_worker(keeping_server, keeping_url),
+        in_process_worker(keeping_all_server, all_url),
         Client(connect(precreated)) as resident,
         Client(connect(keeping)) as keeping_resident,
+        Client(connect(keeping_all)) as keeping_all_resident,
     ):
-        await echo(resident)
-        await echo(keeping_resident)
+        for opened in (resident, keeping_resident, keeping_all_resident):
+            await echo(opened)
         for _ in range(samples):
             out.warm.append(await timed(lambda: echo(stack.modern)))
             out.precreated.append((await _first_result(precreated, own_receiver=False))[0])
             out.kept_listing.append((await _first_result(keeping, own_receiver=False))[0])
+            out.kept_both.append((await _first_result(keeping_all, own_receiver=False))[0])
             seconds, out.exchanges = await _first_result(own, own_receiver=True)
             out.own_receiver.append(seconds)
             out.temporary.append((await _first_result(temporary, own_receiver=False))[0])

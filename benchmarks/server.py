@@ -5,8 +5,9 @@ It lives in the package so worker processes can load it by name
 object; the tools are as small as possible so the transport, not the tool, is what gets timed.
 
 `keeping_server` serves the same tools and says its listing stays fresh for a minute (SEP-2549
-`ttlMs`, what a server whose tools do not change can say): the time-to-first-result figure is
-measured against both, since a client may then keep the listing a first call needs.
+`ttlMs`, what a server whose tools do not change can say), and `keeping_all_server` says so of its
+`server/discover` answer too: the time-to-first-result figure is measured against all three, since
+a client may then keep the listing a first call needs, and the discover a new client opens with.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.caching import CacheableMethod, CacheHint
 
-__all__ = ["LISTING_TTL_MS", "WORK_SECONDS", "keeping_server", "server"]
+__all__ = ["LISTING_TTL_MS", "WORK_SECONDS", "keeping_all_server", "keeping_server", "server"]
 
 WORK_SECONDS = 0.05
 """How long the `work` tool sleeps: the fixed service time the throughput figure is built on."""
 
 LISTING_TTL_MS = 60_000
-"""How long `keeping_server` says its `tools/list` answer stays fresh."""
+"""How long `keeping_server` says its `tools/list` answer stays fresh (and `keeping_all_server` both)."""
 
 
 async def echo(text: str) -> str:
@@ -53,3 +54,7 @@ def _bench_server(name: str, cache_hints: Mapping[CacheableMethod, CacheHint] | 
 
 server = _bench_server("asyncmcp-bench")
 keeping_server = _bench_server("asyncmcp-bench-keeping", {"tools/list": CacheHint(ttl_ms=LISTING_TTL_MS)})
+keeping_all_server = _bench_server(
+    "asyncmcp-bench-keeping-all",
+    {"server/discover": CacheHint(ttl_ms=LISTING_TTL_MS), "tools/list": CacheHint(ttl_ms=LISTING_TTL_MS)},
+)

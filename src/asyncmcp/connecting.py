@@ -24,9 +24,9 @@ from mcp.shared.message import SessionMessage
 from asyncmcp.channels import registry
 from asyncmcp.channels.base import ClientBinding
 from asyncmcp.channels.config import ClientSettings
+from asyncmcp.client.kept_answers import kept_answers
 from asyncmcp.client.replies import ReplyRouter
 from asyncmcp.client.shared_receivers import receiver_key, shared_receiver
-from asyncmcp.client.tool_listings import tool_listings
 from asyncmcp.client.transport import client_streams
 
 __all__ = ["connect", "open_binding", "shared_replies"]
@@ -89,8 +89,8 @@ async def connect(
                 timeout_seconds=config.transport_timeout_seconds,
                 list_tools_ahead=True,
                 # A receiver opened with broker clients of the caller's own sends with their
-                # credentials: another authorization context, which shares no listing.
-                listings=None if replies.own_clients else tool_listings(config),
+                # credentials: another authorization context, which shares no kept answer.
+                kept=None if replies.own_clients else kept_answers(config),
             )
         )
         yield streams

@@ -63,13 +63,14 @@ async def test_back_to_back_first_results_and_sns_render_their_targets(queues):
     assert set(back_to_back.series) == {"raw", "modern", "legacy"}
     assert set(sns_trips.series) == {"sns-raw", "sns-modern", "sns-legacy"}
     assert len(first.precreated) == len(first.own_receiver) == len(first.temporary) == len(first.new_process) == 1
-    assert len(first.kept_listing) == 1
+    assert len(first.kept_listing) == len(first.kept_both) == 1
     text = render(
         Report(machine={"cores": "2"}, quick=True, back_to_back=back_to_back, first_results=first, sns=sns_trips)
     )
     assert "back-to-back tools/call p50 <= 0.8x raw SQS floor (2026-07-28)" in text
     assert "first result, warm process, temporary reply queue <= 3.0x a warm round trip" in text
-    assert "(server lets clients keep its listing)" in text
+    assert "(server lets clients keep its listing: two exchanges, as the issue counts)" in text
+    assert "(server lets clients keep its discover and listing: one exchange)" in text
     assert "SNS+SQS tools/call p50 <= 1.0x its raw floor (2025-11-25)" in text
 
 

@@ -7,7 +7,7 @@ through the broker. Counted at the server: how many listings it served, and what
 
 A server that says how long its listing stays fresh (SEP-2549 `ttlMs`, `MCPServer(cache_hints=...)`)
 lets the process keep it: the next connection from an equal config calls without a listing
-(`client/tool_listings.py`).
+(`client/kept_answers.py`). So with its `server/discover`: the next connection opens without one.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from mcp import Client
 from mcp.server.caching import CacheHint
 from mcp.server.mcpserver import MCPServer
-from mcp_types import ListToolsResult, RequestId
+from mcp_types import DiscoverResult, ListToolsResult, RequestId, RequestParams
 from pydantic import BaseModel
 
 from asyncmcp.channels.sqs.api import create_sqs_client
@@ -44,6 +44,15 @@ class CountingServer(MCPServer):
         super().__init__("listing", cache_hints=cache_hints)
         self.listings: list[RequestId] = []
         self.listing_delay = listing_delay
+        self.discovers = 0
+        lowlevel = self._lowlevel_server
+        discover = lowlevel._handle_discover  # pyright: ignore[reportPrivateUsage]
+
+        async def counted_discover(ctx: Any, params: RequestParams) -> DiscoverResult:
+            self.discovers += 1
+            return await discover(ctx, params)
+
+        lowlevel.add_request_handler("server/discover", RequestParams, counted_discover)
 
     async def _handle_list_tools(self, ctx: Any, params: Any) -> ListToolsResult:
         self.listings.append(ctx.request_id)
@@ -54,8 +63,14 @@ class CountingServer(MCPServer):
         return ListToolsResult(tools=tools)
 
 
-def counting_server(listing_delay: float = 0.0, listing_ttl_ms: int | None = None) -> CountingServer:
-    hints = None if listing_ttl_ms is None else {"tools/list": CacheHint(ttl_ms=listing_ttl_ms, scope="private")}
+def counting_server(
+    listing_delay: float = 0.0, listing_ttl_ms: int | None = None, discover_ttl_ms: int | None = None
+) -> CountingServer:
+    hints: dict[Any, CacheHint] = {}
+    if listing_ttl_ms is not None:
+        hints["tools/list"] = CacheHint(ttl_ms=listing_ttl_ms, scope="private")
+    if discover_ttl_ms is not None:
+        hints["server/discover"] = CacheHint(ttl_ms=discover_ttl_ms)
     server = CountingServer(listing_delay, cache_hints=hints)
 
     @server.tool()
@@ -195,3 +210,25 @@ async def test_a_connection_through_a_receiver_of_other_credentials_keeps_no_lis
                         assert (await client.call_tool("add", {"a": 1, "b": 2})).structured_content == {"total": 3}
             await first_calls(config, 1)  # still the first connection's
     assert len(server.listings) == 3 and all(sent_ahead(request_id) for request_id in server.listings)
+
+
+@pytest.mark.parametrize("ttl_ms", [None, 0, 60_000], ids=["no-hint", "ttl-0", "kept"])
+async def test_a_discover_the_server_lets_clients_keep_opens_the_next_connections(queues, ttl_ms: int | None) -> None:
+    """Counted at the server: with a lifetime, the first connection of a config discovers and the
+    next ones open on its answer (then a first result takes one exchange: the call); without one,
+    or from a receiver of other credentials, each connection discovers."""
+    server = counting_server(discover_ttl_ms=ttl_ms)
+    config = SqsClientConfig(read_queue_url=queues.request, response_queue_url=queues.reply)
+    with anyio.fail_after(HANG_GUARD):
+        async with serving(queues, server):
+            await first_calls(config, 3)
+            assert server.discovers == (1 if ttl_ms else 3)
+            async with (
+                create_sqs_client() as own,
+                sqs_reply_queue(config, own) as router,
+                Client(sqs_client(config, replies=router)) as client,
+            ):
+                assert (await client.call_tool("add", {"a": 1, "b": 2})).structured_content == {"total": 3}
+            assert server.discovers == (2 if ttl_ms else 4)
+            await first_calls(config, 1, mode="legacy")  # initialize: a 2025-11-25 session discovers nothing
+            assert server.discovers == (2 if ttl_ms else 4)

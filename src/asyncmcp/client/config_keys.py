@@ -4,7 +4,7 @@ Connections that differ only in what the client transport applies per connection
 its timeout) reach the same server with the same credentials (and read the same reply address, when
 the config names one); what one of them learns or holds may serve the others. Two things are
 shared that way: the receiver of a reply address (`shared_receivers.py`) and the tool listings a
-server lets its clients keep (`tool_listings.py`).
+server lets its clients keep (`kept_answers.py`).
 """
 
 from __future__ import annotations

@@ -27,7 +27,9 @@ has not listed (`list_tools_ahead`): mcp's `ClientSession` follows the first suc
 such a tool with its own `tools/list`, to check the result against the tool's output schema, and
 only then returns the result. Sent with the call, that listing is answered while the call runs,
 and the session's own `tools/list` is answered with it instead of waiting for another round trip
-through the broker (docs/architecture.md).
+through the broker (docs/architecture.md). When the server lets clients keep its answers
+(SEP-2549 `ttlMs`, `client/kept_answers.py`), a later connection's `server/discover` is answered
+here and its first call goes without a listing.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from mcp.shared.message import ClientMessageMetadata, ServerMessageMetadata, SessionMessage
 from mcp_types import (
     INTERNAL_ERROR,
+    PROTOCOL_VERSION_META_KEY,
     REQUEST_TIMEOUT,
     JSONRPCError,
     JSONRPCMessage,
@@ -59,8 +62,8 @@ from mcp_types import (
 )
 
 from asyncmcp.channels.base import Channel, Delivery
+from asyncmcp.client.kept_answers import KeptAnswers, answer_key
 from asyncmcp.client.replies import ReplyRouter
-from asyncmcp.client.tool_listings import ToolListings, listing_key
 from asyncmcp.codec import (
     ATTR_CLIENT_ID,
     ATTR_KEEPALIVE,
@@ -128,9 +131,9 @@ class _Listing:
     call_id: RequestId | None = None
     """The call it was sent (or taken from the kept ones) for."""
     key: Hashable | None = None
-    """What it asked (`tool_listings.listing_key`), under which its answer may be kept; None: not kept."""
+    """What it asked (`kept_answers.answer_key`), under which its answer may be kept; None: not kept."""
     generation: int = 0
-    """`ToolListings.generation` when it was sent: its answer is kept only if no `list_changed` came since."""
+    """`KeptAnswers.generation` when it was sent: its answer is kept only if no `list_changed` came since."""
     expires: float = math.inf
     """For a kept listing, when its server's `ttlMs` runs out."""
     waiting: JSONRPCRequest | None = None
@@ -165,6 +168,10 @@ class _Pending:
     method: str
     deadline: float
     token: str
+    keep_as: Hashable | None = None
+    """Where its answer is kept for the config's later connections (`KeptAnswers`), if the server allows."""
+    generation: int = 0
+    """`KeptAnswers.generation` when it was sent."""
 
 
 class _ClientSide:
@@ -208,9 +215,9 @@ class _ClientSide:
         self._listed: set[str] = set()
         """Tool names seen in tools/list answers handed to the session."""
         self._listing: _Listing | None = None
-        self.listings: ToolListings | None = None
-        """Listings the server let the process keep, shared with connections of an equal config
-        (`connect()` sets it)."""
+        self.kept: KeptAnswers | None = None
+        """Answers the server let the process keep (its discover, its listing), shared with
+        connections of an equal config (`connect()` sets it)."""
         self.resend: Callable[[SessionMessage], None] | None = None
         """Sends a message from outside the outbound pump (the session's listing, when the one sent ahead failed)."""
 
@@ -267,6 +274,8 @@ class _ClientSide:
                 self._refuse(message, "does not carry its request's token")
                 return None
             self._settle(request_id, checked=not _not_checked(message))
+            if isinstance(message, JSONRPCResponse) and pending.keep_as is not None and self.kept is not None:
+                self.kept.keep(pending.keep_as, message, pending.generation)
             if pending.method == "initialize" and envelope.session_id:
                 self.session_id = envelope.session_id
             return self.handed_over(SessionMessage(message))
@@ -276,8 +285,8 @@ class _ClientSide:
         if isinstance(message, JSONRPCRequest):
             self._server_requests[message.id] = token
         elif message.method == "notifications/tools/list_changed":
-            if self.listings is not None:
-                self.listings.forget()
+            if self.kept is not None:
+                self.kept.forget()
             self._drop_listing()  # neither a kept listing nor one sent before the change may answer now
         elif message.method == "notifications/progress":
             progress_token = (message.params or {}).get("progressToken")
@@ -308,7 +317,7 @@ class _ClientSide:
 
     def listing_ahead(self, item: SessionMessage) -> SessionMessage | None:
         """The tools/list to send next to `item`, when it is the call of a tool the session has
-        not listed and no listing is already on its way, or kept (`ToolListings`: then the kept one
+        not listed and no listing is already on its way, or kept (`KeptAnswers`: then the kept one
         answers the session's own and nothing is sent)."""
         message = item.message
         if not (self.list_tools_ahead and isinstance(message, JSONRPCRequest) and message.method == "tools/call"):
@@ -328,8 +337,8 @@ class _ClientSide:
         metadata = item.metadata
         headers = dict(metadata.headers or {}) if isinstance(metadata, ClientMessageMetadata) else {}
         headers.pop("mcp-name", None)
-        listings = self.listings
-        key = listing_key(headers.get("mcp-protocol-version"), meta) if listings is not None else None
+        listings = self.kept
+        key = answer_key("tools/list", headers.get("mcp-protocol-version"), meta) if listings is not None else None
         listing = self._listing = _Listing(f"{LISTING_ID_PREFIX}{uuid.uuid4().hex}", call_id=message.id, key=key)
         if listings is not None and key is not None:
             listing.generation = listings.generation
@@ -381,8 +390,8 @@ class _ClientSide:
                 self._drop_listing()  # the session's own listing, if waiting for this one, goes to the server
                 return None
             waiting = listing.waiting
-            if self.listings is not None and listing.key is not None:
-                self.listings.keep(listing.key, message, listing.generation)
+            if self.kept is not None and listing.key is not None:
+                self.kept.keep(listing.key, message, listing.generation)
             if waiting is None:
                 listing.answer, listing.answered_at = message, time.monotonic()
                 return None
@@ -458,14 +467,33 @@ class _ClientSide:
                 await self._deliver(ahead)
             if ahead is not False:
                 return
+        keep_as = self._discover_key(message)
+        kept = self.kept.fresh(keep_as) if keep_as is not None and self.kept is not None else None
+        if isinstance(message, JSONRPCRequest) and kept is not None:
+            logger.debug("client %s answers its server/discover with a kept one (ttlMs)", self.client_id)
+            await self._deliver(SessionMessage(kept[0].model_copy(update={"id": message.id})))
+            return
         try:
-            await self.channel.send(self.server_address, self.frame_for(item, token))
+            frame = self.frame_for(item, token)
+            if isinstance(message, JSONRPCRequest) and keep_as is not None and self.kept is not None:
+                self.pending[message.id].keep_as, self.pending[message.id].generation = keep_as, self.kept.generation
+            await self.channel.send(self.server_address, frame)
         except (ChannelError, FrameEncodeError) as exc:
             message = item.message
             if isinstance(message, JSONRPCRequest):
                 await self.fail(message.id, str(exc), code=INTERNAL_ERROR)
             else:
                 logger.warning("client %s could not send %s: %s", self.client_id, type(message).__name__, exc)
+
+    def _discover_key(self, message: JSONRPCMessage) -> Hashable | None:
+        """For the session's `server/discover`, what its answer is kept under for the config's later
+        connections (`kept_answers.answer_key`); None for any other message, or one not to keep.
+        The version is the one its `_meta` proposes (the SDK stamps its header with the same)."""
+        if self.kept is None or not (isinstance(message, JSONRPCRequest) and message.method == "server/discover"):
+            return None
+        meta = as_mapping((message.params or {}).get("_meta")) or {}
+        version = meta.get(PROTOCOL_VERSION_META_KEY)
+        return answer_key(message.method, version if isinstance(version, str) else None, meta)
 
     def _failure(self, request_id: RequestId, reason: str, code: int) -> SessionMessage | None:
         """The error that ends a pending request, or None when it is no longer pending."""
@@ -559,7 +587,7 @@ async def client_streams(
     timeout_seconds: float | None = None,
     on_close_stream: CloseStreamFn | None = None,
     list_tools_ahead: bool = False,
-    listings: ToolListings | None = None,
+    kept: KeptAnswers | None = None,
 ) -> AsyncIterator[
     tuple[anyio.abc.ObjectReceiveStream[SessionMessage | Exception], anyio.abc.ObjectSendStream[SessionMessage]]
 ]:
@@ -568,9 +596,9 @@ async def client_streams(
     `on_close_stream` is told when a server handler closes the stream of one of this client's
     requests (only a client that fronts HTTP streams, the proxy, has one to close).
     `list_tools_ahead`: for a transport read by an SDK session of its own (`connect()`), not by a
-    relay, which does not follow its calls with a listing (see the module docstring); `listings`:
-    where listings the server lets clients keep are kept, shared with other connections (`connect()`
-    gives those of the config, `tool_listings.py`)."""
+    relay, which does not follow its calls with a listing (see the module docstring); `kept`: where
+    the answers the server lets clients keep (its discover, its listing) are kept, shared with other
+    connections (`connect()` gives those of the config, `kept_answers.py`)."""
     # A configured id gets a per-connection suffix: JSON-RPC ids restart at 1 in every session, and
     # the server's redelivery dedupe (and FIFO deduplication) key on (client id, request id), so a
     # restarted or second client with the same configured id must not look like the first.
@@ -583,7 +611,7 @@ async def client_streams(
         side.handshake_meta_key = router.handshake_meta_key
         side.on_close_stream = on_close_stream
         side.list_tools_ahead = list_tools_ahead
-        side.listings = listings
+        side.kept = kept
         router.register(client_id, side.on_frame, side.on_failure)
         stack.callback(router.unregister, client_id)
 

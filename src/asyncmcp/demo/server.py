@@ -13,9 +13,10 @@ from mcp.server.mcpserver import Context
 server = MCPServer(
     "asyncmcp-demo",
     instructions="A demo server with a slow tool that reports progress.",
-    # Its tools never change: clients may keep the listing a minute (SEP-2549), so a client process's
-    # later connections make their first call without listing again (docs/architecture.md).
-    cache_hints={"tools/list": CacheHint(ttl_ms=60_000)},
+    # Its tools and capabilities never change: clients may keep its discover answer and its listing a
+    # minute (SEP-2549), so a client process's later connections open without discovering and make
+    # their first call without listing again (docs/architecture.md).
+    cache_hints={"server/discover": CacheHint(ttl_ms=60_000), "tools/list": CacheHint(ttl_ms=60_000)},
 )
 
 

@@ -1,9 +1,11 @@
-"""A kept tool listing (SEP-2549 `ttlMs`) is forgotten when the server says its tools changed.
+"""Kept answers (SEP-2549 `ttlMs`): a listing and a `server/discover` the server lets clients keep
+stand in for later connections' until a `notifications/tools/list_changed` forgets them.
 
 Played by hand on the memory broker, the test standing in for the server: it answers the listing a
 first call carries with a `ttlMs`, sees the next connection's call travel alone, sends
 `notifications/tools/list_changed` within that call, and sees that session's own listing and the
-next connection's reach it again. Also what `ToolListings` keeps, under which key and for how long.
+next connection's reach it again; the same for the discover a `Client` opens with. Also what
+`KeptAnswers` keeps, under which key and for how long.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from mcp_types import JSONRPCNotification, JSONRPCResponse
 
 from asyncmcp.channels.memory import MemoryBroker, MemoryChannel, MemoryClientConfig
 from asyncmcp.client.config_keys import settings_key
-from asyncmcp.client.tool_listings import ToolListings, listing_key, tool_listings
+from asyncmcp.client.kept_answers import KeptAnswers, answer_key, kept_answers
 from asyncmcp.codec import ATTR_CLIENT_ID, ATTR_REQUEST_TOKEN, Frame, decode_message, encode_message
 from asyncmcp.connecting import connect
 from tests.waiting import wait_for
@@ -126,6 +128,64 @@ async def test_a_cancelled_calls_listing_answers_no_later_listing() -> None:
             await server.answer(own, KEPT_LISTING)
 
 
+DISCOVERED = {
+    "supportedVersions": ["2026-07-28"],
+    "capabilities": {"tools": {"listChanged": True}},
+    "ttlMs": 60_000,
+    "cacheScope": "private",
+    "resultType": "complete",
+}
+
+
+async def opened(config: MemoryClientConfig, server: StandIn, *, discover: dict[str, Any] | None) -> None:
+    """A new client opens in auto mode; `discover`: how the stand-in answers its `server/discover`,
+    None when it must not reach the stand-in (a kept one answers it; one that reaches it anyway is
+    answered, so that the count fails the test, not a hang)."""
+    heard = len(server.new_frames("server/discover"))
+
+    async def answer_discovers() -> None:
+        answered: list[Frame] = []
+
+        def unanswered() -> list[Frame]:
+            return server.new_frames("server/discover")[heard + len(answered) :]
+
+        while True:
+            for frame in await wait_for(unanswered, within=math.inf):
+                await server.answer(frame, discover or DISCOVERED)
+                answered.append(frame)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(answer_discovers)
+        async with Client(connect(config)) as client:
+            assert client.protocol_version == "2026-07-28"
+            assert client.server_capabilities.tools is not None and client.server_capabilities.tools.list_changed
+        tg.cancel_scope.cancel()
+    assert len(server.new_frames("server/discover")) == heard + (discover is not None)
+
+
+async def test_a_kept_discover_answers_the_next_connections_until_the_tools_change() -> None:
+    async with stand_in() as (server, config):
+        await opened(config, server, discover=DISCOVERED)  # asked and kept
+        await opened(config, server, discover=None)
+        await opened(config, server, discover=None)
+        async with anyio.create_task_group() as tg:  # a connection sees the tools change
+            tg.start_soon(first_call, config, "add")
+            await server.one_call(ahead=True, changed=True, relist=True)
+        server.seen = len(server.broker.frames(server.requests))
+        await opened(config, server, discover=DISCOVERED)  # asked again, and kept again
+        await opened(config, server, discover=None)
+
+
+@pytest.mark.parametrize("ttl_ms", [None, 0], ids=["no-hint", "ttl-0"])
+async def test_a_discover_without_a_lifetime_is_not_kept(ttl_ms: int | None) -> None:
+    result = {key: value for key, value in DISCOVERED.items() if key != "ttlMs"}
+    if ttl_ms is not None:
+        result["ttlMs"] = ttl_ms
+    async with stand_in() as (server, config):
+        for _ in range(3):
+            await opened(config, server, discover=result)
+
+
 async def first_call(config: MemoryClientConfig, tool: str) -> None:
     """A new client's first call of `tool` (the stand-in answers `"3"`)."""
     async with Client(connect(config), mode="2026-07-28") as client:
@@ -145,7 +205,7 @@ class Clock:
 
 
 def test_only_a_whole_listing_with_a_finite_lifetime_is_kept() -> None:
-    listings = ToolListings()
+    listings = KeptAnswers()
     refused = {
         "no-ttl": {"tools": TOOLS},
         "zero": {"tools": TOOLS, "ttlMs": 0},
@@ -163,7 +223,7 @@ def test_only_a_whole_listing_with_a_finite_lifetime_is_kept() -> None:
 
 
 def test_a_listing_asked_before_the_tools_changed_is_not_kept() -> None:
-    listings = ToolListings()
+    listings = KeptAnswers()
     asked_at = listings.generation
     listings.forget()  # a list_changed while the listing was on its way
     listings.keep("key", answer({"tools": TOOLS, "ttlMs": 60_000}), asked_at)
@@ -172,7 +232,7 @@ def test_a_listing_asked_before_the_tools_changed_is_not_kept() -> None:
 
 def test_a_kept_listing_ages_and_expires_with_its_ttl() -> None:
     clock = Clock()
-    listings = ToolListings(clock)
+    listings = KeptAnswers(clock)
     kept = answer({"tools": TOOLS, "ttlMs": 1_000})
     listings.keep("key", kept, listings.generation)
     clock.now += 0.4
@@ -188,7 +248,7 @@ def test_a_kept_listing_ages_and_expires_with_its_ttl() -> None:
 
 
 def test_a_lifetime_beyond_a_day_counts_as_a_day() -> None:
-    listings = ToolListings()
+    listings = KeptAnswers()
     listings.keep("key", answer({"tools": TOOLS, "ttlMs": 10**15}), listings.generation)
     served = listings.fresh("key")
     assert served is not None and served[1] <= MAX_TTL_MS / 1000
@@ -196,26 +256,28 @@ def test_a_lifetime_beyond_a_day_counts_as_a_day() -> None:
 
 def test_what_a_listing_is_kept_under() -> None:
     client = {"io.modelcontextprotocol/clientInfo": {"name": "c", "version": "1"}}
-    key = listing_key("2026-07-28", client)
+    key = answer_key("tools/list", "2026-07-28", client)
     assert key is not None
-    assert listing_key("2026-07-28", {**client, "traceparent": "00-1-2-01", "tracestate": "a=b"}) == key
-    assert listing_key("2026-07-28", {"io.modelcontextprotocol/clientInfo": {"name": "d"}}) != key
-    assert listing_key("2026-07-28", {**client, "user-field": 1}) is None  # the caller's own _meta
-    assert listing_key("2025-11-25", client) is None  # an era without the hint
-    assert listing_key(None, client) is None
+    assert answer_key("tools/list", "2026-07-28", {**client, "traceparent": "00-1-2-01", "tracestate": "a=b"}) == key
+    assert answer_key("tools/list", "2026-07-28", {"io.modelcontextprotocol/clientInfo": {"name": "d"}}) != key
+    assert answer_key("server/discover", "2026-07-28", client) not in (key, None)  # another request
+    assert answer_key("tools/list", "2026-07-28", {**client, "user-field": 1}) is None  # the caller's own _meta
+    assert answer_key("tools/list", "2025-11-25", client) is None  # an era without the hint
+    assert answer_key("tools/list", None, client) is None
+    assert answer_key("resources/read", "2026-07-28", client) is None  # its answer depends on its params
 
 
 class UnhashableBroker(MemoryBroker):
     __hash__ = None  # type: ignore[assignment]
 
 
-def test_configs_equal_but_for_the_client_id_and_timeout_share_their_listings() -> None:
+def test_configs_equal_but_for_the_client_id_and_timeout_share_their_kept_answers() -> None:
     broker = MemoryBroker()
     config = MemoryClientConfig(queue="requests", reply_queue="replies", broker=broker)
     same = config.model_copy(update={"client_id": "other", "transport_timeout_seconds": 5.0})
     other = config.model_copy(update={"reply_queue": "elsewhere"})
-    assert tool_listings(config) is tool_listings(same)
-    assert tool_listings(config) is not tool_listings(other)
+    assert kept_answers(config) is kept_answers(same)
+    assert kept_answers(config) is not kept_answers(other)
     # A value without a hash cannot tell two configs apart: nothing is shared.
     unhashable = config.model_copy(update={"broker": UnhashableBroker()})
-    assert settings_key(unhashable) is None and tool_listings(unhashable) is None
+    assert settings_key(unhashable) is None and kept_answers(unhashable) is None
