@@ -274,7 +274,8 @@ class UnhashableBroker(MemoryBroker):
 def test_configs_equal_but_for_the_client_id_and_timeout_share_their_kept_answers() -> None:
     broker = MemoryBroker()
     config = MemoryClientConfig(queue="requests", reply_queue="replies", broker=broker)
-    same = config.model_copy(update={"client_id": "other", "transport_timeout_seconds": 5.0})
+    per_connection = {"client_id": "other", "transport_timeout_seconds": 5.0, "keep_fresh_answers": False}
+    same = config.model_copy(update=per_connection)
     other = config.model_copy(update={"reply_queue": "elsewhere"})
     assert kept_answers(config) is kept_answers(same)
     assert kept_answers(config) is not kept_answers(other)

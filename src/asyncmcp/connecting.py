@@ -90,7 +90,7 @@ async def connect(
                 list_tools_ahead=True,
                 # A receiver opened with broker clients of the caller's own sends with their
                 # credentials: another authorization context, which shares no kept answer.
-                kept=None if replies.own_clients else kept_answers(config),
+                kept=None if replies.own_clients or not config.keep_fresh_answers else kept_answers(config),
             )
         )
         yield streams

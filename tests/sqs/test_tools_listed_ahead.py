@@ -232,3 +232,18 @@ async def test_a_discover_the_server_lets_clients_keep_opens_the_next_connection
             assert server.discovers == (2 if ttl_ms else 4)
             await first_calls(config, 1, mode="legacy")  # initialize: a 2025-11-25 session discovers nothing
             assert server.discovers == (2 if ttl_ms else 4)
+
+
+async def test_a_config_that_keeps_no_fresh_answers_asks_the_server_on_every_connection(queues) -> None:
+    """`keep_fresh_answers=False` neither reads nor fills what the config's other connections keep."""
+    server = counting_server(listing_ttl_ms=60_000, discover_ttl_ms=60_000)
+    config = SqsClientConfig(read_queue_url=queues.request, response_queue_url=queues.reply)
+    asking = config.model_copy(update={"keep_fresh_answers": False})
+    with anyio.fail_after(HANG_GUARD):
+        async with serving(queues, server):
+            await first_calls(asking, 2)
+            assert (server.discovers, len(server.listings)) == (2, 2)
+            await first_calls(config, 2)  # nothing was kept for it: its first connection asks
+            assert (server.discovers, len(server.listings)) == (3, 3)
+            await first_calls(asking, 1)  # what is kept now is not read
+            assert (server.discovers, len(server.listings)) == (4, 4)

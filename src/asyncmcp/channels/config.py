@@ -98,6 +98,11 @@ class ClientSettings(BaseModel):
     )
     """Client identifier (a per-connection suffix is added on the wire). Generated when not given
     (`client-<12 hex>`), as the original documents say, so `config.client_id` is always set."""
+    keep_fresh_answers: bool = True
+    """Let the connections `connect()` opens from equal configs keep what the server says stays
+    fresh (SEP-2549 `ttlMs` on its `server/discover` answer and its tool listing) and open and call
+    on it (docs/architecture.md). The server's hint enables it; False makes every connection ask
+    the server, as `mcp.Client(cache=None)` does for the SDK's own cache, which cannot reach here."""
 
     @property
     def server_address(self) -> str:

@@ -3,8 +3,9 @@
 Connections that differ only in what the client transport applies per connection (its client id,
 its timeout) reach the same server with the same credentials (and read the same reply address, when
 the config names one); what one of them learns or holds may serve the others. Two things are
-shared that way: the receiver of a reply address (`shared_receivers.py`) and the tool listings a
-server lets its clients keep (`kept_answers.py`).
+shared that way: the receiver of a reply address (`shared_receivers.py`) and the answers a server
+lets its clients keep (`kept_answers.py`; a connection whose config says `keep_fresh_answers=False`
+neither reads nor fills them).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from asyncmcp.channels.config import ClientSettings
 
 __all__ = ["PER_CONNECTION_FIELDS", "settings_key"]
 
-PER_CONNECTION_FIELDS = frozenset({"client_id", "transport_timeout_seconds"})
+PER_CONNECTION_FIELDS = frozenset({"client_id", "keep_fresh_answers", "transport_timeout_seconds"})
 """Config fields the client transport applies per connection: configs differing only in these share."""
 
 
