@@ -3,6 +3,7 @@ when the user made a mistake (one or two lines, never a traceback)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 import uuid
@@ -288,6 +289,9 @@ def test_the_demos_queues_are_all_it_provisions(endpoint: LocalEndpoint) -> None
     sqs = boto3.client("sqs")
     assert sqs.get_queue_url(QueueName=f"{name}-requests")["QueueUrl"] == request
     assert sqs.get_queue_url(QueueName=f"{name}-replies")["QueueUrl"] == reply
+    attributes = sqs.get_queue_attributes(QueueUrl=request, AttributeNames=["RedrivePolicy"])["Attributes"]
+    # Above what a frame handed between workers may reach (receiving.HANDBACK_MAX_RECEIVES).
+    assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] in (41, "41")
     assert not [t for t in boto3.client("sns").list_topics()["Topics"] if name in t["TopicArn"]]
     assert not [b for b in boto3.client("s3").list_buckets()["Buckets"] if name in b["Name"]]
     assert not [t for t in boto3.client("dynamodb").list_tables()["TableNames"] if name in t]

@@ -21,6 +21,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION
 
 from asyncmcp import SqsClientConfig, SqsServerConfig
+from asyncmcp.channels.sqs.transport import DEAD_LETTER_RECEIVES
+from asyncmcp.receiving import HANDBACK_MAX_RECEIVES
 from asyncmcp.server.sessions import MAX_SESSION_ID_CHARS, LegacySession
 from asyncmcp.server.state_key import StateKey
 from asyncmcp.sqs import sqs_client, sqs_server
@@ -267,6 +269,30 @@ async def test_bad_message_is_deleted(queues):
             await wait_for_async(lambda: queue_counts(request) == (0, 0))
             assert worker.engine.stats["refused"] == 1  # seen once: deleted, not redelivered
             assert queue_counts(dlq) == (0, 0)
+
+
+@pytest.mark.parametrize("receives", [5, DEAD_LETTER_RECEIVES])
+async def test_a_redrive_policy_a_frame_handed_between_workers_can_reach_is_named_at_start(
+    queues, caplog, receives: int
+) -> None:
+    """A client's answer to a server request, or a cancel, may be handed between workers up to
+    `HANDBACK_MAX_RECEIVES` times: a `maxReceiveCount` at or below that would dead-letter it."""
+    assert DEAD_LETTER_RECEIVES == HANDBACK_MAX_RECEIVES + 1
+    client = sqs()
+    dlq = queues.create(f"dlq-{_suffix()}")
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(receives)})
+    request = queues.create(f"requests-rd-{_suffix()}", RedrivePolicy=redrive)
+    caplog.set_level("WARNING", logger="asyncmcp")
+    with anyio.fail_after(30):
+        async with running_worker(build_server(), SqsServerConfig(read_queue_url=request, wait_time_seconds=1)):
+            pass
+    warned = [r.getMessage() for r in caplog.records if "maxReceiveCount to at least" in r.getMessage()]
+    if receives < DEAD_LETTER_RECEIVES:
+        (message,) = warned
+        assert request in message and f"at least {DEAD_LETTER_RECEIVES}" in message
+    else:
+        assert not warned
 
 
 # -- 3. protocol version ---------------------------------------------------------------------

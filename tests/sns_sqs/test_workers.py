@@ -3,6 +3,7 @@ process: competing workers, a killed worker's request answered by another, the C
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 from typing import Any
 
 import anyio
+import boto3
 import pytest
 from mcp import Client
 
@@ -106,6 +108,10 @@ def test_asyncmcp_provision_creates_a_topology_and_prints_its_exports(aws: Any) 
     exports = dict(line.removeprefix("export ").split("=", 1) for line in first.stdout.splitlines())
     assert exports["ASYNCMCP_SNS_REQUEST_TOPIC_ARN"].endswith(":cli-made-requests")
     assert exports["ASYNCMCP_SNS_SERVER_QUEUE_URL"].endswith("/cli-made-server")
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=exports["ASYNCMCP_SNS_SERVER_QUEUE_URL"], AttributeNames=["RedrivePolicy"]
+    )["Attributes"]
+    assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] in (41, "41")  # above the hand-back bound
     assert exports["ASYNCMCP_SNS_CLIENT_QUEUE_URL_X"].endswith("/cli-made-client-x")
     assert again.stdout == first.stdout  # idempotent
 

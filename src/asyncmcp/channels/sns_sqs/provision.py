@@ -22,6 +22,7 @@ from typing import Any
 
 from asyncmcp.channels.sns_sqs.api import SnsApi
 from asyncmcp.channels.sqs.api import SqsApi
+from asyncmcp.channels.sqs.transport import DEAD_LETTER_RECEIVES
 from asyncmcp.codec import ATTR_CLIENT_ID
 
 __all__ = [
@@ -34,8 +35,6 @@ __all__ = [
     "subscribe_queue",
 ]
 
-DEAD_LETTER_RECEIVES = 5
-"""Receives of the server queue's messages before the redrive policy moves them to its dead-letter queue."""
 
 TEMPORARY_RETENTION_SECONDS = "3600"
 """How long a temporary reply queue keeps an unread reply."""

@@ -109,11 +109,11 @@ class SnsSqsTransport(ChannelTransport):
     @asynccontextmanager
     async def open_server(self, config: SnsSqsServerConfig, clients: Mapping[str, Any]) -> AsyncIterator[ServerBinding]:
         from asyncmcp.channels.sns_sqs.policy import SnsReplyPolicy
-        from asyncmcp.channels.sqs.transport import warn_without_redrive
+        from asyncmcp.channels.sqs.transport import warn_about_redrive
 
         async with self._channel(config, clients) as (channel, sqs, sns):
             attributes = await channel.queues.learn_limits(config.sqs_queue_url)
-            warn_without_redrive(config.on_bad_message, attributes, config.sqs_queue_url)
+            warn_about_redrive(config.on_bad_message, attributes, config.sqs_queue_url)
             policy = SnsReplyPolicy(config.sqs_queue_url, config.allowed_reply_topics, region=sns.region)
             yield ServerBinding(
                 channel,

@@ -8,6 +8,7 @@ opened, so listing this transport's options (`asyncmcp --help`) loads no AWS lib
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import AsyncIterator, Mapping
@@ -29,7 +30,7 @@ from asyncmcp.channels.sqs.config import SqsClientConfig, SqsServerConfig
 from asyncmcp.channels.sqs.policy import SqsReplyPolicy
 from asyncmcp.errors import ChannelError
 
-__all__ = ["STATE_KEY_TAG", "SqsTransport", "warn_without_redrive"]
+__all__ = ["DEAD_LETTER_RECEIVES", "STATE_KEY_TAG", "SqsTransport", "warn_about_redrive"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,12 @@ STATE_KEY_TAG = "asyncmcp-state-key"
 DELETE_TIMEOUT = 5.0
 """Bound on deleting a temporary reply queue when its client closes."""
 
-DEAD_LETTER_RECEIVES = 5
-"""Receives of a provisioned request queue's messages before they move to its dead-letter queue."""
+DEAD_LETTER_RECEIVES = 41
+"""Receives of a provisioned request queue's messages before they move to its dead-letter queue: one
+more than a frame meant for another worker may be handed back (`receiving.HANDBACK_MAX_RECEIVES`,
+40), so a client's answer to a server request or a cancel reaches the worker it is for before the
+redrive policy can take it. A message no worker can serve (`on_bad_message='dead-letter'`) is
+received that often first; each receive of it is one billable call."""
 
 _SERVER_OPTIONS = (
     Option(
@@ -111,7 +116,7 @@ class SqsTransport(ChannelTransport):
             SqsChannel.from_config(api, config, payloads) as channel,
         ):
             attributes = await channel.learn_limits(config.read_queue_url)
-            warn_without_redrive(config.on_bad_message, attributes, config.read_queue_url)
+            warn_about_redrive(config.on_bad_message, attributes, config.read_queue_url)
             policy = SqsReplyPolicy(config.read_queue_url, config.allowed_reply_queues)
             yield ServerBinding(channel, config.read_queue_url, policy)
 
@@ -141,7 +146,6 @@ class SqsTransport(ChannelTransport):
         self, name: str, values: Mapping[str, Any], clients: Mapping[str, Any]
     ) -> list[tuple[str, str]]:
         """`<name>-requests` (with a dead-letter queue `<name>-requests-dlq`) and `<name>-replies`."""
-        import json
 
         from asyncmcp.channels.sqs.api import SqsApi
 
@@ -207,13 +211,32 @@ class SqsTransport(ChannelTransport):
             await channel.learn_limits(binding.receive_address)
 
 
-def warn_without_redrive(on_bad_message: str, attributes: Mapping[str, str], queue_url: str) -> None:
-    """Dead-lettering was asked for but the queue has nowhere to move bad messages: say so at start."""
-    if on_bad_message == "dead-letter" and "RedrivePolicy" not in attributes:
+def warn_about_redrive(on_bad_message: str, attributes: Mapping[str, str], queue_url: str) -> None:
+    """Say at start what the request queue's redrive policy would get wrong: dead-lettering asked for
+    with nowhere to move bad messages, or a `maxReceiveCount` a frame handed between workers can
+    reach (it would then move to the dead-letter queue, not to the worker waiting for it)."""
+    policy = attributes.get("RedrivePolicy")
+    if policy is None:
+        if on_bad_message == "dead-letter":
+            logger.warning(
+                "on_bad_message='dead-letter' but %s has no RedrivePolicy: bad messages will be retried "
+                "until they expire; attach a dead-letter queue",
+                queue_url,
+            )
+        return
+    try:
+        receives = int(json.loads(policy)["maxReceiveCount"])
+    except (ValueError, KeyError, TypeError):
+        return  # SQS validates the policy it stores; nothing to say about one it did not
+    if receives < DEAD_LETTER_RECEIVES:
         logger.warning(
-            "on_bad_message='dead-letter' but %s has no RedrivePolicy: bad messages will be retried "
-            "until they expire; attach a dead-letter queue",
+            "%s dead-letters a message on its receive %d, but with several workers a client's answer to a "
+            "server request or a cancel may be handed between them up to %d times: set its RedrivePolicy "
+            "maxReceiveCount to at least %d (docs/operations.md)",
             queue_url,
+            receives,
+            DEAD_LETTER_RECEIVES - 1,
+            DEAD_LETTER_RECEIVES,
         )
 
 
