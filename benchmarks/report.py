@@ -252,17 +252,16 @@ def _first_results(first: FirstResults, targets: list[list[str]]) -> list[str]:
         "(`client/kept_answers.py`), and a new client's first call travels alone while it is fresh: the "
         "row marked `ttlMs` 60 s, against a second worker serving the same tools with that hint (one client "
         "a minute lists, when the kept listing runs out). Without the hint (the SDK's default, the "
-        "pre-created row) every new client lists. The `server/discover` answer takes the same hint "
+        "pre-created row) every new client lists. What is left over two round trips with the listing kept, "
+        "traced on this machine (40 samples, medians): the discover and call exchanges took 37.4 and 38.7 ms "
+        "against 37.3 ms for a warm call's exchange; the client's own work came to 8.6 ms (2.1 ms from "
+        "opening to the discover send, 2.1 ms from its answer to the call, 4.4 ms from the result to the "
+        "return, most of it the SDK compiling the output schema's validator for the new session) against "
+        "1.6 ms for a warm call. The `server/discover` answer takes the same hint "
         '(`cache_hints={"server/discover": CacheHint(...), ...}`): a new client of a process that kept it '
         "opens without an exchange, so its first result is the call's one round trip and the client's own "
-        "work (the one-exchange row, against a third worker). What is left over two round trips, traced on "
-        "this machine "
-        "(40 samples, medians): the discover and call exchanges took 34.2 and 34.7 ms against 32.5 ms for a "
-        "warm call's exchange (the shared receiver polls again right after the discover answer, while the "
-        "call is sent, and the broker serves both at once); the SDK client's own work came to 6.9 ms "
-        "(1.7 ms from opening to the discover send, 1.5 ms from its answer to the call, 3.7 ms from the "
-        "result to the return, most of it compiling the output schema's validator) against 1.4 ms for a "
-        "warm call.",
+        "work (the one-exchange row, against a third worker; its target is tightened to 1.5x, since the "
+        "issue's 2.2x counts two exchanges).",
         "",
     ]
     if first.new_process:
@@ -274,9 +273,9 @@ def _first_results(first: FirstResults, targets: list[list[str]]) -> list[str]:
             [[f"median of {len(first.new_process)} processes", *cells]],
         )  # fmt: skip
     if both is not None:
-        targets.append(["first result, warm process, pre-created reply queue <= 2.2x a warm round trip "
+        targets.append(["first result, warm process, pre-created reply queue <= 1.5x a warm round trip "
                         "(server lets clients keep its discover and listing: one exchange)", _x(both),
-                        _met(both <= 2.2)])  # fmt: skip
+                        _met(both <= 1.5)])  # fmt: skip
     if kept is not None:
         targets.append(["first result, warm process, pre-created reply queue <= 2.2x a warm round trip "
                         "(server lets clients keep its listing: two exchanges, as the issue counts)", _x(kept),

@@ -137,10 +137,10 @@ DISCOVERED = {
 }
 
 
-async def opened(config: MemoryClientConfig, server: StandIn, *, discover: dict[str, Any] | None) -> None:
+async def opened(config: MemoryClientConfig, server: StandIn, *, discover: dict[str, Any] | None) -> int | None:
     """A new client opens in auto mode; `discover`: how the stand-in answers its `server/discover`,
     None when it must not reach the stand-in (a kept one answers it; one that reaches it anyway is
-    answered, so that the count fails the test, not a hang)."""
+    answered, so that the count fails the test, not a hang). Returns the `ttlMs` the session saw."""
     heard = len(server.new_frames("server/discover"))
 
     async def answer_discovers() -> None:
@@ -159,20 +159,42 @@ async def opened(config: MemoryClientConfig, server: StandIn, *, discover: dict[
         async with Client(connect(config)) as client:
             assert client.protocol_version == "2026-07-28"
             assert client.server_capabilities.tools is not None and client.server_capabilities.tools.list_changed
+            seen = client.session.discover_result
         tg.cancel_scope.cancel()
     assert len(server.new_frames("server/discover")) == heard + (discover is not None)
+    return seen.ttl_ms if seen is not None else None
 
 
 async def test_a_kept_discover_answers_the_next_connections_until_the_tools_change() -> None:
     async with stand_in() as (server, config):
         await opened(config, server, discover=DISCOVERED)  # asked and kept
-        await opened(config, server, discover=None)
+        aged = await opened(config, server, discover=None)
+        assert aged is not None and 0 < aged < DISCOVERED["ttlMs"]  # served with what is left of it
         await opened(config, server, discover=None)
         async with anyio.create_task_group() as tg:  # a connection sees the tools change
             tg.start_soon(first_call, config, "add")
             await server.one_call(ahead=True, changed=True, relist=True)
         server.seen = len(server.broker.frames(server.requests))
         await opened(config, server, discover=DISCOVERED)  # asked again, and kept again
+        await opened(config, server, discover=None)
+
+
+async def test_a_discover_answered_after_the_tools_changed_is_not_kept() -> None:
+    """The change reaches the connection while its discover is on the way: the answer that follows
+    may predate it, so the next connection asks again."""
+    async with stand_in() as (server, config):
+
+        async def open_one() -> None:
+            async with Client(connect(config)):
+                pass
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(open_one)
+            (frame,) = await wait_for(lambda: server.new_frames("server/discover"))
+            await server.send(frame, JSONRPCNotification(jsonrpc="2.0", method="notifications/tools/list_changed"))
+            await wait_for(lambda: server.broker.counts(server.replies) == (0, 0))  # the client took it
+            await server.answer(frame, DISCOVERED)
+        await opened(config, server, discover=DISCOVERED)  # asked again, and kept this time
         await opened(config, server, discover=None)
 
 

@@ -8,7 +8,7 @@ check the result against the tool's output schema (that listing is sent beside t
 `client/transport.py`). When the server says how long an answer stays fresh (`ttlMs` on the result,
 which an SDK server sets with `MCPServer(cache_hints={"server/discover": CacheHint(ttl_ms=...),
 "tools/list": ...})`), the answer one connection got stands in for the next connection's until then:
-its discover is answered here, and its first call travels alone.
+its client transport answers its discover, and its first call travels alone.
 
 Kept only for connections from equal configs (`config_keys.py`): one server reached with one set
 of credentials, one authorization context, which is as far as SEP-2549 lets even a `"private"`
@@ -33,7 +33,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, cast
+from typing import Any, NamedTuple
 
 from mcp.client.caching import MAX_TTL_MS
 from mcp_types import JSONRPCResponse
@@ -43,7 +43,15 @@ from asyncmcp.channels.config import ClientSettings
 from asyncmcp.client.config_keys import settings_key
 from asyncmcp.expiring import BoundedDict
 
-__all__ = ["KEPT_METHODS", "MAX_ANSWERS_PER_CONFIG", "MAX_CONFIGS", "KeptAnswers", "answer_key", "kept_answers"]
+__all__ = [
+    "KEPT_METHODS",
+    "MAX_ANSWERS_PER_CONFIG",
+    "MAX_CONFIGS",
+    "AnswerKey",
+    "KeptAnswers",
+    "answer_key",
+    "kept_answers",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +72,17 @@ TRACE_META_KEYS = frozenset({"traceparent", "tracestate", "baggage"})
 """`_meta` fields that differ on every request (trace context) and say nothing about the answer."""
 
 
-def answer_key(method: str, protocol_version: str | None, meta: Mapping[str, Any]) -> Hashable | None:
+class AnswerKey(NamedTuple):
+    """What a kept answer was asked with: another request (another method, version or client) is
+    answered by the server."""
+
+    method: str
+    protocol_version: str
+    meta: str
+    """The protocol's `_meta` fields of the request, as canonical JSON."""
+
+
+def answer_key(method: str, protocol_version: str | None, meta: Mapping[str, Any]) -> AnswerKey | None:
     """What the answer to a `method` request asked with `meta` (a listing sent ahead: the call's,
     less `progressToken`) under `protocol_version` is kept under; None when it may not be kept
     (see the module docstring)."""
@@ -76,7 +94,7 @@ def answer_key(method: str, protocol_version: str | None, meta: Mapping[str, Any
             asked[name] = value
         elif name not in TRACE_META_KEYS:
             return None  # the caller's own `_meta`: the server may answer it differently
-    return (method, protocol_version, json.dumps(asked, sort_keys=True, default=repr))
+    return AnswerKey(method, protocol_version, json.dumps(asked, sort_keys=True, default=repr))
 
 
 class KeptAnswers:
@@ -118,7 +136,8 @@ class KeptAnswers:
             del self._kept[stale]
         seconds = min(ttl_ms, MAX_TTL_MS) / 1000
         self._kept[key] = (answer.model_copy(deep=True), now + seconds)
-        logger.debug("keeping a %s answer for %g s, as its server allows (ttlMs)", _method_of(key), seconds)
+        method = key.method if isinstance(key, AnswerKey) else "an answer"
+        logger.debug("keeping %s for %g s, as its server allows (ttlMs)", method, seconds)
 
     def forget(self) -> None:
         """The server said its tools changed: nothing kept stands for it any more (its discover goes
@@ -127,12 +146,6 @@ class KeptAnswers:
             logger.debug("forgetting %d kept answer(s): the server's tools changed", len(self._kept))
         self._kept.clear()
         self.generation += 1
-
-
-def _method_of(key: Hashable) -> str:
-    """The method an `answer_key` names (for the log)."""
-    method: object = cast("tuple[object, ...]", key)[0] if isinstance(key, tuple) and key else "kept"
-    return str(method)
 
 
 _KEPT: BoundedDict[Hashable, KeptAnswers] = BoundedDict(MAX_CONFIGS)

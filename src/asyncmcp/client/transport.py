@@ -468,15 +468,13 @@ class _ClientSide:
             if ahead is not False:
                 return
         keep_as = self._discover_key(message)
-        kept = self.kept.fresh(keep_as) if keep_as is not None and self.kept is not None else None
-        if isinstance(message, JSONRPCRequest) and kept is not None:
-            logger.debug("client %s answers its server/discover with a kept one (ttlMs)", self.client_id)
-            await self._deliver(SessionMessage(kept[0].model_copy(update={"id": message.id})))
+        if keep_as is not None and await self._answered_from_kept(message, keep_as):
             return
         try:
             frame = self.frame_for(item, token)
             if isinstance(message, JSONRPCRequest) and keep_as is not None and self.kept is not None:
-                self.pending[message.id].keep_as, self.pending[message.id].generation = keep_as, self.kept.generation
+                pending = self.pending[message.id]  # its answer is kept, if the server allows (`accept`)
+                pending.keep_as, pending.generation = keep_as, self.kept.generation
             await self.channel.send(self.server_address, frame)
         except (ChannelError, FrameEncodeError) as exc:
             message = item.message
@@ -484,6 +482,15 @@ class _ClientSide:
                 await self.fail(message.id, str(exc), code=INTERNAL_ERROR)
             else:
                 logger.warning("client %s could not send %s: %s", self.client_id, type(message).__name__, exc)
+
+    async def _answered_from_kept(self, message: JSONRPCMessage, key: Hashable) -> bool:
+        """Answer the session's request here with the answer kept under `key`, if one is fresh."""
+        kept = self.kept.fresh(key) if self.kept is not None else None
+        if kept is None or not isinstance(message, JSONRPCRequest):
+            return False
+        logger.debug("client %s answers its %s with a kept one (ttlMs)", self.client_id, message.method)
+        await self._deliver(SessionMessage(kept[0].model_copy(update={"id": message.id})))
+        return True
 
     def _discover_key(self, message: JSONRPCMessage) -> Hashable | None:
         """For the session's `server/discover`, what its answer is kept under for the config's later
