@@ -130,10 +130,6 @@ class _Listing:
     answered_at: float = math.inf
     call_id: RequestId | None = None
     """The call it was sent (or taken from the kept ones) for."""
-    key: Hashable | None = None
-    """What it asked (`kept_answers.answer_key`), under which its answer may be kept; None: not kept."""
-    generation: int = 0
-    """`KeptAnswers.generation` when it was sent: its answer is kept only if no `list_changed` came since."""
     expires: float = math.inf
     """For a kept listing, when its server's `ttlMs` runs out."""
     waiting: JSONRPCRequest | None = None
@@ -169,9 +165,10 @@ class _Pending:
     deadline: float
     token: str
     keep_as: Hashable | None = None
-    """Where its answer is kept for the config's later connections (`KeptAnswers`), if the server allows."""
+    """Where its answer is kept for the config's later connections (`KeptAnswers`), if the server
+    allows: a `server/discover`, or a listing sent ahead (`_ClientSide.keep_key`)."""
     generation: int = 0
-    """`KeptAnswers.generation` when it was sent."""
+    """`KeptAnswers.generation` when it was sent: its answer is kept only if no `list_changed` came since."""
 
 
 class _ClientSide:
@@ -337,17 +334,14 @@ class _ClientSide:
         metadata = item.metadata
         headers = dict(metadata.headers or {}) if isinstance(metadata, ClientMessageMetadata) else {}
         headers.pop("mcp-name", None)
-        listings = self.kept
-        key = answer_key("tools/list", headers.get("mcp-protocol-version"), meta) if listings is not None else None
-        listing = self._listing = _Listing(f"{LISTING_ID_PREFIX}{uuid.uuid4().hex}", call_id=message.id, key=key)
-        if listings is not None and key is not None:
-            listing.generation = listings.generation
-            kept = listings.fresh(key)
-            if kept is not None and name in _tool_names(kept[0]):  # one without the tool is older than the tool
-                listing.answer, listing.answered_at, listing.expires = kept[0], now, now + kept[1]
-                logger.debug("client %s calls %s without a listing: a kept one is fresh", self.client_id, name)
-                return None
+        listing = self._listing = _Listing(f"{LISTING_ID_PREFIX}{uuid.uuid4().hex}", call_id=message.id)
         request = JSONRPCRequest(jsonrpc="2.0", id=listing.request_id, method="tools/list", params=params or None)
+        key = self.keep_key(request)
+        kept = self.kept.fresh(key) if key is not None and self.kept is not None else None
+        if kept is not None and name in _tool_names(kept[0]):  # one without the tool is older than the tool
+            listing.answer, listing.answered_at, listing.expires = kept[0], now, now + kept[1]
+            logger.debug("client %s calls %s without a listing: a kept one is fresh", self.client_id, name)
+            return None
         if headers:
             headers["mcp-method"] = "tools/list"
         return SessionMessage(request, ClientMessageMetadata(headers=headers or None))
@@ -379,8 +373,8 @@ class _ClientSide:
             self.resend(SessionMessage(listing.waiting))
 
     def handed_over(self, item: SessionMessage) -> SessionMessage | None:
-        """`item` on its way to the session: the answer of a listing sent ahead is kept (or handed to
-        the session's own tools/list waiting for it); the tools of any listing are noted."""
+        """`item` on its way to the session: the answer of a listing sent ahead is held for the
+        session's own tools/list (or handed to it, if it is waiting); the tools of any listing are noted."""
         message = item.message
         listing = self._listing
         if isinstance(message, JSONRPCResponse | JSONRPCError) and _sent_ahead(message.id):
@@ -389,9 +383,7 @@ class _ClientSide:
             if isinstance(message, JSONRPCError):
                 self._drop_listing()  # the session's own listing, if waiting for this one, goes to the server
                 return None
-            waiting = listing.waiting
-            if self.kept is not None and listing.key is not None:
-                self.kept.keep(listing.key, message, listing.generation)
+            waiting = listing.waiting  # (its answer was kept, if the server allows, in `accept`)
             if waiting is None:
                 listing.answer, listing.answered_at = message, time.monotonic()
                 return None
@@ -467,8 +459,10 @@ class _ClientSide:
                 await self._deliver(ahead)
             if ahead is not False:
                 return
-        keep_as = self._discover_key(message)
-        if keep_as is not None and await self._answered_from_kept(message, keep_as):
+        keep_as = self.keep_key(message)
+        # A listing sent ahead was looked up when it was made (`listing_ahead`); a discover is here.
+        discover = isinstance(message, JSONRPCRequest) and message.method == "server/discover"
+        if discover and keep_as is not None and await self._answered_from_kept(message, keep_as):
             return
         try:
             frame = self.frame_for(item, token)
@@ -492,11 +486,14 @@ class _ClientSide:
         await self._deliver(SessionMessage(kept[0].model_copy(update={"id": message.id})))
         return True
 
-    def _discover_key(self, message: JSONRPCMessage) -> Hashable | None:
-        """For the session's `server/discover`, what its answer is kept under for the config's later
-        connections (`kept_answers.answer_key`); None for any other message, or one not to keep.
-        The version is the one its `_meta` proposes (the SDK stamps its header with the same)."""
-        if self.kept is None or not (isinstance(message, JSONRPCRequest) and message.method == "server/discover"):
+    def keep_key(self, message: JSONRPCMessage) -> Hashable | None:
+        """What the answer to `message` is kept under for the config's later connections
+        (`kept_answers.answer_key`): for the session's `server/discover` and a listing sent ahead;
+        None for any other message (a listing of the user's goes to the server), or one not to keep.
+        The version is the one its `_meta` carries (the SDK stamps its header with the same)."""
+        if self.kept is None or not isinstance(message, JSONRPCRequest):
+            return None
+        if message.method != "server/discover" and not (message.method == "tools/list" and _sent_ahead(message.id)):
             return None
         meta = as_mapping((message.params or {}).get("_meta")) or {}
         version = meta.get(PROTOCOL_VERSION_META_KEY)
