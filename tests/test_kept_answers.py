@@ -293,7 +293,7 @@ class UnhashableBroker(MemoryBroker):
     __hash__ = None  # type: ignore[assignment]
 
 
-def test_configs_equal_but_for_the_client_id_and_timeout_share_their_kept_answers() -> None:
+def test_configs_equal_but_for_their_per_connection_fields_share_their_kept_answers() -> None:
     broker = MemoryBroker()
     config = MemoryClientConfig(queue="requests", reply_queue="replies", broker=broker)
     per_connection = {"client_id": "other", "transport_timeout_seconds": 5.0, "keep_fresh_answers": False}

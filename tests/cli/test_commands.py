@@ -295,3 +295,16 @@ def test_the_demos_queues_are_all_it_provisions(endpoint: LocalEndpoint) -> None
     assert not [t for t in boto3.client("sns").list_topics()["Topics"] if name in t["TopicArn"]]
     assert not [b for b in boto3.client("s3").list_buckets()["Buckets"] if name in b["Name"]]
     assert not [t for t in boto3.client("dynamodb").list_tables()["TableNames"] if name in t]
+
+
+def test_provisioning_brings_an_older_request_queue_up_to_the_dead_letter_count(endpoint: LocalEndpoint) -> None:
+    """A topology provisioned before with `maxReceiveCount` 5 is updated, not refused."""
+    name = f"old-{uuid.uuid4().hex[:6]}"
+    sqs = boto3.client("sqs")
+    dead = sqs.create_queue(QueueName=f"{name}-requests-dlq")["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    old = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "5"})
+    sqs.create_queue(QueueName=f"{name}-requests", Attributes={"RedrivePolicy": old})
+    request, _ = create_demo_queues(endpoint, name)
+    attributes = sqs.get_queue_attributes(QueueUrl=request, AttributeNames=["RedrivePolicy"])["Attributes"]
+    assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] in (41, "41")

@@ -21,7 +21,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION
 
 from asyncmcp import SqsClientConfig, SqsServerConfig
-from asyncmcp.channels.sqs.transport import DEAD_LETTER_RECEIVES
+from asyncmcp.channels.sqs.transport import DEAD_LETTER_RECEIVES, HANDED_BACK_RECEIVES
 from asyncmcp.receiving import HANDBACK_MAX_RECEIVES
 from asyncmcp.server.sessions import MAX_SESSION_ID_CHARS, LegacySession
 from asyncmcp.server.state_key import StateKey
@@ -271,13 +271,13 @@ async def test_bad_message_is_deleted(queues):
             assert queue_counts(dlq) == (0, 0)
 
 
-@pytest.mark.parametrize("receives", [5, DEAD_LETTER_RECEIVES])
+@pytest.mark.parametrize("receives", [5, HANDED_BACK_RECEIVES - 1, HANDED_BACK_RECEIVES, DEAD_LETTER_RECEIVES])
 async def test_a_redrive_policy_a_frame_handed_between_workers_can_reach_is_named_at_start(
     queues, caplog, receives: int
 ) -> None:
     """A client's answer to a server request, or a cancel, may be handed between workers up to
-    `HANDBACK_MAX_RECEIVES` times: a `maxReceiveCount` at or below that would dead-letter it."""
-    assert DEAD_LETTER_RECEIVES == HANDBACK_MAX_RECEIVES + 1
+    `HANDBACK_MAX_RECEIVES` times: a `maxReceiveCount` below that would dead-letter it."""
+    assert HANDED_BACK_RECEIVES == HANDBACK_MAX_RECEIVES
     client = sqs()
     dlq = queues.create(f"dlq-{_suffix()}")
     dlq_arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -288,7 +288,7 @@ async def test_a_redrive_policy_a_frame_handed_between_workers_can_reach_is_name
         async with running_worker(build_server(), SqsServerConfig(read_queue_url=request, wait_time_seconds=1)):
             pass
     warned = [r.getMessage() for r in caplog.records if "maxReceiveCount to at least" in r.getMessage()]
-    if receives < DEAD_LETTER_RECEIVES:
+    if receives < HANDED_BACK_RECEIVES:
         (message,) = warned
         assert request in message and f"at least {DEAD_LETTER_RECEIVES}" in message
     else:

@@ -392,6 +392,11 @@ def test_the_transport_config_leaves_unset_client_settings_to_the_client_configs
     assert unset.transport_timeout_seconds == defaults.transport_timeout_seconds
     assert unset.visibility_timeout_seconds == defaults.visibility_timeout_seconds
     chosen = SnsSqsTransportConfig(
-        sqs_queue_url=queue, sns_topic_arn=CLIENT_TOPIC, client_id="app", transport_timeout_seconds=7
+        sqs_queue_url=queue,
+        sns_topic_arn=CLIENT_TOPIC,
+        client_id="app",
+        transport_timeout_seconds=7,
+        keep_fresh_answers=False,
     ).client_config()
-    assert (chosen.client_id, chosen.transport_timeout_seconds) == ("app", 7)
+    assert (chosen.client_id, chosen.transport_timeout_seconds, chosen.keep_fresh_answers) == ("app", 7, False)
+    assert unset.keep_fresh_answers

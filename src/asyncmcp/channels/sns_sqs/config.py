@@ -121,6 +121,8 @@ class SnsSqsTransportConfig(SqsPolling):
     """Client side: the topic its queue is subscribed to (see `SnsSqsClientConfig`)."""
     client_id: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
     transport_timeout_seconds: float | None = Field(default=None, gt=0)
+    keep_fresh_answers: bool = True
+    """Client side: see `ClientSettings.keep_fresh_answers`."""
 
     @field_validator("sqs_queue_url")
     @classmethod
@@ -149,7 +151,7 @@ class SnsSqsTransportConfig(SqsPolling):
         settings = self._polling()
         if "visibility_timeout_seconds" not in self.model_fields_set:
             settings.pop("visibility_timeout_seconds")
-        for name in ("client_id", "transport_timeout_seconds"):
+        for name in ("client_id", "transport_timeout_seconds", "keep_fresh_answers"):
             if name in self.model_fields_set:
                 settings[name] = getattr(self, name)
         return SnsSqsClientConfig(

@@ -158,7 +158,15 @@ async def provision_sns_sqs(
     reply_topic = await _topic(sns, f"{name}-replies", fifo)
     dead_url, dead_arn = await _queue(sqs, f"{name}-server-dlq", fifo)
     redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": str(DEAD_LETTER_RECEIVES)})
-    server_url, server_arn = await _queue(sqs, f"{name}-server", fifo, RedrivePolicy=redrive)
+    server_url, server_arn = await _queue(sqs, f"{name}-server", fifo)
+    # Apart from CreateQueue, which refuses an existing queue whose attributes differ (another count).
+    await sqs.call(
+        "SetQueueAttributes",
+        "set_queue_attributes",
+        server_url,
+        QueueUrl=server_url,
+        Attributes={"RedrivePolicy": redrive},
+    )
     await subscribe_queue(sqs, sns, request_topic, server_url, server_arn)
     topology = SnsSqsTopology(request_topic, server_url, dead_url, reply_topic)
     for client_id in client_ids:

@@ -30,7 +30,7 @@ from asyncmcp.channels.sqs.config import SqsClientConfig, SqsServerConfig
 from asyncmcp.channels.sqs.policy import SqsReplyPolicy
 from asyncmcp.errors import ChannelError
 
-__all__ = ["DEAD_LETTER_RECEIVES", "STATE_KEY_TAG", "SqsTransport", "warn_about_redrive"]
+__all__ = ["DEAD_LETTER_RECEIVES", "HANDED_BACK_RECEIVES", "STATE_KEY_TAG", "SqsTransport", "warn_about_redrive"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +40,16 @@ STATE_KEY_TAG = "asyncmcp-state-key"
 DELETE_TIMEOUT = 5.0
 """Bound on deleting a temporary reply queue when its client closes."""
 
-DEAD_LETTER_RECEIVES = 41
-"""Receives of a provisioned request queue's messages before they move to its dead-letter queue: one
-more than a frame meant for another worker may be handed back (`receiving.HANDBACK_MAX_RECEIVES`,
-40), so a client's answer to a server request or a cancel reaches the worker it is for before the
-redrive policy can take it. A message no worker can serve (`on_bad_message='dead-letter'`) is
-received that often first; each receive of it is one billable call."""
+HANDED_BACK_RECEIVES = 40
+"""How often a frame meant for another worker (a client's answer to a server request, a cancel) may
+be received before it reaches it (`receiving.HANDBACK_MAX_RECEIVES`; a test ties the two): a redrive
+policy must let it be received that often, or it moves to the dead-letter queue instead."""
+
+DEAD_LETTER_RECEIVES = HANDED_BACK_RECEIVES + 1
+"""The `maxReceiveCount` provisioning sets (SQS moves a message when it would be received once more):
+one spare, since `ApproximateReceiveCount` is approximate. A message no worker can serve
+(`on_bad_message='dead-letter'`) is received that often first (a visibility timeout apart, one
+warning each), and a request whose answer cannot be sent is retried for as long."""
 
 _SERVER_OPTIONS = (
     Option(
@@ -172,7 +176,16 @@ class SqsTransport(ChannelTransport):
                 "deadLetterTargetArn": arn["Attributes"]["QueueArn"],
                 "maxReceiveCount": str(DEAD_LETTER_RECEIVES),
             }
-            request = await queue(f"{name}-requests", RedrivePolicy=json.dumps(redrive))
+            # Set apart from CreateQueue, which refuses an existing queue whose attributes differ: a
+            # topology provisioned with another count is brought up to date, not refused.
+            request = await queue(f"{name}-requests")
+            await api.call(
+                "SetQueueAttributes",
+                "set_queue_attributes",
+                request,
+                QueueUrl=request,
+                Attributes={"RedrivePolicy": json.dumps(redrive)},
+            )
             reply = await queue(f"{name}-replies", VisibilityTimeout="5")
         return [
             ("ASYNCMCP_REQUEST_QUEUE_URL", request),
@@ -228,14 +241,14 @@ def warn_about_redrive(on_bad_message: str, attributes: Mapping[str, str], queue
         receives = int(json.loads(policy)["maxReceiveCount"])
     except (ValueError, KeyError, TypeError):
         return  # SQS validates the policy it stores; nothing to say about one it did not
-    if receives < DEAD_LETTER_RECEIVES:
+    if receives < HANDED_BACK_RECEIVES:
         logger.warning(
-            "%s dead-letters a message on its receive %d, but with several workers a client's answer to a "
+            "%s dead-letters a message after %d receives, but with several workers a client's answer to a "
             "server request or a cancel may be handed between them up to %d times: set its RedrivePolicy "
             "maxReceiveCount to at least %d (docs/operations.md)",
             queue_url,
             receives,
-            DEAD_LETTER_RECEIVES - 1,
+            HANDED_BACK_RECEIVES,
             DEAD_LETTER_RECEIVES,
         )
 
