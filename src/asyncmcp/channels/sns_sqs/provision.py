@@ -121,13 +121,7 @@ async def subscribe_queue(
             }
         ],
     }
-    await sqs.call(
-        "SetQueueAttributes",
-        "set_queue_attributes",
-        queue_url,
-        QueueUrl=queue_url,
-        Attributes={"Policy": json.dumps(policy)},
-    )
+    await sqs.set_queue_attributes(queue_url, {"Policy": json.dumps(policy)})
     attributes = {"RawMessageDelivery": "true"}
     if filter_policy is not None:
         attributes["FilterPolicy"] = filter_policy
@@ -160,13 +154,7 @@ async def provision_sns_sqs(
     redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": str(DEAD_LETTER_RECEIVES)})
     server_url, server_arn = await _queue(sqs, f"{name}-server", fifo)
     # Apart from CreateQueue, which refuses an existing queue whose attributes differ (another count).
-    await sqs.call(
-        "SetQueueAttributes",
-        "set_queue_attributes",
-        server_url,
-        QueueUrl=server_url,
-        Attributes={"RedrivePolicy": redrive},
-    )
+    await sqs.set_queue_attributes(server_url, {"RedrivePolicy": redrive})
     await subscribe_queue(sqs, sns, request_topic, server_url, server_arn)
     topology = SnsSqsTopology(request_topic, server_url, dead_url, reply_topic)
     for client_id in client_ids:

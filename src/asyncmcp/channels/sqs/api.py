@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -91,3 +92,10 @@ class SqsApi(AwsApi):
                 permanent=True,
             )
         super().__init__(SQS, client, region=region)
+
+    async def set_queue_attributes(self, queue_url: str, attributes: Mapping[str, str]) -> None:
+        """Set `attributes` of an existing queue: provisioning sets a policy after `CreateQueue`,
+        which refuses an existing queue whose attributes differ from those it is given."""
+        await self.call(
+            "SetQueueAttributes", "set_queue_attributes", queue_url, QueueUrl=queue_url, Attributes=dict(attributes)
+        )

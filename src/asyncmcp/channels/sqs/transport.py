@@ -179,13 +179,7 @@ class SqsTransport(ChannelTransport):
             # Set apart from CreateQueue, which refuses an existing queue whose attributes differ: a
             # topology provisioned with another count is brought up to date, not refused.
             request = await queue(f"{name}-requests")
-            await api.call(
-                "SetQueueAttributes",
-                "set_queue_attributes",
-                request,
-                QueueUrl=request,
-                Attributes={"RedrivePolicy": json.dumps(redrive)},
-            )
+            await api.set_queue_attributes(request, {"RedrivePolicy": json.dumps(redrive)})
             reply = await queue(f"{name}-replies", VisibilityTimeout="5")
         return [
             ("ASYNCMCP_REQUEST_QUEUE_URL", request),
